@@ -1,0 +1,32 @@
+// AdamW, exactly as torch.optim.AdamW computes it (decoupled weight decay applied first).
+
+// params, grads, m, v all (N); t is the 1-based step number
+export function adamw_update(params: usize, grads: usize, m: usize, v: usize, N: i32,
+                             lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, t: i32): void {
+  const bc1 = <f32>(1.0 - Math.pow(<f64>beta1, <f64>t));
+  const sqrtBc2 = <f32>Math.sqrt(1.0 - Math.pow(<f64>beta2, <f64>t));
+  const stepSize = lr / bc1;
+  const decay: f32 = 1.0 - lr * weight_decay;
+  for (let i = 0; i < N; i++) {
+    const o = <usize>i << 2;
+    const g = load<f32>(grads + o);
+    const mi = beta1 * load<f32>(m + o) + (1.0 - beta1) * g;
+    const vi = beta2 * load<f32>(v + o) + (1.0 - beta2) * g * g;
+    store<f32>(m + o, mi);
+    store<f32>(v + o, vi);
+    const p = load<f32>(params + o) * decay;
+    store<f32>(params + o, p - stepSize * mi / (Mathf.sqrt(vi) / sqrtBc2 + eps));
+  }
+}
+
+// sum of squares of x (N), accumulated in f64 (for the global gradient norm)
+export function sum_squares(x: usize, N: i32): f64 {
+  let s: f64 = 0;
+  for (let i = 0; i < N; i++) { const a = <f64>load<f32>(x + (<usize>i << 2)); s += a * a; }
+  return s;
+}
+
+// x (N) *= s
+export function scale_inplace(x: usize, s: f32, N: i32): void {
+  for (let i = 0; i < N; i++) { const o = <usize>i << 2; store<f32>(x + o, load<f32>(x + o) * s); }
+}

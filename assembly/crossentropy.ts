@@ -1,0 +1,60 @@
+// Softmax over the vocabulary and the cross-entropy loss; the backward pass is fused.
+// A negative target means "no loss at this position" (e.g. prompt tokens in fine-tuning).
+
+// logits (B,T,V) -> probs (B,T,V)
+export function softmax_forward(probs: usize, logits: usize, B: i32, T: i32, V: i32): void {
+  const N = B * T;
+  const rowBytes = <usize>V << 2;
+  for (let n = 0; n < N; n++) {
+    const l = logits + <usize>n * rowBytes, p = probs + <usize>n * rowBytes;
+    let maxv: f32 = -Infinity;
+    for (let i = 0; i < V; i++) { const x = load<f32>(l + (<usize>i << 2)); if (x > maxv) maxv = x; }
+    let total: f32 = 0;
+    for (let i = 0; i < V; i++) {
+      const e = Mathf.exp(load<f32>(l + (<usize>i << 2)) - maxv);
+      store<f32>(p + (<usize>i << 2), e);
+      total += e;
+    }
+    const inv: f32 = 1.0 / total;
+    let i = 0;
+    const vi = f32x4.splat(inv);
+    for (; i + 4 <= V; i += 4) v128.store(p + (<usize>i << 2), f32x4.mul(v128.load(p + (<usize>i << 2)), vi));
+    for (; i < V; i++) store<f32>(p + (<usize>i << 2), load<f32>(p + (<usize>i << 2)) * inv);
+  }
+}
+
+// probs (B,T,V), targets (B,T) int32 -> losses (B,T) = -log probs[target] (0 where target < 0)
+export function crossentropy_forward(losses: usize, probs: usize, targets: usize,
+                                     B: i32, T: i32, V: i32): void {
+  const N = B * T;
+  for (let n = 0; n < N; n++) {
+    const y = load<i32>(targets + (<usize>n << 2));
+    const loss: f32 = y < 0 ? 0 : -Mathf.log(load<f32>(probs + ((<usize>n * <usize>V + <usize>y) << 2)));
+    store<f32>(losses + (<usize>n << 2), loss);
+  }
+}
+
+// dlosses (B,T), probs (B,T,V), targets (B,T) -> dlogits (B,T,V) += (probs - onehot(target)) * dloss
+export function crossentropy_softmax_backward(dlogits: usize, dlosses: usize, probs: usize, targets: usize,
+                                              B: i32, T: i32, V: i32): void {
+  const N = B * T;
+  const rowBytes = <usize>V << 2;
+  for (let n = 0; n < N; n++) {
+    const y = load<i32>(targets + (<usize>n << 2));
+    if (y < 0) continue;
+    const g = load<f32>(dlosses + (<usize>n << 2));
+    const p = probs + <usize>n * rowBytes, d = dlogits + <usize>n * rowBytes;
+    const vg = f32x4.splat(g);
+    let i = 0;
+    for (; i + 4 <= V; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(d + o, f32x4.add(v128.load(d + o), f32x4.mul(v128.load(p + o), vg)));
+    }
+    for (; i < V; i++) {
+      const o = <usize>i << 2;
+      store<f32>(d + o, load<f32>(d + o) + load<f32>(p + o) * g);
+    }
+    const dy = d + (<usize>y << 2);
+    store<f32>(dy, load<f32>(dy) - g);
+  }
+}

@@ -1,0 +1,13 @@
+// The kernel module: every export is a flat function over byte addresses into the one
+// memory that the host owns (imported as env.memory). Nothing here allocates.
+export { encoder_forward, encoder_backward } from './encoder';
+export { layernorm_forward, layernorm_backward } from './layernorm';
+export { matmul_forward, matmul_backward, lm_head_forward, lm_head_backward } from './matmul';
+export { attention_forward, attention_backward } from './attention';
+export { gelu_forward, gelu_backward } from './gelu';
+export { residual_forward, residual_backward } from './residual';
+export { softmax_forward, crossentropy_forward, crossentropy_softmax_backward } from './crossentropy';
+export { adamw_update, sum_squares, scale_inplace } from './adamw';
+
+// first byte the host may use: everything below belongs to the module's own static data
+export function heap_base(): usize { return __heap_base; }

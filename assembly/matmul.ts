@@ -1,0 +1,221 @@
+// Matrix multiplication with bias, forward and backward, and the tied LM head.
+//
+// Weights of the linear layers keep the layout Hugging Face stores for GPT-2's Conv1D:
+// weight is (C, OC) = [in, out], so out = inp @ weight + bias. The LM head multiplies by
+// the token embedding wte (V, C) transposed: logits = inp @ wte^T.
+//
+// Two register-blocked helpers do all the work:
+//   gemm_nn: Cm[i,j] += sum_k A[i,k] * Bm[k,j]  (A read with any row/k strides; rows of Bm contiguous)
+//   gemm_nt: Cm[i,j] += sum_k A[i,k] * Bm[j,k]  (dot products of contiguous rows)
+import { dot, axpy, hsum } from './simd';
+
+// Cm (M,N) with row stride ldc; A element (i,k) at A + 4*(i*a_rs + k*a_ks); Bm (K,N) row stride ldb.
+// Tiles of 4 rows x 8 columns keep 8 f32x4 accumulators in registers across the whole k loop.
+function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32,
+                 M: i32, N: i32, K: i32): void {
+  const aks = <usize>a_ks << 2, bks = <usize>ldb << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2;
+  const N8 = N & ~7;
+  if (M < 4) {
+    // few rows (decode): stream each row of Bm once, the output row stays in cache
+    for (let i = 0; i < M; i++) {
+      const c = Cm + <usize>i * crs;
+      let a = A + <usize>i * ars, b = Bm;
+      for (let k = 0; k < K; k++) {
+        axpy(c, load<f32>(a), b, N);
+        a += aks; b += bks;
+      }
+    }
+    return;
+  }
+  for (let j = 0; j < N8; j += 8) {
+    const bj = Bm + (<usize>j << 2);
+    let i = 0;
+    for (; i + 4 <= M; i += 4) {
+      const c0 = Cm + <usize>i * crs + (<usize>j << 2);
+      const c1 = c0 + crs, c2 = c1 + crs, c3 = c2 + crs;
+      let x00 = v128.load(c0), x01 = v128.load(c0, 16);
+      let x10 = v128.load(c1), x11 = v128.load(c1, 16);
+      let x20 = v128.load(c2), x21 = v128.load(c2, 16);
+      let x30 = v128.load(c3), x31 = v128.load(c3, 16);
+      let a = A + <usize>i * ars, b = bj;
+      for (let k = 0; k < K; k++) {
+        const b0 = v128.load(b), b1 = v128.load(b, 16);
+        const a0 = f32x4.splat(load<f32>(a));
+        const a1 = f32x4.splat(load<f32>(a + ars));
+        const a2 = f32x4.splat(load<f32>(a + 2 * ars));
+        const a3 = f32x4.splat(load<f32>(a + 3 * ars));
+        x00 = f32x4.add(x00, f32x4.mul(a0, b0)); x01 = f32x4.add(x01, f32x4.mul(a0, b1));
+        x10 = f32x4.add(x10, f32x4.mul(a1, b0)); x11 = f32x4.add(x11, f32x4.mul(a1, b1));
+        x20 = f32x4.add(x20, f32x4.mul(a2, b0)); x21 = f32x4.add(x21, f32x4.mul(a2, b1));
+        x30 = f32x4.add(x30, f32x4.mul(a3, b0)); x31 = f32x4.add(x31, f32x4.mul(a3, b1));
+        a += aks; b += bks;
+      }
+      v128.store(c0, x00); v128.store(c0, x01, 16);
+      v128.store(c1, x10); v128.store(c1, x11, 16);
+      v128.store(c2, x20); v128.store(c2, x21, 16);
+      v128.store(c3, x30); v128.store(c3, x31, 16);
+    }
+    for (; i < M; i++) {
+      const c0 = Cm + <usize>i * crs + (<usize>j << 2);
+      let x0 = v128.load(c0), x1 = v128.load(c0, 16);
+      let a = A + <usize>i * ars, b = bj;
+      for (let k = 0; k < K; k++) {
+        const a0 = f32x4.splat(load<f32>(a));
+        x0 = f32x4.add(x0, f32x4.mul(a0, v128.load(b)));
+        x1 = f32x4.add(x1, f32x4.mul(a0, v128.load(b, 16)));
+        a += aks; b += bks;
+      }
+      v128.store(c0, x0); v128.store(c0, x1, 16);
+    }
+  }
+  // columns past the last multiple of 8
+  for (let i = 0; i < M; i++) {
+    for (let j = N8; j < N; j++) {
+      let s: f32 = 0;
+      let a = A + <usize>i * ars, b = Bm + (<usize>j << 2);
+      for (let k = 0; k < K; k++) { s += load<f32>(a) * load<f32>(b); a += aks; b += bks; }
+      const c = Cm + <usize>i * crs + (<usize>j << 2);
+      store<f32>(c, load<f32>(c) + s);
+    }
+  }
+}
+
+// Cm (M,N) row stride ldc; A (M,K) row stride lda; Bm (N,K) row stride ldb.
+// Tiles of 4 rows of A x 2 rows of Bm: 8 accumulators over k, reduced at the end.
+function gemm_nt(Cm: usize, ldc: i32, A: usize, lda: i32, Bm: usize, ldb: i32,
+                 M: i32, N: i32, K: i32): void {
+  const ra = <usize>lda << 2, rb = <usize>ldb << 2, rc = <usize>ldc << 2;
+  const K4 = K & ~3;
+  let i = 0;
+  for (; i + 4 <= M; i += 4) {
+    const a0 = A + <usize>i * ra, a1 = a0 + ra, a2 = a1 + ra, a3 = a2 + ra;
+    let j = 0;
+    for (; j + 2 <= N; j += 2) {
+      const b0 = Bm + <usize>j * rb, b1 = b0 + rb;
+      let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s10 = f32x4.splat(0), s11 = f32x4.splat(0);
+      let s20 = f32x4.splat(0), s21 = f32x4.splat(0), s30 = f32x4.splat(0), s31 = f32x4.splat(0);
+      for (let k = 0; k < K4; k += 4) {
+        const o = <usize>k << 2;
+        const w0 = v128.load(b0 + o), w1 = v128.load(b1 + o);
+        const x0 = v128.load(a0 + o), x1 = v128.load(a1 + o);
+        const x2 = v128.load(a2 + o), x3 = v128.load(a3 + o);
+        s00 = f32x4.add(s00, f32x4.mul(x0, w0)); s01 = f32x4.add(s01, f32x4.mul(x0, w1));
+        s10 = f32x4.add(s10, f32x4.mul(x1, w0)); s11 = f32x4.add(s11, f32x4.mul(x1, w1));
+        s20 = f32x4.add(s20, f32x4.mul(x2, w0)); s21 = f32x4.add(s21, f32x4.mul(x2, w1));
+        s30 = f32x4.add(s30, f32x4.mul(x3, w0)); s31 = f32x4.add(s31, f32x4.mul(x3, w1));
+      }
+      let r00 = hsum(s00), r01 = hsum(s01), r10 = hsum(s10), r11 = hsum(s11);
+      let r20 = hsum(s20), r21 = hsum(s21), r30 = hsum(s30), r31 = hsum(s31);
+      for (let k = K4; k < K; k++) {
+        const o = <usize>k << 2;
+        const w0 = load<f32>(b0 + o), w1 = load<f32>(b1 + o);
+        const x0 = load<f32>(a0 + o), x1 = load<f32>(a1 + o), x2 = load<f32>(a2 + o), x3 = load<f32>(a3 + o);
+        r00 += x0 * w0; r01 += x0 * w1; r10 += x1 * w0; r11 += x1 * w1;
+        r20 += x2 * w0; r21 += x2 * w1; r30 += x3 * w0; r31 += x3 * w1;
+      }
+      const c = Cm + <usize>i * rc + (<usize>j << 2);
+      store<f32>(c, load<f32>(c) + r00); store<f32>(c + 4, load<f32>(c + 4) + r01);
+      store<f32>(c + rc, load<f32>(c + rc) + r10); store<f32>(c + rc + 4, load<f32>(c + rc + 4) + r11);
+      store<f32>(c + 2 * rc, load<f32>(c + 2 * rc) + r20); store<f32>(c + 2 * rc + 4, load<f32>(c + 2 * rc + 4) + r21);
+      store<f32>(c + 3 * rc, load<f32>(c + 3 * rc) + r30); store<f32>(c + 3 * rc + 4, load<f32>(c + 3 * rc + 4) + r31);
+    }
+    for (; j < N; j++) {
+      const b0 = Bm + <usize>j * rb;
+      const c = Cm + <usize>i * rc + (<usize>j << 2);
+      store<f32>(c, load<f32>(c) + dot(a0, b0, K));
+      store<f32>(c + rc, load<f32>(c + rc) + dot(a1, b0, K));
+      store<f32>(c + 2 * rc, load<f32>(c + 2 * rc) + dot(a2, b0, K));
+      store<f32>(c + 3 * rc, load<f32>(c + 3 * rc) + dot(a3, b0, K));
+    }
+  }
+  for (; i < M; i++) {
+    // single rows (decode): 4 rows of Bm share each load of the A row
+    const a0 = A + <usize>i * ra;
+    const c = Cm + <usize>i * rc;
+    let j = 0;
+    for (; j + 4 <= N; j += 4) {
+      const b0 = Bm + <usize>j * rb, b1 = b0 + rb, b2 = b1 + rb, b3 = b2 + rb;
+      let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+      for (let k = 0; k < K4; k += 4) {
+        const o = <usize>k << 2;
+        const x = v128.load(a0 + o);
+        s0 = f32x4.add(s0, f32x4.mul(x, v128.load(b0 + o)));
+        s1 = f32x4.add(s1, f32x4.mul(x, v128.load(b1 + o)));
+        s2 = f32x4.add(s2, f32x4.mul(x, v128.load(b2 + o)));
+        s3 = f32x4.add(s3, f32x4.mul(x, v128.load(b3 + o)));
+      }
+      let r0 = hsum(s0), r1 = hsum(s1), r2 = hsum(s2), r3 = hsum(s3);
+      for (let k = K4; k < K; k++) {
+        const o = <usize>k << 2;
+        const x = load<f32>(a0 + o);
+        r0 += x * load<f32>(b0 + o); r1 += x * load<f32>(b1 + o);
+        r2 += x * load<f32>(b2 + o); r3 += x * load<f32>(b3 + o);
+      }
+      const cj = c + (<usize>j << 2);
+      store<f32>(cj, load<f32>(cj) + r0); store<f32>(cj + 4, load<f32>(cj + 4) + r1);
+      store<f32>(cj + 8, load<f32>(cj + 8) + r2); store<f32>(cj + 12, load<f32>(cj + 12) + r3);
+    }
+    for (; j < N; j++) {
+      const cj = c + (<usize>j << 2);
+      store<f32>(cj, load<f32>(cj) + dot(a0, Bm + <usize>j * rb, K));
+    }
+  }
+}
+
+// inp (B,T,C), weight (C,OC), bias (OC) or 0 -> out (B,T,OC)
+export function matmul_forward(out: usize, inp: usize, weight: usize, bias: usize,
+                               B: i32, T: i32, C: i32, OC: i32): void {
+  const M = B * T;
+  const rowBytes = <usize>OC << 2;
+  for (let m = 0; m < M; m++) {
+    const o = out + <usize>m * rowBytes;
+    if (bias != 0) memory.copy(o, bias, rowBytes);
+    else memory.fill(o, 0, rowBytes);
+  }
+  gemm_nn(out, OC, inp, C, 1, weight, OC, M, OC, C);
+}
+
+// dout (B,T,OC) -> dinp (B,T,C) +=, dweight (C,OC) +=, dbias (OC) += (if not 0)
+export function matmul_backward(dinp: usize, dweight: usize, dbias: usize,
+                                dout: usize, inp: usize, weight: usize,
+                                B: i32, T: i32, C: i32, OC: i32): void {
+  const M = B * T;
+  // dinp[m,c] = sum_o dout[m,o] * weight[c,o]
+  gemm_nt(dinp, C, dout, OC, weight, OC, M, C, OC);
+  // dweight[c,o] = sum_m inp[m,c] * dout[m,o]: inp read transposed (row stride 1, k stride C)
+  gemm_nn(dweight, OC, inp, 1, C, dout, OC, C, OC, M);
+  if (dbias != 0) {
+    const rowBytes = <usize>OC << 2;
+    for (let m = 0; m < M; m++) {
+      const d = dout + <usize>m * rowBytes;
+      let o = 0;
+      for (; o + 4 <= OC; o += 4) {
+        const off = <usize>o << 2;
+        v128.store(dbias + off, f32x4.add(v128.load(dbias + off), v128.load(d + off)));
+      }
+      for (; o < OC; o++) {
+        const off = <usize>o << 2;
+        store<f32>(dbias + off, load<f32>(dbias + off) + load<f32>(d + off));
+      }
+    }
+  }
+}
+
+// inp (B,T,C), wte (V,C) -> logits (B,T,V) = inp @ wte^T (the tied LM head, no bias)
+export function lm_head_forward(logits: usize, inp: usize, wte: usize,
+                                B: i32, T: i32, C: i32, V: i32): void {
+  const M = B * T;
+  memory.fill(logits, 0, <usize>M * <usize>V << 2);
+  gemm_nt(logits, V, inp, C, wte, C, M, V, C);
+}
+
+// dlogits (B,T,V) -> dinp (B,T,C) +=, dwte (V,C) +=
+export function lm_head_backward(dinp: usize, dwte: usize, dlogits: usize, inp: usize, wte: usize,
+                                 B: i32, T: i32, C: i32, V: i32): void {
+  const M = B * T;
+  // dinp[m,c] = sum_v dlogits[m,v] * wte[v,c]
+  gemm_nn(dinp, C, dlogits, V, 1, wte, C, M, C, V);
+  // dwte[v,c] = sum_m dlogits[m,v] * inp[m,c]: dlogits read transposed
+  gemm_nn(dwte, C, dlogits, 1, V, inp, C, V, C, M);
+}
+

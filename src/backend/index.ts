@@ -1,0 +1,16 @@
+import type { Backend, BackendName } from './backend.js';
+import { JsBackend } from './js.js';
+import { WasmBackend } from './wasm.js';
+
+export { Arena, MAX_BYTES, formatBytes } from './arena.js';
+export { Backend, type BackendName, type KernelName } from './backend.js';
+export { Tensor, carve, numel, shapeString, type DType } from './tensor.js';
+export { JsBackend } from './js.js';
+export { WasmBackend, compileKernels, KERNELS_URL } from './wasm.js';
+
+/** The fast backend is 'wasm'; 'js' is the plain reference the tests hold it to. */
+export async function createBackend(name: BackendName = 'wasm'): Promise<Backend> {
+  if (name === 'wasm') return WasmBackend.create();
+  if (name === 'js') return new JsBackend();
+  throw new Error(`unknown backend '${name as string}': expected 'wasm' or 'js'`);
+}

@@ -1,0 +1,66 @@
+import { JsBackend, WasmBackend, Tensor, type Backend, type DType } from '../src/backend/index.js';
+
+/** Small deterministic PRNG (mulberry32) for test data. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomArray(n: number, rand: () => number, scale = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = (rand() * 2 - 1) * scale;
+  return a;
+}
+
+let backends: Promise<{ wasm: Backend; js: Backend }> | null = null;
+export function bothBackends(): Promise<{ wasm: Backend; js: Backend }> {
+  backends ??= WasmBackend.create().then((wasm) => ({ wasm, js: new JsBackend() }));
+  return backends;
+}
+
+export function tensorFrom(backend: Backend, shape: number[], data: ArrayLike<number>, dtype: DType = 'f32', name = ''): Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const ptr = backend.arena.alloc(size * 4, name || 'test tensor');
+  const t = new Tensor(backend.arena, ptr, shape, dtype, name);
+  t.view().set(data);
+  return t;
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: number; at: number } {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let diff = 0, at = -1;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (d > diff || Number.isNaN(d)) { diff = d; at = i; if (Number.isNaN(d)) break; }
+  }
+  return { diff, at };
+}
+
+/**
+ * Element-wise |a - e| <= atol + rtol * |e|. Throws naming the tensor, the max abs diff and
+ * where it is, so a failing test says how far off it was.
+ */
+export function expectClose(name: string, actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol = 0): number {
+  if (actual.length !== expected.length) throw new Error(`${name}: length ${actual.length}, expected ${expected.length}`);
+  let worst = -1, worstExcess = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    const excess = d - (atol + rtol * Math.abs(expected[i]));
+    if (!(excess <= 0) && (worst < 0 || excess > worstExcess || Number.isNaN(d))) { worst = i; worstExcess = excess; }
+  }
+  const { diff, at } = maxAbsDiff(actual, expected);
+  if (worst >= 0) {
+    throw new Error(`${name}: max abs diff ${diff.toExponential(3)} at [${at}] (tolerance ${atol} + ${rtol}*|x|); ` +
+      `worst at [${worst}]: got ${actual[worst]}, expected ${expected[worst]}`);
+  }
+  return diff;
+}
+
+/** Read a file from ../shared, failing (never skipping) when it is missing. */
+export const SHARED = new URL('../../shared/', import.meta.url);

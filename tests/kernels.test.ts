@@ -1,0 +1,155 @@
+// Every wasm kernel against the JS reference on random inputs of odd shapes, forward and
+// backward. Outputs that accumulate (+=) start from random values so the accumulation is checked.
+import { describe, it, beforeAll } from 'vitest';
+import type { Backend } from '../src/backend/index.js';
+import { bothBackends, rng, randomArray, tensorFrom, expectClose } from './helpers.js';
+
+type ArgSpec = {
+  name: string;
+  shape: number[];
+  kind?: 'rand' | 'zero' | 'ids' | 'positive' | 'probs' | 'null';
+  max?: number;       // for ids: values in [0, max); negative ids appear when ignore is set
+  ignore?: boolean;
+  scale?: number;
+  check?: boolean;    // compare after the call
+};
+
+let B: { wasm: Backend; js: Backend };
+beforeAll(async () => { B = await bothBackends(); });
+
+function makeData(spec: ArgSpec, rand: () => number): ArrayLike<number> | null {
+  const n = spec.shape.reduce((a, b) => a * b, 1);
+  switch (spec.kind ?? 'rand') {
+    case 'null': return null;
+    case 'zero': return new Float32Array(n);
+    case 'ids': {
+      const a = new Int32Array(n);
+      for (let i = 0; i < n; i++) a[i] = spec.ignore && rand() < 0.2 ? -1 : Math.floor(rand() * spec.max!);
+      return a;
+    }
+    case 'positive': {
+      const a = new Float32Array(n);
+      for (let i = 0; i < n; i++) a[i] = 0.5 + rand();
+      return a;
+    }
+    case 'probs': {
+      // rows that sum to 1 along the last dim
+      const a = new Float32Array(n), V = spec.shape[spec.shape.length - 1];
+      for (let r = 0; r < n / V; r++) {
+        let s = 0;
+        for (let i = 0; i < V; i++) { a[r * V + i] = 0.05 + rand(); s += a[r * V + i]; }
+        for (let i = 0; i < V; i++) a[r * V + i] /= s;
+      }
+      return a;
+    }
+    default: return randomArray(n, rand, spec.scale ?? 1);
+  }
+}
+
+/** Run one kernel on both backends with the same inputs and compare every checked tensor. */
+function compare(kernel: string, args: ArgSpec[], scalars: number[], atol: number, rtol = 1e-4, seed = 1): void {
+  const rand = rng(seed);
+  const data = args.map((a) => makeData(a, rand));
+  const results: Record<string, ArrayLike<number>[]> = {};
+  for (const backend of [B.wasm, B.js]) {
+    const tensors = args.map((a, i) => (data[i] === null ? null
+      : tensorFrom(backend, a.shape, data[i]!, a.kind === 'ids' ? 'i32' : 'f32', a.name)));
+    const ret = (backend as unknown as Record<string, (...x: unknown[]) => number | void>)[kernel](...tensors, ...scalars);
+    args.forEach((a, i) => {
+      if (a.check && tensors[i]) (results[a.name] ??= []).push(Float32Array.from(tensors[i]!.view()));
+    });
+    if (typeof ret === 'number') (results['<return>'] ??= []).push([ret]);
+    for (const t of tensors) if (t) backend.arena.release(t.ptr);
+  }
+  for (const [name, [w, j]] of Object.entries(results)) expectClose(`${kernel} ${name}`, w, j, atol, rtol);
+}
+
+// shapes chosen to hit every tail: sizes not multiples of 4, 8 or 16, and single rows
+const shapes = [
+  { B: 1, T: 1, C: 5, OC: 3 },
+  { B: 2, T: 3, C: 13, OC: 7 },
+  { B: 3, T: 5, C: 52, OC: 156 },
+  { B: 1, T: 7, C: 33, OC: 41 },
+  { B: 2, T: 9, C: 64, OC: 200 },
+];
+
+describe('wasm kernels equal the JS reference', () => {
+  for (const { B: b, T, C, OC } of shapes) {
+    const tag = `B${b} T${T} C${C} OC${OC}`;
+    it(`encoder ${tag}`, () => {
+      const V = OC + 3, maxT = T + 2;
+      compare('encoder_forward', [{ name: 'out', shape: [b, T, C], check: true }, { name: 'inp', shape: [b, T], kind: 'ids', max: V },
+        { name: 'wte', shape: [V, C] }, { name: 'wpe', shape: [maxT, C] }], [b, T, C], 1e-6);
+      compare('encoder_backward', [{ name: 'dwte', shape: [V, C], check: true }, { name: 'dwpe', shape: [maxT, C], check: true },
+        { name: 'dout', shape: [b, T, C] }, { name: 'inp', shape: [b, T], kind: 'ids', max: 3 }], [b, T, C], 1e-5);
+    });
+    it(`layernorm ${tag}`, () => {
+      const N = b * T;
+      compare('layernorm_forward', [{ name: 'out', shape: [N, C], check: true }, { name: 'mean', shape: [N], check: true },
+        { name: 'rstd', shape: [N], check: true }, { name: 'inp', shape: [N, C], scale: 3 }, { name: 'weight', shape: [C] },
+        { name: 'bias', shape: [C] }], [N, C], 1e-5);
+      compare('layernorm_backward', [{ name: 'dinp', shape: [N, C], check: true }, { name: 'dweight', shape: [C], check: true },
+        { name: 'dbias', shape: [C], check: true }, { name: 'dout', shape: [N, C] }, { name: 'inp', shape: [N, C] },
+        { name: 'weight', shape: [C] }, { name: 'mean', shape: [N] }, { name: 'rstd', shape: [N], kind: 'positive' }], [N, C], 1e-5);
+    });
+    it(`matmul ${tag}`, () => {
+      for (const bias of [true, false]) {
+        compare('matmul_forward', [{ name: 'out', shape: [b, T, OC], check: true }, { name: 'inp', shape: [b, T, C] },
+          { name: 'weight', shape: [C, OC] }, { name: 'bias', shape: [OC], kind: bias ? 'rand' : 'null' }], [b, T, C, OC], 1e-5);
+        compare('matmul_backward', [{ name: 'dinp', shape: [b, T, C], check: true }, { name: 'dweight', shape: [C, OC], check: true },
+          { name: 'dbias', shape: [OC], kind: bias ? 'rand' : 'null', check: true }, { name: 'dout', shape: [b, T, OC] },
+          { name: 'inp', shape: [b, T, C] }, { name: 'weight', shape: [C, OC] }], [b, T, C, OC], 1e-5);
+      }
+    });
+    it(`lm head ${tag}`, () => {
+      const V = OC;
+      compare('lm_head_forward', [{ name: 'logits', shape: [b, T, V], check: true }, { name: 'inp', shape: [b, T, C] },
+        { name: 'wte', shape: [V, C] }], [b, T, C, V], 1e-5);
+      compare('lm_head_backward', [{ name: 'dinp', shape: [b, T, C], check: true }, { name: 'dwte', shape: [V, C], check: true },
+        { name: 'dlogits', shape: [b, T, V] }, { name: 'inp', shape: [b, T, C] }, { name: 'wte', shape: [V, C] }], [b, T, C, V], 1e-5);
+    });
+    it(`gelu and residual ${tag}`, () => {
+      const N = b * T * C;
+      compare('gelu_forward', [{ name: 'out', shape: [N], check: true }, { name: 'inp', shape: [N], scale: 4 }], [N], 1e-6);
+      compare('gelu_backward', [{ name: 'dinp', shape: [N], check: true }, { name: 'inp', shape: [N], scale: 4 }, { name: 'dout', shape: [N] }], [N], 1e-6);
+      compare('residual_forward', [{ name: 'out', shape: [N], check: true }, { name: 'inp1', shape: [N] }, { name: 'inp2', shape: [N] }], [N], 0);
+      compare('residual_backward', [{ name: 'dinp1', shape: [N], check: true }, { name: 'dinp2', shape: [N], check: true }, { name: 'dout', shape: [N] }], [N], 0);
+    });
+    it(`softmax and cross-entropy ${tag}`, () => {
+      const V = OC;
+      compare('softmax_forward', [{ name: 'probs', shape: [b, T, V], check: true }, { name: 'logits', shape: [b, T, V], scale: 5 }], [b, T, V], 1e-6);
+      compare('crossentropy_forward', [{ name: 'losses', shape: [b, T], check: true }, { name: 'probs', shape: [b, T, V], kind: 'probs' },
+        { name: 'targets', shape: [b, T], kind: 'ids', max: V, ignore: true }], [b, T, V], 1e-5);
+      compare('crossentropy_softmax_backward', [{ name: 'dlogits', shape: [b, T, V], check: true }, { name: 'dlosses', shape: [b, T] },
+        { name: 'probs', shape: [b, T, V], kind: 'probs' }, { name: 'targets', shape: [b, T], kind: 'ids', max: V, ignore: true }], [b, T, V], 1e-6);
+    });
+    it(`adamw and norms ${tag}`, () => {
+      const N = C * OC;
+      for (const step of [1, 7]) {
+        compare('adamw_update', [{ name: 'params', shape: [N], check: true }, { name: 'grads', shape: [N] },
+          { name: 'm', shape: [N], check: true }, { name: 'v', shape: [N], kind: 'positive', check: true }],
+          [N, 1e-3, 0.9, 0.999, 1e-8, 0.01, step], 1e-6, 1e-5);
+      }
+      compare('sum_squares', [{ name: 'x', shape: [N] }], [N], 1e-9, 1e-9);
+      compare('scale_inplace', [{ name: 'x', shape: [N], check: true }], [0.37, N], 0);
+    });
+  }
+
+  const attShapes = [
+    { b: 1, T: 1, C: 4, NH: 1 }, { b: 2, T: 5, C: 12, NH: 3 }, { b: 3, T: 13, C: 52, NH: 4 }, { b: 1, T: 17, C: 40, NH: 2 },
+  ];
+  for (const { b, T, C, NH } of attShapes) {
+    it(`attention B${b} T${T} C${C} NH${NH}`, () => {
+      compare('attention_forward', [{ name: 'out', shape: [b, T, C], check: true }, { name: 'att', shape: [b, NH, T, T], check: true },
+        { name: 'qkv', shape: [b, T, 3 * C], scale: 2 }], [b, T, T, C, NH], 1e-5);
+      compare('attention_backward', [{ name: 'dinp', shape: [b, T, 3 * C], check: true }, { name: 'datt', shape: [b, NH, T, T], kind: 'zero' },
+        { name: 'dout', shape: [b, T, C] }, { name: 'inp', shape: [b, T, 3 * C] }, { name: 'att', shape: [b, NH, T, T], kind: 'probs' }],
+        [b, T, C, NH], 1e-5);
+    });
+    it(`attention with cached keys B${b} Tq<Tk C${C} NH${NH}`, () => {
+      const Tk = T + 3, Tq = Math.max(1, T - 2);
+      compare('attention_forward', [{ name: 'out', shape: [b, Tq, C], check: true }, { name: 'att', shape: [b, NH, Tq, Tk], check: true },
+        { name: 'qkv', shape: [b, Tk, 3 * C], scale: 2 }], [b, Tq, Tk, C, NH], 1e-5);
+    });
+  }
+});
