@@ -27,6 +27,27 @@ function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize,
     }
     return;
   }
+  // k in chunks of 256: the 8-column panel of Bm a tile walks (8 KiB) then stays in L1
+  for (let k0 = 0; k0 < K; k0 += 256) {
+    const kc = min(256, K - k0);
+    gemm_nn_chunk(Cm, ldc, A + <usize>k0 * aks, a_rs, a_ks, Bm + <usize>k0 * bks, ldb, M, N8, kc);
+  }
+  // columns past the last multiple of 8
+  for (let i = 0; i < M; i++) {
+    for (let j = N8; j < N; j++) {
+      let s: f32 = 0;
+      let a = A + <usize>i * ars, b = Bm + (<usize>j << 2);
+      for (let k = 0; k < K; k++) { s += load<f32>(a) * load<f32>(b); a += aks; b += bks; }
+      const c = Cm + <usize>i * crs + (<usize>j << 2);
+      store<f32>(c, load<f32>(c) + s);
+    }
+  }
+}
+
+// Columns [0, N8) of one k chunk, in tiles of 4 rows x 8 columns (8 accumulators).
+function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32,
+                       M: i32, N8: i32, K: i32): void {
+  const aks = <usize>a_ks << 2, bks = <usize>ldb << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2;
   for (let j = 0; j < N8; j += 8) {
     const bj = Bm + (<usize>j << 2);
     let i = 0;
@@ -68,22 +89,24 @@ function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize,
       v128.store(c0, x0); v128.store(c0, x1, 16);
     }
   }
-  // columns past the last multiple of 8
-  for (let i = 0; i < M; i++) {
-    for (let j = N8; j < N; j++) {
-      let s: f32 = 0;
-      let a = A + <usize>i * ars, b = Bm + (<usize>j << 2);
-      for (let k = 0; k < K; k++) { s += load<f32>(a) * load<f32>(b); a += aks; b += bks; }
-      const c = Cm + <usize>i * crs + (<usize>j << 2);
-      store<f32>(c, load<f32>(c) + s);
-    }
-  }
 }
 
 // Cm (M,N) row stride ldc; A (M,K) row stride lda; Bm (N,K) row stride ldb.
-// Tiles of 4 rows of A x 2 rows of Bm: 8 accumulators over k, reduced at the end.
+// Bm is walked in panels of rows that fit in L2 (about 256 KiB), and every row of A visits a
+// panel before the next one is read, so a large Bm (the 154 MB LM head) leaves DRAM once.
 function gemm_nt(Cm: usize, ldc: i32, A: usize, lda: i32, Bm: usize, ldb: i32,
                  M: i32, N: i32, K: i32): void {
+  let panel = (65536 / max(K, 1)) & ~3;
+  if (panel < 4) panel = 4;
+  for (let j0 = 0; j0 < N; j0 += panel) {
+    const j1 = min(N, j0 + panel);
+    gemm_nt_panel(Cm + (<usize>j0 << 2), ldc, A, lda, Bm + <usize>j0 * (<usize>ldb << 2), ldb, M, j1 - j0, K);
+  }
+}
+
+// One panel: tiles of 4 rows of A x 2 rows of Bm, 8 accumulators over k, reduced at the end.
+function gemm_nt_panel(Cm: usize, ldc: i32, A: usize, lda: i32, Bm: usize, ldb: i32,
+                       M: i32, N: i32, K: i32): void {
   const ra = <usize>lda << 2, rb = <usize>ldb << 2, rc = <usize>ldc << 2;
   const K4 = K & ~3;
   let i = 0;

@@ -64,3 +64,18 @@ export function expectClose(name: string, actual: ArrayLike<number>, expected: A
 
 /** Read a file from ../shared, failing (never skipping) when it is missing. */
 export const SHARED = new URL('../../shared/', import.meta.url);
+
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Bytes of a file under ../shared. A missing file fails the test with its path (in CI and
+ * everywhere else): these are the project's reference data, not optional extras.
+ */
+export function readShared(relative: string): Uint8Array {
+  const path = fileURLToPath(new URL(relative, SHARED));
+  if (!existsSync(path)) {
+    throw new Error(`missing ${path}: the tests read ../shared beside the project root (see ../shared/README.md)`);
+  }
+  return readFileSync(path);
+}

@@ -1,0 +1,334 @@
+// GPT-2: the forward pass, the backward pass and the AdamW step, written once against the
+// Backend interface. Parameters, gradients and AdamW moments are each one arena block with
+// the layout of parameters.ts; activations are one block sized from (B, T) and re-made only
+// when a larger (B, T) arrives. Gradients flow llm.c style: backward accumulates (+=) into
+// parameter gradients, zeroGrad() clears them.
+import type { Backend } from '../backend/backend.js';
+import { Tensor, carve, type DType } from '../backend/tensor.js';
+import { validateConfig, type GPTConfig } from './config.js';
+import { parameterSpecs, type ParameterSpec } from './parameters.js';
+import { Random } from './random.js';
+
+/** One arena block holding a tensor for every parameter name. */
+export class ParameterSet {
+  constructor(readonly ptr: number, readonly bytes: number, readonly tensors: Map<string, Tensor>, readonly all: Tensor) {}
+
+  static allocate(backend: Backend, specs: ParameterSpec[], what: string): ParameterSet {
+    const { ptr, bytes, tensors } = carve(backend.arena, what, specs);
+    return new ParameterSet(ptr, bytes, tensors, new Tensor(backend.arena, ptr, [bytes / 4], 'f32', what));
+  }
+
+  get(name: string): Tensor {
+    const t = this.tensors.get(name);
+    if (!t) throw new Error(`no parameter named '${name}'`);
+    return t;
+  }
+
+  zero(): void {
+    this.all.data().fill(0);
+  }
+}
+
+export interface StepOptions {
+  lr: number;
+  beta1?: number;       // default 0.9
+  beta2?: number;       // default 0.999
+  eps?: number;         // default 1e-8
+  weightDecay?: number; // default 0.01 (torch.optim.AdamW's default)
+  /** Which tensors get weight decay: 'all' (torch's default) or 'matrices' (2-D weights only, as nanoGPT). */
+  decay?: 'all' | 'matrices';
+}
+
+export interface ForwardResult {
+  /** (B,T,V) logits; a view into the arena, valid until the next forward. */
+  logits: Tensor;
+  /** Mean cross-entropy over the positions with a target (>= 0), or null without targets. */
+  loss: number | null;
+}
+
+export interface CreateOptions {
+  /** 'gpt2': normal(0, 0.02) weights, residual projections scaled by 1/sqrt(2 n_layer); 'none': all zero. */
+  init?: 'gpt2' | 'none';
+  seed?: number;
+}
+
+/** Per-layer activations for one (B,T): the names the forward and backward passes use. */
+function activationSpecs(c: GPTConfig, B: number, T: number): { name: string; shape: number[]; dtype?: DType }[] {
+  const C = c.n_embd, NH = c.n_head, V = c.vocab_size;
+  const specs: { name: string; shape: number[]; dtype?: DType }[] = [
+    { name: 'tokens', shape: [B, T], dtype: 'i32' },
+    { name: 'targets', shape: [B, T], dtype: 'i32' },
+    { name: 'encoded', shape: [B, T, C] },
+  ];
+  for (let l = 0; l < c.n_layer; l++) {
+    specs.push(
+      { name: `${l}.ln1`, shape: [B, T, C] }, { name: `${l}.ln1_mean`, shape: [B * T] }, { name: `${l}.ln1_rstd`, shape: [B * T] },
+      { name: `${l}.qkv`, shape: [B, T, 3 * C] },
+      { name: `${l}.atty`, shape: [B, T, C] },
+      { name: `${l}.att`, shape: [B, NH, T, T] },
+      { name: `${l}.attproj`, shape: [B, T, C] },
+      { name: `${l}.residual2`, shape: [B, T, C] },
+      { name: `${l}.ln2`, shape: [B, T, C] }, { name: `${l}.ln2_mean`, shape: [B * T] }, { name: `${l}.ln2_rstd`, shape: [B * T] },
+      { name: `${l}.fch`, shape: [B, T, 4 * C] },
+      { name: `${l}.fch_gelu`, shape: [B, T, 4 * C] },
+      { name: `${l}.fcproj`, shape: [B, T, C] },
+      { name: `${l}.residual3`, shape: [B, T, C] },
+    );
+  }
+  specs.push(
+    { name: 'lnf', shape: [B, T, C] }, { name: 'lnf_mean', shape: [B * T] }, { name: 'lnf_rstd', shape: [B * T] },
+    { name: 'logits', shape: [B, T, V] },
+    { name: 'probs', shape: [B, T, V] },
+    { name: 'losses', shape: [B, T] },
+  );
+  return specs;
+}
+
+class Activations {
+  constructor(readonly B: number, readonly T: number, readonly ptr: number, private readonly tensors: Map<string, Tensor>) {}
+
+  static allocate(backend: Backend, specs: ReturnType<typeof activationSpecs>, B: number, T: number, what: string): Activations {
+    const { ptr, tensors } = carve(backend.arena, `${what} for B=${B}, T=${T}`, specs);
+    return new Activations(B, T, ptr, tensors);
+  }
+
+  get(name: string): Tensor {
+    return this.tensors.get(name)!;
+  }
+
+  /** The tensor `name` of layer l. */
+  layer(l: number, name: string): Tensor {
+    return this.tensors.get(`${l}.${name}`)!;
+  }
+
+  zero(backend: Backend, bytes: number): void {
+    backend.arena.u8.fill(0, this.ptr, this.ptr + bytes);
+  }
+}
+
+export class GPT {
+  readonly config: GPTConfig;
+  readonly params: ParameterSet;
+  private grads: ParameterSet | null = null;
+  private adamM: ParameterSet | null = null;
+  private adamV: ParameterSet | null = null;
+  private acts: Activations | null = null;
+  private gradActs: Activations | null = null;
+  private gradActBytes = 0;
+  private last: { B: number; T: number; targets: boolean } | null = null;
+  private specs: ParameterSpec[];
+  /** AdamW steps taken. */
+  stepCount = 0;
+
+  constructor(config: GPTConfig, readonly backend: Backend, options: CreateOptions = {}) {
+    this.config = validateConfig(config);
+    this.specs = parameterSpecs(this.config);
+    this.params = ParameterSet.allocate(backend, this.specs, `parameters (${this.numParameters} floats)`);
+    if ((options.init ?? 'gpt2') === 'gpt2') this.initGPT2(options.seed ?? 1337);
+  }
+
+  get numParameters(): number {
+    return this.specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+  }
+
+  get parameterSpecs(): readonly ParameterSpec[] {
+    return this.specs;
+  }
+
+  /** The parameter tensor with this Hugging Face GPT-2 name, e.g. `h.3.mlp.c_fc.weight`. */
+  parameter(name: string): Tensor {
+    return this.params.get(name);
+  }
+
+  /** The gradient of a parameter (after backward). */
+  gradient(name: string): Tensor {
+    if (!this.grads) throw new Error('no gradients yet: call backward() first');
+    return this.grads.get(name);
+  }
+
+  private initGPT2(seed: number): void {
+    const rand = new Random(seed);
+    const residualStd = 0.02 / Math.sqrt(2 * this.config.n_layer);
+    for (const s of this.specs) {
+      const data = this.params.get(s.name).data();
+      if (s.kind === 'layernorm') data.fill(s.name.endsWith('.weight') ? 1 : 0);
+      else if (s.kind === 'bias') data.fill(0);
+      else rand.fillNormal(data, s.name.endsWith('c_proj.weight') ? residualStd : 0.02);
+    }
+  }
+
+  private ensureActivations(B: number, T: number): Activations {
+    if (this.acts && this.acts.B === B && this.acts.T === T) return this.acts;
+    this.releaseActivations();
+    this.acts = Activations.allocate(this.backend, activationSpecs(this.config, B, T), B, T, 'activations');
+    return this.acts;
+  }
+
+  private ensureGradActivations(B: number, T: number): Activations {
+    if (this.gradActs && this.gradActs.B === B && this.gradActs.T === T) return this.gradActs;
+    if (this.gradActs) this.backend.arena.release(this.gradActs.ptr);
+    // the same layout without the saved statistics and token ids
+    const specs = activationSpecs(this.config, B, T).filter((s) => s.dtype !== 'i32' && !/_(mean|rstd)$/.test(s.name));
+    const { ptr, bytes, tensors } = carve(this.backend.arena, `activation gradients for B=${B}, T=${T}`, specs);
+    this.gradActs = new Activations(B, T, ptr, tensors);
+    this.gradActBytes = bytes;
+    return this.gradActs;
+  }
+
+  private releaseActivations(): void {
+    if (this.acts) this.backend.arena.release(this.acts.ptr);
+    if (this.gradActs) this.backend.arena.release(this.gradActs.ptr);
+    this.acts = this.gradActs = null;
+  }
+
+  /** Check shapes and ids before any kernel runs. */
+  private checkInputs(tokens: ArrayLike<number>, B: number, T: number, targets?: ArrayLike<number>): void {
+    const { n_positions, vocab_size: V } = this.config;
+    if (!Number.isInteger(B) || B <= 0) throw new RangeError(`forward: B must be a positive integer, got ${B}`);
+    if (!Number.isInteger(T) || T <= 0) throw new RangeError(`forward: T must be a positive integer, got ${T}`);
+    if (T > n_positions) throw new RangeError(`forward: T (${T}) exceeds the context length n_positions (${n_positions})`);
+    if (tokens.length !== B * T) throw new RangeError(`forward: ${tokens.length} tokens given, B*T = ${B}*${T} = ${B * T} expected`);
+    for (let i = 0; i < tokens.length; i++) {
+      const id = tokens[i];
+      if (!Number.isInteger(id) || id < 0 || id >= V) {
+        throw new RangeError(`forward: token id ${id} at [${Math.floor(i / T)},${i % T}] is outside the vocabulary 0..${V - 1}`);
+      }
+    }
+    if (targets) {
+      if (targets.length !== B * T) throw new RangeError(`forward: ${targets.length} targets given, B*T = ${B * T} expected`);
+      for (let i = 0; i < targets.length; i++) {
+        const id = targets[i];
+        if (!Number.isInteger(id) || id < -1 || id >= V) {
+          throw new RangeError(`forward: target ${id} at [${Math.floor(i / T)},${i % T}] is outside 0..${V - 1} (or -1 to ignore)`);
+        }
+      }
+    }
+  }
+
+  /**
+   * tokens (B*T ids, row-major), optional targets (B*T ids; -1 = no loss there) ->
+   * logits (B,T,V) and the mean loss over the positions that have a target.
+   */
+  forward(tokens: ArrayLike<number>, B: number, T: number, targets?: ArrayLike<number>): ForwardResult {
+    this.checkInputs(tokens, B, T, targets);
+    const { n_layer: L, n_head: NH, n_embd: C, vocab_size: V } = this.config;
+    const be = this.backend, p = (n: string) => this.params.get(n);
+    const a = this.ensureActivations(B, T);
+    a.get('tokens').ints().set(tokens);
+
+    be.encoder_forward(a.get('encoded'), a.get('tokens'), p('wte.weight'), p('wpe.weight'), B, T, C);
+    let residual = a.get('encoded');
+    for (let l = 0; l < L; l++) {
+      const h = `h.${l}`, x = (n: string) => a.layer(l, n);
+      be.layernorm_forward(x('ln1'), x('ln1_mean'), x('ln1_rstd'), residual, p(`${h}.ln_1.weight`), p(`${h}.ln_1.bias`), B * T, C);
+      be.matmul_forward(x('qkv'), x('ln1'), p(`${h}.attn.c_attn.weight`), p(`${h}.attn.c_attn.bias`), B, T, C, 3 * C);
+      be.attention_forward(x('atty'), x('att'), x('qkv'), B, T, T, C, NH);
+      be.matmul_forward(x('attproj'), x('atty'), p(`${h}.attn.c_proj.weight`), p(`${h}.attn.c_proj.bias`), B, T, C, C);
+      be.residual_forward(x('residual2'), residual, x('attproj'), B * T * C);
+      be.layernorm_forward(x('ln2'), x('ln2_mean'), x('ln2_rstd'), x('residual2'), p(`${h}.ln_2.weight`), p(`${h}.ln_2.bias`), B * T, C);
+      be.matmul_forward(x('fch'), x('ln2'), p(`${h}.mlp.c_fc.weight`), p(`${h}.mlp.c_fc.bias`), B, T, C, 4 * C);
+      be.gelu_forward(x('fch_gelu'), x('fch'), B * T * 4 * C);
+      be.matmul_forward(x('fcproj'), x('fch_gelu'), p(`${h}.mlp.c_proj.weight`), p(`${h}.mlp.c_proj.bias`), B, T, 4 * C, C);
+      be.residual_forward(x('residual3'), x('residual2'), x('fcproj'), B * T * C);
+      residual = x('residual3');
+    }
+    be.layernorm_forward(a.get('lnf'), a.get('lnf_mean'), a.get('lnf_rstd'), residual, p('ln_f.weight'), p('ln_f.bias'), B * T, C);
+    be.lm_head_forward(a.get('logits'), a.get('lnf'), p('wte.weight'), B, T, C, V);
+
+    let loss: number | null = null;
+    if (targets) {
+      a.get('targets').ints().set(targets);
+      be.softmax_forward(a.get('probs'), a.get('logits'), B, T, V);
+      be.crossentropy_forward(a.get('losses'), a.get('probs'), a.get('targets'), B, T, V);
+      const losses = a.get('losses').data();
+      let sum = 0, count = 0;
+      for (let i = 0; i < B * T; i++) if (targets[i] >= 0) { sum += losses[i]; count++; }
+      loss = count > 0 ? sum / count : 0;
+    }
+    this.last = { B, T, targets: !!targets };
+    return { logits: a.get('logits'), loss };
+  }
+
+  /** Gradients of the last forward's mean loss, accumulated (+=) into the parameter gradients. */
+  backward(): void {
+    if (!this.last || !this.last.targets || !this.acts) throw new Error('backward() needs a forward pass with targets first');
+    const { B, T } = this.last;
+    const { n_layer: L, n_head: NH, n_embd: C, vocab_size: V } = this.config;
+    const be = this.backend, a = this.acts, p = (n: string) => this.params.get(n);
+    if (!this.grads) this.grads = ParameterSet.allocate(be, this.specs, 'parameter gradients');
+    const g = (n: string) => this.grads!.get(n);
+    const d = this.ensureGradActivations(B, T);
+    d.zero(be, this.gradActBytes);
+
+    // d(mean loss)/d(loss at each position with a target)
+    const targets = a.get('targets').ints();
+    let count = 0;
+    for (let i = 0; i < B * T; i++) if (targets[i] >= 0) count++;
+    d.get('losses').data().fill(count > 0 ? 1 / count : 0);
+
+    be.crossentropy_softmax_backward(d.get('logits'), d.get('losses'), a.get('probs'), a.get('targets'), B, T, V);
+    be.lm_head_backward(d.get('lnf'), g('wte.weight'), d.get('logits'), a.get('lnf'), p('wte.weight'), B, T, C, V);
+    const lastResidual = L > 0 ? a.layer(L - 1, 'residual3') : a.get('encoded');
+    const dLastResidual = L > 0 ? d.layer(L - 1, 'residual3') : d.get('encoded');
+    be.layernorm_backward(dLastResidual, g('ln_f.weight'), g('ln_f.bias'), d.get('lnf'), lastResidual, p('ln_f.weight'),
+      a.get('lnf_mean'), a.get('lnf_rstd'), B * T, C);
+
+    for (let l = L - 1; l >= 0; l--) {
+      const h = `h.${l}`, x = (n: string) => a.layer(l, n), dx = (n: string) => d.layer(l, n);
+      const residual = l > 0 ? a.layer(l - 1, 'residual3') : a.get('encoded');
+      const dresidual = l > 0 ? d.layer(l - 1, 'residual3') : d.get('encoded');
+      be.residual_backward(dx('residual2'), dx('fcproj'), dx('residual3'), B * T * C);
+      be.matmul_backward(dx('fch_gelu'), g(`${h}.mlp.c_proj.weight`), g(`${h}.mlp.c_proj.bias`), dx('fcproj'), x('fch_gelu'), p(`${h}.mlp.c_proj.weight`), B, T, 4 * C, C);
+      be.gelu_backward(dx('fch'), x('fch'), dx('fch_gelu'), B * T * 4 * C);
+      be.matmul_backward(dx('ln2'), g(`${h}.mlp.c_fc.weight`), g(`${h}.mlp.c_fc.bias`), dx('fch'), x('ln2'), p(`${h}.mlp.c_fc.weight`), B, T, C, 4 * C);
+      be.layernorm_backward(dx('residual2'), g(`${h}.ln_2.weight`), g(`${h}.ln_2.bias`), dx('ln2'), x('residual2'), p(`${h}.ln_2.weight`), x('ln2_mean'), x('ln2_rstd'), B * T, C);
+      be.residual_backward(dresidual, dx('attproj'), dx('residual2'), B * T * C);
+      be.matmul_backward(dx('atty'), g(`${h}.attn.c_proj.weight`), g(`${h}.attn.c_proj.bias`), dx('attproj'), x('atty'), p(`${h}.attn.c_proj.weight`), B, T, C, C);
+      be.attention_backward(dx('qkv'), dx('att'), dx('atty'), x('qkv'), x('att'), B, T, C, NH);
+      be.matmul_backward(dx('ln1'), g(`${h}.attn.c_attn.weight`), g(`${h}.attn.c_attn.bias`), dx('qkv'), x('ln1'), p(`${h}.attn.c_attn.weight`), B, T, C, 3 * C);
+      be.layernorm_backward(dresidual, g(`${h}.ln_1.weight`), g(`${h}.ln_1.bias`), dx('ln1'), residual, p(`${h}.ln_1.weight`), x('ln1_mean'), x('ln1_rstd'), B * T, C);
+    }
+    be.encoder_backward(g('wte.weight'), g('wpe.weight'), d.get('encoded'), a.get('tokens'), B, T, C);
+  }
+
+  zeroGrad(): void {
+    this.grads?.zero();
+  }
+
+  /** Global L2 norm of all gradients. */
+  gradNorm(): number {
+    if (!this.grads) return 0;
+    return Math.sqrt(this.backend.sum_squares(this.grads.all, this.grads.all.size));
+  }
+
+  /** Multiply every gradient by s (for clipping by global norm). */
+  scaleGrads(s: number): void {
+    if (this.grads) this.backend.scale_inplace(this.grads.all, s, this.grads.all.size);
+  }
+
+  /** One AdamW step over every parameter, as torch.optim.AdamW computes it. */
+  step(options: StepOptions): void {
+    if (!this.grads) throw new Error('step() needs gradients: call backward() first');
+    const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0.01, decay = 'all' } = options;
+    this.adamM ??= ParameterSet.allocate(this.backend, this.specs, 'AdamW first moments');
+    this.adamV ??= ParameterSet.allocate(this.backend, this.specs, 'AdamW second moments');
+    const t = ++this.stepCount;
+    if (decay === 'all') {
+      const n = this.params.all.size;
+      this.backend.adamw_update(this.params.all, this.grads.all, this.adamM.all, this.adamV.all, n, lr, beta1, beta2, eps, weightDecay, t);
+      return;
+    }
+    for (const s of this.specs) {
+      const w = this.params.get(s.name);
+      const wd = s.shape.length >= 2 ? weightDecay : 0;
+      this.backend.adamw_update(w, this.grads.get(s.name), this.adamM.get(s.name), this.adamV.get(s.name), w.size, lr, beta1, beta2, eps, wd, t);
+    }
+  }
+
+  /** Give all arena memory of this model back. */
+  dispose(): void {
+    this.releaseActivations();
+    for (const set of [this.params, this.grads, this.adamM, this.adamV]) if (set) this.backend.arena.release(set.ptr);
+    this.grads = this.adamM = this.adamV = null;
+  }
+}
