@@ -45,50 +45,65 @@ function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize,
 }
 
 // Columns [0, N8) of one k chunk, in tiles of 4 rows x 8 columns (8 accumulators).
+// Loop order follows the shape: when the chunk of Bm fits in L2, each block of rows sweeps all
+// columns (rows of Cm and A stay in L1; a tall Cm like the LM head's dwte is touched once);
+// otherwise each 8-column panel of Bm stays in L1 while all rows sweep it.
 function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32,
                        M: i32, N8: i32, K: i32): void {
   const aks = <usize>a_ks << 2, bks = <usize>ldb << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2;
-  for (let j = 0; j < N8; j += 8) {
-    const bj = Bm + (<usize>j << 2);
-    let i = 0;
-    for (; i + 4 <= M; i += 4) {
-      const c0 = Cm + <usize>i * crs + (<usize>j << 2);
-      const c1 = c0 + crs, c2 = c1 + crs, c3 = c2 + crs;
-      let x00 = v128.load(c0), x01 = v128.load(c0, 16);
-      let x10 = v128.load(c1), x11 = v128.load(c1, 16);
-      let x20 = v128.load(c2), x21 = v128.load(c2, 16);
-      let x30 = v128.load(c3), x31 = v128.load(c3, 16);
-      let a = A + <usize>i * ars, b = bj;
-      for (let k = 0; k < K; k++) {
-        const b0 = v128.load(b), b1 = v128.load(b, 16);
-        const a0 = f32x4.splat(load<f32>(a));
-        const a1 = f32x4.splat(load<f32>(a + ars));
-        const a2 = f32x4.splat(load<f32>(a + 2 * ars));
-        const a3 = f32x4.splat(load<f32>(a + 3 * ars));
-        x00 = f32x4.add(x00, f32x4.mul(a0, b0)); x01 = f32x4.add(x01, f32x4.mul(a0, b1));
-        x10 = f32x4.add(x10, f32x4.mul(a1, b0)); x11 = f32x4.add(x11, f32x4.mul(a1, b1));
-        x20 = f32x4.add(x20, f32x4.mul(a2, b0)); x21 = f32x4.add(x21, f32x4.mul(a2, b1));
-        x30 = f32x4.add(x30, f32x4.mul(a3, b0)); x31 = f32x4.add(x31, f32x4.mul(a3, b1));
-        a += aks; b += bks;
-      }
-      v128.store(c0, x00); v128.store(c0, x01, 16);
-      v128.store(c1, x10); v128.store(c1, x11, 16);
-      v128.store(c2, x20); v128.store(c2, x21, 16);
-      v128.store(c3, x30); v128.store(c3, x31, 16);
+  const M4 = M & ~3;
+  if (<i64>K * <i64>N8 * 4 <= 512 * 1024) {
+    for (let i = 0; i < M4; i += 4) {
+      const ci = Cm + <usize>i * crs, ai = A + <usize>i * ars;
+      for (let j = 0; j < N8; j += 8) tile_4x8(ci + (<usize>j << 2), crs, ai, ars, aks, Bm + (<usize>j << 2), bks, K);
     }
-    for (; i < M; i++) {
-      const c0 = Cm + <usize>i * crs + (<usize>j << 2);
-      let x0 = v128.load(c0), x1 = v128.load(c0, 16);
-      let a = A + <usize>i * ars, b = bj;
-      for (let k = 0; k < K; k++) {
-        const a0 = f32x4.splat(load<f32>(a));
-        x0 = f32x4.add(x0, f32x4.mul(a0, v128.load(b)));
-        x1 = f32x4.add(x1, f32x4.mul(a0, v128.load(b, 16)));
-        a += aks; b += bks;
-      }
-      v128.store(c0, x0); v128.store(c0, x1, 16);
+  } else {
+    for (let j = 0; j < N8; j += 8) {
+      const cj = Cm + (<usize>j << 2), bj = Bm + (<usize>j << 2);
+      for (let i = 0; i < M4; i += 4) tile_4x8(cj + <usize>i * crs, crs, A + <usize>i * ars, ars, aks, bj, bks, K);
     }
   }
+  for (let i = M4; i < M; i++) {
+    const ci = Cm + <usize>i * crs, ai = A + <usize>i * ars;
+    for (let j = 0; j < N8; j += 8) tile_1x8(ci + (<usize>j << 2), ai, aks, Bm + (<usize>j << 2), bks, K);
+  }
+}
+
+// c (4 rows of 8, row stride crs) += A (4 rows, row stride ars, k stride aks) x b (K rows of 8, stride bks)
+@inline function tile_4x8(c0: usize, crs: usize, a: usize, ars: usize, aks: usize, b: usize, bks: usize, K: i32): void {
+  const c1 = c0 + crs, c2 = c1 + crs, c3 = c2 + crs;
+  let x00 = v128.load(c0), x01 = v128.load(c0, 16);
+  let x10 = v128.load(c1), x11 = v128.load(c1, 16);
+  let x20 = v128.load(c2), x21 = v128.load(c2, 16);
+  let x30 = v128.load(c3), x31 = v128.load(c3, 16);
+  for (let k = 0; k < K; k++) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    const a0 = f32x4.splat(load<f32>(a));
+    const a1 = f32x4.splat(load<f32>(a + ars));
+    const a2 = f32x4.splat(load<f32>(a + 2 * ars));
+    const a3 = f32x4.splat(load<f32>(a + 3 * ars));
+    x00 = f32x4.add(x00, f32x4.mul(a0, b0)); x01 = f32x4.add(x01, f32x4.mul(a0, b1));
+    x10 = f32x4.add(x10, f32x4.mul(a1, b0)); x11 = f32x4.add(x11, f32x4.mul(a1, b1));
+    x20 = f32x4.add(x20, f32x4.mul(a2, b0)); x21 = f32x4.add(x21, f32x4.mul(a2, b1));
+    x30 = f32x4.add(x30, f32x4.mul(a3, b0)); x31 = f32x4.add(x31, f32x4.mul(a3, b1));
+    a += aks; b += bks;
+  }
+  v128.store(c0, x00); v128.store(c0, x01, 16);
+  v128.store(c1, x10); v128.store(c1, x11, 16);
+  v128.store(c2, x20); v128.store(c2, x21, 16);
+  v128.store(c3, x30); v128.store(c3, x31, 16);
+}
+
+// one row of 8: c += a (k stride aks) x b (K rows of 8, stride bks)
+@inline function tile_1x8(c0: usize, a: usize, aks: usize, b: usize, bks: usize, K: i32): void {
+  let x0 = v128.load(c0), x1 = v128.load(c0, 16);
+  for (let k = 0; k < K; k++) {
+    const a0 = f32x4.splat(load<f32>(a));
+    x0 = f32x4.add(x0, f32x4.mul(a0, v128.load(b)));
+    x1 = f32x4.add(x1, f32x4.mul(a0, v128.load(b, 16)));
+    a += aks; b += bks;
+  }
+  v128.store(c0, x0); v128.store(c0, x1, 16);
 }
 
 // Cm (M,N) row stride ldc; A (M,K) row stride lda; Bm (N,K) row stride ldb.

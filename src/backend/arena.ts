@@ -19,7 +19,8 @@ interface Block { start: number; size: number }
 export class Arena {
   readonly memory: WebAssembly.Memory;
   private readonly base: number;
-  private top: number;                   // end of the highest block ever handed out
+  private top: number;                   // end of the highest live or free block
+  private highWater: number;             // memory above this has never been handed out: still zero
   private free: Block[] = [];            // sorted by start, coalesced
   private live = new Map<number, number>(); // start -> size
   private cachedBuffer: ArrayBufferLike | null = null;
@@ -30,6 +31,7 @@ export class Arena {
     this.memory = memory;
     this.base = alignUp(base, ALIGN);
     this.top = this.base;
+    this.highWater = this.base;
   }
 
   static create(initialBytes = PAGE_BYTES, base = 0): Arena {
@@ -73,7 +75,9 @@ export class Arena {
     this.ensure(end, what);
     this.top = end;
     this.live.set(start, size);
-    this.u8.fill(0, start, end); // memory may hold old data from a block freed at the top
+    // bytes below the high-water mark may hold a released block's data; above it they are fresh zeros
+    if (start < this.highWater) this.u8.fill(0, start, Math.min(end, this.highWater));
+    this.highWater = Math.max(this.highWater, end);
     return start;
   }
 

@@ -42,13 +42,58 @@ export class WasmBackend extends Backend {
     super(arena);
   }
 
-  static async create(options: { kernels?: URL | ArrayBuffer | Uint8Array; initialBytes?: number } = {}): Promise<WasmBackend> {
+  static async create(options: { kernels?: URL | ArrayBuffer | Uint8Array; warmUp?: boolean } = {}): Promise<WasmBackend> {
     const module = await compileKernels(options.kernels);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
     const kernels = instance.exports as unknown as KernelExports;
     const arena = new Arena(memory, kernels.heap_base() >>> 0);
-    return new WasmBackend(arena, kernels);
+    const backend = new WasmBackend(arena, kernels);
+    if (options.warmUp ?? true) await backend.warmUp();
+    return backend;
+  }
+
+  /**
+   * V8 first runs a wasm function on its baseline compiler and moves it to the optimizing tier
+   * only after enough work, for the *next* call: one long first call (a 124M forward pass) would
+   * run entirely at baseline speed, 1.7x slower. Many short calls of every kernel on a small
+   * problem get them all optimized before real work arrives (about 100 ms).
+   */
+  async warmUp(rounds = 40): Promise<void> {
+    const B = 2, T = 8, C = 64, NH = 2, V = 64, OC = 3 * C;
+    const floats = B * T * OC * 2 + OC * C + B * NH * T * T * 2 + V * C * 2;
+    const base = this.arena.alloc(floats * 4 + 4096, 'kernel warm-up');
+    const k = this.kernels;
+    let p = base;
+    const take = (n: number) => { const q = p; p += Math.ceil(n / 16) * 64; return q; };
+    const x = take(B * T * OC), y = take(B * T * OC), w = take(OC * C), att = take(B * NH * T * T), datt = take(B * NH * T * T);
+    const wte = take(V * C), ids = take(B * T), st = take(B * T * 2);
+    for (let r = 0; r < rounds; r++) {
+      k.encoder_forward(y, ids, wte, wte, B, T, C);
+      k.encoder_backward(wte, wte, y, ids, B, T, C);
+      k.layernorm_forward(y, st, st + 64, x, w, w, B * T, C);
+      k.layernorm_backward(y, w, w, x, x, w, st, st + 64, B * T, C);
+      k.matmul_forward(y, x, w, w, B, T, C, OC);
+      k.matmul_forward(y, x, w, w, 1, 1, C, OC);
+      k.matmul_backward(x, w, w, y, x, w, B, T, C, OC);
+      k.lm_head_forward(y, x, wte, B, T, C, V);
+      k.lm_head_forward(y, x, wte, 1, 1, C, V);
+      k.lm_head_backward(x, wte, y, x, wte, B, T, C, V);
+      k.attention_forward(y, att, x, B, T, T, C, NH);
+      k.attention_backward(y, datt, x, x, att, B, T, C, NH);
+      k.gelu_forward(y, x, B * T * C);
+      k.gelu_backward(y, x, x, B * T * C);
+      k.residual_forward(y, x, x, B * T * C);
+      k.residual_backward(y, y, x, B * T * C);
+      k.softmax_forward(y, x, B, T, V);
+      k.crossentropy_forward(st, y, ids, B, T, V);
+      k.crossentropy_softmax_backward(x, st, y, ids, B, T, V);
+      k.adamw_update(w, w, wte, wte, C * C, 1e-3, 0.9, 0.999, 1e-8, 0, r + 1);
+      k.sum_squares(w, C * C);
+      k.scale_inplace(w, 1, C * C);
+    }
+    this.arena.release(base);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // background tier-up finishes
   }
 
   protected run(kernel: KernelName, tensors: (Tensor | null)[], scalars: number[]): number | void {
