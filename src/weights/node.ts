@@ -1,0 +1,99 @@
+// Loading checkpoints from disk in Node: the header is parsed from the first bytes, then each
+// tensor is read with one positioned read straight into its place in the arena (F32 needs no
+// copy at all; F16/BF16 pass through a small buffer and are widened). Node-only: the browser
+// entry never imports this file.
+import { openSync, readSync, closeSync, fstatSync, existsSync, statSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Backend } from '../backend/backend.js';
+import { GPT } from '../model/gpt.js';
+import { configFromHF, type GPTConfig } from '../model/config.js';
+import { headerLength, parseHeader, decodeFloats, SafetensorsError, type SafetensorsHeader } from './safetensors.js';
+import { matchTensors, checkFinite, modelToSafetensors } from './gpt2.js';
+
+function readExactly(fd: number, into: Uint8Array, position: number, source: string): void {
+  let done = 0;
+  while (done < into.length) {
+    const n = readSync(fd, into, done, into.length - done, position + done);
+    if (n === 0) throw new SafetensorsError(`${source}: file ended at byte ${position + done} while reading ${into.length} bytes`);
+    done += n;
+  }
+}
+
+/** Parse the header of a safetensors file on disk without reading its data. */
+export function readSafetensorsHeader(fd: number, source: string): SafetensorsHeader {
+  const size = fstatSync(fd).size;
+  const first = new Uint8Array(Math.min(8, size));
+  readExactly(fd, first, 0, source);
+  const n = headerLength(first, size, source);
+  const header = new Uint8Array(n);
+  readExactly(fd, header, 8, source);
+  return parseHeader(header, size, source);
+}
+
+/** Resolve a directory (config.json + model.safetensors) or a .safetensors file (config.json beside it). */
+export function resolveCheckpoint(path: string): { weights: string; config: string } {
+  if (!existsSync(path)) throw new Error(`${path}: no such file or directory`);
+  const isDir = statSync(path).isDirectory();
+  const weights = isDir ? join(path, 'model.safetensors') : path;
+  const config = isDir ? join(path, 'config.json') : join(path, '..', 'config.json');
+  if (!existsSync(weights)) throw new Error(`${path}: no model.safetensors in this directory`);
+  if (!existsSync(config)) throw new Error(`${weights}: no config.json beside it (Hugging Face GPT-2 layout expected)`);
+  return { weights, config };
+}
+
+export function readConfig(path: string): GPTConfig {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  return configFromHF(json as Record<string, unknown>, path);
+}
+
+/** Read a safetensors file's tensors straight into an existing model's parameters. */
+export function loadWeightsFromFile(model: GPT, path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    const header = readSafetensorsHeader(fd, path);
+    const matched = matchTensors(model, header.tensors, path);
+    for (const [name, info] of matched) {
+      const dst = model.parameter(name).data();
+      if (info.dtype === 'F32') {
+        readExactly(fd, new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength), info.begin, path);
+      } else {
+        const raw = new Uint8Array(info.end - info.begin);
+        readExactly(fd, raw, info.begin, path);
+        decodeFloats(raw, info.dtype, dst, `${path}: tensor '${info.name}'`);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  checkFinite(model, path);
+}
+
+/** A GPT from a checkpoint directory or file in Hugging Face GPT-2 layout. */
+export function loadGPT2(path: string, backend: Backend): GPT {
+  const { weights, config } = resolveCheckpoint(path);
+  const model = new GPT(readConfig(config), backend, { init: 'none' });
+  try {
+    loadWeightsFromFile(model, weights);
+  } catch (e) {
+    model.dispose(); // nothing half-loaded stays in the arena
+    throw e;
+  }
+  return model;
+}
+
+/** Write config.json + model.safetensors (atomically: temp file, then rename). */
+export function saveGPT2(model: GPT, dir: string, metadata: Record<string, string> = {}): void {
+  const c = model.config;
+  const config = { model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], ...c, n_ctx: c.n_positions,
+    layer_norm_epsilon: 1e-5, activation_function: 'gelu_new' };
+  for (const [file, data] of [['config.json', JSON.stringify(config, null, 2) + '\n'], ['model.safetensors', modelToSafetensors(model, metadata)]] as const) {
+    const tmp = join(dir, `.${file}.tmp-${process.pid}`);
+    writeFileSync(tmp, data);
+    renameSync(tmp, join(dir, file));
+  }
+}
