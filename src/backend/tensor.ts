@@ -48,6 +48,14 @@ export class Tensor {
     return new Tensor(this.arena, this.ptr + start * rowSize * 4, [count, ...this.shape.slice(1)], this.dtype, this.name);
   }
 
+  /** The first numel(shape) elements of this tensor's memory, seen with that shape (scratch buffers). */
+  take(shape: readonly number[]): Tensor {
+    if (numel(shape) > this.size) {
+      throw new RangeError(`tensor ${this.label}: cannot take ${shapeString(shape)} from ${this.size} elements`);
+    }
+    return new Tensor(this.arena, this.ptr, shape, this.dtype, this.name);
+  }
+
   /** The same memory seen with another shape of the same element count. */
   reshape(shape: readonly number[]): Tensor {
     if (numel(shape) !== this.size) {

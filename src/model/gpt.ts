@@ -8,6 +8,7 @@ import { Tensor, carve, type DType } from '../backend/tensor.js';
 import { validateConfig, type GPTConfig } from './config.js';
 import { parameterSpecs, type ParameterSpec } from './parameters.js';
 import { Random } from './random.js';
+import { KvCache } from './kvcache.js';
 
 /** One arena block holding a tensor for every parameter name. */
 export class ParameterSet {
@@ -247,6 +248,66 @@ export class GPT {
     }
     this.last = { B, T, targets: !!targets };
     return { logits: a.get('logits'), loss };
+  }
+
+  /** A KV cache for generation with this model (batch 1); prefill runs up to `chunk` tokens per pass. */
+  createKvCache(chunk = 128): KvCache {
+    return new KvCache(this.config, this.backend, chunk);
+  }
+
+  /**
+   * Inference with a KV cache: run `tokens` at positions cache.length.. and return the logits of
+   * the last one, (1,1,V). Keys and values of every position stay in the cache, so each new token
+   * costs one pass over the weights. Long inputs run in chunks of cache.chunk tokens.
+   */
+  forwardCached(tokens: ArrayLike<number>, cache: KvCache): Tensor {
+    const { n_layer: L, n_head: NH, n_embd: C, vocab_size: V } = this.config;
+    if (cache.config !== this.config && JSON.stringify(cache.config) !== JSON.stringify(this.config)) {
+      throw new Error('forwardCached: the KV cache was made for another model config');
+    }
+    if (tokens.length === 0) throw new RangeError('forwardCached: no tokens given');
+    if (cache.length + tokens.length > cache.maxLength) {
+      throw new RangeError(`forwardCached: ${cache.length} cached + ${tokens.length} new positions exceed the context length n_positions (${cache.maxLength})`);
+    }
+    for (let i = 0; i < tokens.length; i++) {
+      const id = tokens[i];
+      if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`forwardCached: token id ${id} at ${i} is outside the vocabulary 0..${V - 1}`);
+    }
+    const be = this.backend, p = (n: string) => this.params.get(n), s = (n: string) => cache.scratch(n);
+    for (let start = 0; start < tokens.length; start += cache.chunk) {
+      const Tq = Math.min(cache.chunk, tokens.length - start);
+      const t0 = cache.length, Tk = t0 + Tq;
+      const ids = s('tokens').take([1, Tq]);
+      ids.ints().set(Array.prototype.slice.call(tokens, start, start + Tq));
+      const x = s('x').take([1, Tq, C]), ln = s('ln').take([1, Tq, C]);
+      const mean = s('mean').take([Tq]), rstd = s('rstd').take([Tq]);
+      const atty = s('atty').take([1, Tq, C]), proj = s('proj').take([1, Tq, C]);
+      const att = s('att').take([1, NH, Tq, Tk]);
+      const fch = s('fch').take([1, Tq, 4 * C]), fchGelu = s('fch_gelu').take([1, Tq, 4 * C]);
+      be.encoder_forward(x, ids, p('wte.weight'), p('wpe.weight').rows(t0, Tq), 1, Tq, C);
+      for (let l = 0; l < L; l++) {
+        const h = `h.${l}`;
+        const qkv = cache.layer(l);
+        be.layernorm_forward(ln, mean, rstd, x, p(`${h}.ln_1.weight`), p(`${h}.ln_1.bias`), Tq, C);
+        be.matmul_forward(qkv.rows(t0, Tq).reshape([1, Tq, 3 * C]), ln, p(`${h}.attn.c_attn.weight`), p(`${h}.attn.c_attn.bias`), 1, Tq, C, 3 * C);
+        be.attention_forward(atty, att, qkv.rows(0, Tk).reshape([1, Tk, 3 * C]), 1, Tq, Tk, C, NH);
+        be.matmul_forward(proj, atty, p(`${h}.attn.c_proj.weight`), p(`${h}.attn.c_proj.bias`), 1, Tq, C, C);
+        be.residual_forward(x, x, proj, Tq * C);
+        be.layernorm_forward(ln, mean, rstd, x, p(`${h}.ln_2.weight`), p(`${h}.ln_2.bias`), Tq, C);
+        be.matmul_forward(fch, ln, p(`${h}.mlp.c_fc.weight`), p(`${h}.mlp.c_fc.bias`), 1, Tq, C, 4 * C);
+        be.gelu_forward(fchGelu, fch, Tq * 4 * C);
+        be.matmul_forward(proj, fchGelu, p(`${h}.mlp.c_proj.weight`), p(`${h}.mlp.c_proj.bias`), 1, Tq, 4 * C, C);
+        be.residual_forward(x, x, proj, Tq * C);
+      }
+      cache.length = Tk;
+      if (start + Tq === tokens.length) {
+        // only the last position's logits are needed to pick the next token
+        const last = x.reshape([Tq, C]).rows(Tq - 1, 1).reshape([1, 1, C]);
+        be.layernorm_forward(s('lnf'), s('lnf_mean'), s('lnf_rstd'), last, p('ln_f.weight'), p('ln_f.bias'), 1, C);
+        be.lm_head_forward(s('logits'), s('lnf'), p('wte.weight'), 1, 1, C, V);
+      }
+    }
+    return s('logits');
   }
 
   /** Gradients of the last forward's mean loss, accumulated (+=) into the parameter gradients. */

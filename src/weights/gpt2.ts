@@ -69,17 +69,22 @@ export function checkFinite(model: GPT, source: string): void {
   }
 }
 
-/** A GPT built from a safetensors checkpoint in memory and its config. */
-export function gptFromSafetensors(bytes: Uint8Array, config: GPTConfig, backend: Backend, source = 'model.safetensors'): GPT {
-  const file = new SafetensorsFile(bytes, source);
+/** A new model filled by `load`; if loading fails the model's memory is given back and nothing half-loaded remains. */
+export function buildModel(config: GPTConfig, backend: Backend, load: (model: GPT) => void): GPT {
   const model = new GPT(config, backend, { init: 'none' });
   try {
-    loadStateFromSafetensors(model, file);
+    load(model);
   } catch (e) {
-    model.dispose(); // nothing half-loaded stays in the arena
+    model.dispose();
     throw e;
   }
   return model;
+}
+
+/** A GPT built from a safetensors checkpoint in memory and its config. */
+export function gptFromSafetensors(bytes: Uint8Array, config: GPTConfig, backend: Backend, source = 'model.safetensors'): GPT {
+  const file = new SafetensorsFile(bytes, source);
+  return buildModel(config, backend, (model) => loadStateFromSafetensors(model, file));
 }
 
 /** The model's weights as a safetensors file in Hugging Face GPT-2 layout (F32). */

@@ -5,10 +5,10 @@
 import { openSync, readSync, closeSync, fstatSync, existsSync, statSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
-import { GPT } from '../model/gpt.js';
+import type { GPT } from '../model/gpt.js';
 import { configFromHF, type GPTConfig } from '../model/config.js';
 import { headerLength, parseHeader, decodeFloats, SafetensorsError, type SafetensorsHeader } from './safetensors.js';
-import { matchTensors, checkFinite, modelToSafetensors } from './gpt2.js';
+import { matchTensors, checkFinite, modelToSafetensors, buildModel } from './gpt2.js';
 
 function readExactly(fd: number, into: Uint8Array, position: number, source: string): void {
   let done = 0;
@@ -76,14 +76,7 @@ export function loadWeightsFromFile(model: GPT, path: string): void {
 /** A GPT from a checkpoint directory or file in Hugging Face GPT-2 layout. */
 export function loadGPT2(path: string, backend: Backend): GPT {
   const { weights, config } = resolveCheckpoint(path);
-  const model = new GPT(readConfig(config), backend, { init: 'none' });
-  try {
-    loadWeightsFromFile(model, weights);
-  } catch (e) {
-    model.dispose(); // nothing half-loaded stays in the arena
-    throw e;
-  }
-  return model;
+  return buildModel(readConfig(config), backend, (model) => loadWeightsFromFile(model, weights));
 }
 
 /** Write config.json + model.safetensors (atomically: temp file, then rename). */

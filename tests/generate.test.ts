@@ -1,0 +1,126 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import type { Backend } from '../src/backend/index.js';
+import { GPT } from '../src/model/gpt.js';
+import { configFromHF } from '../src/model/config.js';
+import { Random } from '../src/model/random.js';
+import { gptFromSafetensors } from '../src/weights/gpt2.js';
+import { generate } from '../src/generate/generate.js';
+import { sampleToken, argmax } from '../src/generate/sampling.js';
+import { bothBackends, readShared, expectClose } from './helpers.js';
+
+const config = configFromHF(JSON.parse(new TextDecoder().decode(readShared('reference/tiny/config.json'))));
+const modelBytes = readShared('reference/tiny/model.safetensors');
+let backends: { wasm: Backend; js: Backend };
+beforeAll(async () => { backends = await bothBackends(); });
+
+function lastRow(model: GPT, ids: number[]): Float32Array {
+  const V = model.config.vocab_size;
+  const { logits } = model.forward(ids, 1, ids.length);
+  return logits.data().slice((ids.length - 1) * V, ids.length * V);
+}
+
+describe('KV-cache generation', () => {
+  for (const name of ['wasm', 'js'] as const) {
+    it(`${name}: cached logits equal a full forward over the growing sequence, step by step`, () => {
+      const model = gptFromSafetensors(modelBytes, config, backends[name]);
+      const rand = new Random(9);
+      const ids = Array.from({ length: 13 }, () => rand.int(config.vocab_size));
+      for (const chunk of [128, 4]) { // one prefill pass, and a prefill split into chunks of 4
+        const cache = model.createKvCache(chunk);
+        const seq = ids.slice();
+        let cached = model.forwardCached(seq, cache).data().slice();
+        expectClose(`prefill (chunk ${chunk})`, cached, lastRow(model, seq), 2e-5);
+        for (let step = 0; step < 18; step++) { // up to the full context of 32
+          const next = rand.int(config.vocab_size);
+          seq.push(next);
+          cached = model.forwardCached([next], cache).data().slice();
+          expectClose(`step ${step} (chunk ${chunk})`, cached, lastRow(model, seq), 2e-5);
+        }
+        expect(cache.length).toBe(31);
+        expect(() => model.forwardCached([1, 2], cache)).toThrow('31 cached + 2 new positions exceed the context length n_positions (32)');
+        cache.dispose();
+      }
+      model.dispose();
+    });
+  }
+
+  it('greedy generation is deterministic and follows the argmax', () => {
+    const model = gptFromSafetensors(modelBytes, config, backends.wasm);
+    const a = [...generate(model, [1, 2, 3], { temperature: 0, maxTokens: 20 })];
+    const b = [...generate(model, [1, 2, 3], { temperature: 0, maxTokens: 20 })];
+    expect(a).toEqual(b);
+    expect(a.length).toBe(20);
+    // each token is the argmax of a full forward over what came before
+    const seq = [1, 2, 3];
+    for (const id of a.slice(0, 5)) { expect(id).toBe(argmax(lastRow(model, seq))); seq.push(id); }
+    model.dispose();
+  });
+
+  it('the same seed gives the same sample, another seed another', () => {
+    const model = gptFromSafetensors(modelBytes, config, backends.wasm);
+    const run = (seed: number) => [...generate(model, [5, 6], { seed, maxTokens: 25, temperature: 1.5 })];
+    expect(run(1)).toEqual(run(1));
+    expect(run(1)).not.toEqual(run(2));
+    model.dispose();
+  });
+
+  it('stops at the stop token and reports why', () => {
+    const model = gptFromSafetensors(modelBytes, config, backends.wasm);
+    const first = [...generate(model, [4], { temperature: 0, maxTokens: 1 })][0];
+    const g = generate(model, [4], { temperature: 0, maxTokens: 10, stopToken: first });
+    let r = g.next();
+    expect(r.done).toBe(true);
+    expect((r.value as { stoppedBy: string }).stoppedBy).toBe('stop-token');
+    r = generate(model, [4], { temperature: 0, maxTokens: 3 }).next();
+    expect(r.done).toBe(false);
+    model.dispose();
+  });
+
+  it('slides the window when the context is full instead of failing', () => {
+    const model = gptFromSafetensors(modelBytes, config, backends.wasm);
+    const g = generate(model, Array.from({ length: 20 }, (_, i) => i), { temperature: 0, maxTokens: 60 });
+    const out: number[] = [];
+    let r = g.next();
+    while (!r.done) { out.push(r.value); r = g.next(); }
+    expect(out.length).toBe(60);
+    expect(r.value.slides).toBeGreaterThanOrEqual(2);
+    model.dispose();
+  });
+
+  it('refuses an empty prompt and one that fills the context', () => {
+    const model = gptFromSafetensors(modelBytes, config, backends.js);
+    expect(() => generate(model, []).next()).toThrow('the prompt is empty');
+    expect(() => generate(model, new Array(32).fill(1)).next()).toThrow('the prompt has 32 tokens; the context holds 32');
+    expect(() => generate(model, [1], { topP: 0 }).next()).toThrow('top-p must be in (0, 1], got 0');
+    model.dispose();
+  });
+});
+
+describe('sampling', () => {
+  const logits = Float32Array.from([0.1, 2.0, -1, 1.5, 0.9, 1.99]);
+  it('temperature 0 and top-k 1 are the argmax', () => {
+    const r = new Random(1);
+    expect(sampleToken(logits, { temperature: 0 }, r)).toBe(1);
+    expect(sampleToken(logits, { topK: 1 }, r)).toBe(1);
+  });
+  it('top-k draws only among the k largest, top-p only inside the nucleus', () => {
+    const r = new Random(2);
+    const seenK = new Set<number>(), seenP = new Set<number>(), seenAll = new Set<number>();
+    for (let i = 0; i < 3000; i++) {
+      seenK.add(sampleToken(logits, { topK: 3 }, r));
+      seenP.add(sampleToken(logits, { topP: 0.5 }, r));
+      seenAll.add(sampleToken(logits, {}, r));
+    }
+    expect([...seenK].sort()).toEqual([1, 3, 5]);
+    // probs: 2.0 and 1.99 hold about 0.27 each, so the nucleus for 0.5 is those two
+    expect([...seenP].sort()).toEqual([1, 5]);
+    expect(seenAll.size).toBe(6);
+  });
+  it('draws in proportion to the probabilities', () => {
+    const r = new Random(3);
+    const counts = [0, 0];
+    for (let i = 0; i < 20000; i++) counts[sampleToken([0, Math.log(3)], {}, r)]++;
+    expect(counts[1] / 20000).toBeGreaterThan(0.73);
+    expect(counts[1] / 20000).toBeLessThan(0.77);
+  });
+});
