@@ -79,3 +79,33 @@ export function readShared(relative: string): Uint8Array {
   }
   return readFileSync(path);
 }
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** f32 -> IEEE half bits, round to nearest even, subnormals kept (as PyTorch's .half() does). */
+export function f32ToF16Bits(x: number): number {
+  f32Scratch[0] = x;
+  const u = u32Scratch[0], sign = (u >>> 16) & 0x8000, e = ((u >>> 23) & 0xff) - 112, m = u & 0x7fffff;
+  if (e >= 31) return sign | 0x7c00 | (((u >>> 23) & 0xff) === 0xff && m ? 0x200 : 0); // inf / NaN
+  if (e <= 0) return sign | Math.round(Math.abs(f32Scratch[0]) * 2 ** 24); // subnormal (1024 rounds up to the smallest normal)
+  let h = sign | (e << 10) | (m >>> 13);
+  const rest = m & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++;
+  return h;
+}
+
+/** f32 -> bfloat16 bits, round to nearest even. */
+export function f32ToBF16Bits(x: number): number {
+  f32Scratch[0] = x;
+  const u = u32Scratch[0];
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** Little-endian half-precision bytes of a float array. */
+export function halfBytes(a: ArrayLike<number>, dtype: 'F16' | 'BF16'): Uint8Array {
+  const out = new Uint8Array(a.length * 2), dv = new DataView(out.buffer);
+  const conv = dtype === 'F16' ? f32ToF16Bits : f32ToBF16Bits;
+  for (let i = 0; i < a.length; i++) dv.setUint16(2 * i, conv(a[i]), true);
+  return out;
+}

@@ -10,7 +10,7 @@ import type { Backend } from '../src/backend/index.js';
 import { loadGPT2, saveGPT2 } from '../src/weights/node.js';
 import { SafetensorsFile, writeSafetensors } from '../src/weights/safetensors.js';
 import { GPT } from '../src/model/gpt.js';
-import { bothBackends, readShared, expectClose, SHARED } from './helpers.js';
+import { bothBackends, readShared, expectClose, halfBytes, SHARED } from './helpers.js';
 
 const ref = new SafetensorsFile(readShared('reference/tiny/reference.safetensors'));
 const inputs = ref.ints('inputs'), targets = ref.ints('targets');
@@ -22,25 +22,10 @@ let dir: string;
 beforeAll(async () => { backends = await bothBackends(); dir = mkdtempSync(join(tmpdir(), 'wasm-gpt-')); });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** f32 -> f16 bits, round to nearest even (normal range is all these weights need). */
-function toF16(x: number): number {
-  const f = new Float32Array([x]), u = new Uint32Array(f.buffer)[0];
-  const sign = (u >>> 16) & 0x8000, exp = ((u >>> 23) & 0xff) - 127 + 15, mant = u & 0x7fffff;
-  if (exp <= 0) return sign; // flush tiny values to zero
-  let h = sign | (exp << 10) | (mant >>> 13);
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++;
-  return h;
-}
-
 function convertedCopy(dtype: 'F16' | 'BF16', prefix: string): Uint8Array {
   const file = new SafetensorsFile(readShared('reference/tiny/model.safetensors'));
   const entries = file.names.map((name) => {
-    const f = file.floats(name);
-    const data = new Uint8Array(f.length * 2);
-    const dv = new DataView(data.buffer);
-    const u = new Uint32Array(f.buffer);
-    for (let i = 0; i < f.length; i++) dv.setUint16(2 * i, dtype === 'F16' ? toF16(f[i]) : (u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 16, true);
+    const data = halfBytes(file.floats(name), dtype);
     return { name: prefix + name, dtype, shape: file.info(name).shape, data };
   });
   // the published gpt2 file also carries causal-mask buffers and, in some copies, lm_head.weight

@@ -76,7 +76,12 @@ export function loadWeightsFromFile(model: GPT, path: string): void {
 /** A GPT from a checkpoint directory or file in Hugging Face GPT-2 layout. */
 export function loadGPT2(path: string, backend: Backend): GPT {
   const { weights, config } = resolveCheckpoint(path);
-  return buildModel(readConfig(config), backend, (model) => loadWeightsFromFile(model, weights));
+  return loadGPT2Files(config, weights, backend);
+}
+
+/** A GPT from a config.json and a model.safetensors that may live apart (as in the hub cache). */
+export function loadGPT2Files(configPath: string, weightsPath: string, backend: Backend): GPT {
+  return buildModel(readConfig(configPath), backend, (model) => loadWeightsFromFile(model, weightsPath));
 }
 
 /** Write config.json + model.safetensors (atomically: temp file, then rename). */
