@@ -7,3 +7,8 @@ export { parameterSpecs, countParameters, type ParameterSpec } from './model/par
 export { Random } from './model/random.js';
 export { SafetensorsFile, SafetensorsError, writeSafetensors, parseSafetensors } from './weights/safetensors.js';
 export { gptFromSafetensors, modelToSafetensors, loadStateFromSafetensors } from './weights/gpt2.js';
+export { KvCache } from './model/kvcache.js';
+export { GPT2Tokenizer, StreamDecoder, END_OF_TEXT, END_OF_TEXT_ID, GPT2_VOCAB_SIZE } from './tokenizer/gpt2.js';
+export { generate, type GenerateOptions, type GenerationStats } from './generate/generate.js';
+export { sampleToken, argmax, type SamplingOptions } from './generate/sampling.js';
+export { perplexity, type PerplexityResult } from './generate/perplexity.js';
