@@ -7,7 +7,21 @@ export function adamw_update(params: usize, grads: usize, m: usize, v: usize, N:
   const sqrtBc2 = <f32>Math.sqrt(1.0 - Math.pow(<f64>beta2, <f64>t));
   const stepSize = lr / bc1;
   const decay: f32 = 1.0 - lr * weight_decay;
-  for (let i = 0; i < N; i++) {
+  const vb1 = f32x4.splat(beta1), vb1c = f32x4.splat(1.0 - beta1), vb2 = f32x4.splat(beta2), vb2c = f32x4.splat(1.0 - beta2);
+  const vdecay = f32x4.splat(decay), vstep = f32x4.splat(stepSize), vbc2 = f32x4.splat(sqrtBc2), veps = f32x4.splat(eps);
+  let i = 0;
+  for (; i + 4 <= N; i += 4) {
+    const o = <usize>i << 2;
+    const g = v128.load(grads + o);
+    const mi = f32x4.add(f32x4.mul(vb1, v128.load(m + o)), f32x4.mul(vb1c, g));
+    const vi = f32x4.add(f32x4.mul(vb2, v128.load(v + o)), f32x4.mul(f32x4.mul(vb2c, g), g));
+    v128.store(m + o, mi);
+    v128.store(v + o, vi);
+    const p = f32x4.mul(v128.load(params + o), vdecay);
+    const denom = f32x4.add(f32x4.div(f32x4.sqrt(vi), vbc2), veps);
+    v128.store(params + o, f32x4.sub(p, f32x4.div(f32x4.mul(vstep, mi), denom)));
+  }
+  for (; i < N; i++) {
     const o = <usize>i << 2;
     const g = load<f32>(grads + o);
     const mi = beta1 * load<f32>(m + o) + (1.0 - beta1) * g;

@@ -1,5 +1,5 @@
 // Causal multi-head self-attention: softmax(q k^T / sqrt(hs)) v, per head.
-import { dot, axpy, zero } from './simd';
+import { dot, axpy, zero, exp4, exp1, hsum } from './simd';
 
 // qkv (B,Tk,3C) holds q | k | v for every position; the queries are the last Tq positions
 // (Tq == Tk in training; Tq < Tk when a KV cache holds earlier positions).
@@ -23,10 +23,19 @@ export function attention_forward(out: usize, att: usize, qkv: usize,
           store<f32>(row + (<usize>t2 << 2), s);
           if (s > maxv) maxv = s;
         }
-        let total: f32 = 0;
-        for (let t2 = 0; t2 <= tq; t2++) {
+        const n = tq + 1, vmax = f32x4.splat(maxv);
+        let acc = f32x4.splat(0);
+        let t2 = 0;
+        for (; t2 + 4 <= n; t2 += 4) {
           const p = row + (<usize>t2 << 2);
-          const e = Mathf.exp(load<f32>(p) - maxv);
+          const e = exp4(f32x4.sub(v128.load(p), vmax));
+          v128.store(p, e);
+          acc = f32x4.add(acc, e);
+        }
+        let total = hsum(acc);
+        for (; t2 < n; t2++) {
+          const p = row + (<usize>t2 << 2);
+          const e = exp1(load<f32>(p) - maxv);
           store<f32>(p, e);
           total += e;
         }

@@ -65,3 +65,33 @@
 @inline export function zero(x: usize, n: i32): void {
   memory.fill(x, 0, <usize>n << 2);
 }
+
+// e^x for four lanes: Cody-Waite range reduction x = n ln2 + r, Cephes' degree-6 polynomial for
+// e^r, then 2^n put straight into the exponent bits. About 1 ulp; x clamped to [-87, 88] so
+// 2^n stays a normal float (e^-87 ~ 1.6e-38, e^88 ~ 1.7e38).
+@inline export function exp4(x: v128): v128 {
+  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1.0));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, scale);
+}
+
+// tanh for four lanes as 1 - 2 / (e^(2u) + 1): saturates cleanly to +-1, absolute error ~1e-7
+@inline export function tanh4(u: v128): v128 {
+  const e = exp4(f32x4.add(u, u));
+  return f32x4.sub(f32x4.splat(1.0), f32x4.div(f32x4.splat(2.0), f32x4.add(e, f32x4.splat(1.0))));
+}
+
+// e^x for one value through the same lanes (tails of the vector loops)
+@inline export function exp1(x: f32): f32 {
+  return f32x4.extract_lane(exp4(f32x4.splat(x)), 0);
+}

@@ -7,7 +7,9 @@ import { createBackend, type BackendName } from '../backend/index.js';
 import type { GPT } from '../model/gpt.js';
 import { loadGPT2Files } from '../weights/node.js';
 import { DEFAULT_MODEL } from '../weights/hub.js';
-import { GPT2Tokenizer, END_OF_TEXT_ID, GPT2_VOCAB_SIZE } from '../tokenizer/gpt2.js';
+import { tokenizerFromSpec, type Tokenizer, type TokenizerSpec } from '../tokenizer/index.js';
+import { readConfigJson } from '../weights/node.js';
+import { runTrain } from './train.js';
 import { generate } from '../generate/generate.js';
 import { perplexity } from '../generate/perplexity.js';
 import { locateModel, progressBar } from './model-source.js';
@@ -20,6 +22,8 @@ const HELP = `gpt2: GPT-2 on WebAssembly SIMD kernels
 Usage:
   gpt2 -p "PROMPT" [options]     stream GPT-2's continuation of PROMPT to stdout
   gpt2 ppl FILE [options]        perplexity of a text file under the model (sliding window)
+  gpt2 train --data FILE --out DIR [options]   train or fine-tune (gpt2 train --help)
+  gpt2 sample --model DIR -p "ROMEO:"          the same as gpt2 -p, for a trained model
 
 Model:
   --model M          a directory (config.json + model.safetensors), a .safetensors file with
@@ -68,7 +72,7 @@ function numOption(name: string, v: string | undefined, def: number): number {
   return n;
 }
 
-async function loadModel(values: Record<string, unknown>): Promise<{ model: GPT; seconds: number }> {
+async function loadModel(values: Record<string, unknown>): Promise<{ model: GPT; tokenizer: Tokenizer; seconds: number }> {
   const backendName = (values.backend as string) ?? 'wasm';
   if (backendName !== 'wasm' && backendName !== 'js') fail(`--backend must be wasm or js, got '${backendName}'`);
   const threads = intOption('threads', values.threads as string | undefined, 1, 1);
@@ -76,18 +80,21 @@ async function loadModel(values: Record<string, unknown>): Promise<{ model: GPT;
   const t0 = performance.now();
   const files = await locateModel((values.model as string) ?? DEFAULT_MODEL, { revision: values.revision as string | undefined, onProgress: progressBar() });
   const backend = await createBackend(backendName as BackendName);
+  // OpenAI's checkpoints use GPT-2's BPE; ours name their tokenizer in config.json
+  const tokenizer = tokenizerFromSpec(readConfigJson(files.config).wasm_gpt_tokenizer as TokenizerSpec | undefined, files.config);
   const model = loadGPT2Files(files.config, files.weights, backend);
-  if (model.config.vocab_size !== GPT2_VOCAB_SIZE) {
-    fail(`${files.source}: vocab_size is ${model.config.vocab_size}, but GPT-2's BPE has ${GPT2_VOCAB_SIZE} tokens; this model was made for another tokenizer`);
+  if (model.config.vocab_size !== tokenizer.vocabSize) {
+    fail(`${files.source}: vocab_size is ${model.config.vocab_size}, but its tokenizer (${tokenizer.spec().type}) has ${tokenizer.vocabSize} tokens; this model was made for another tokenizer`);
   }
-  return { model, seconds: (performance.now() - t0) / 1000 };
+  return { model, tokenizer, seconds: (performance.now() - t0) / 1000 };
 }
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv[0] === 'train') return runTrain(argv.slice(1));
   const command = argv[0] === 'ppl' ? 'ppl' : 'generate';
   const { values, positionals } = parseArgs({
-    args: command === 'ppl' ? argv.slice(1) : argv,
+    args: command === 'ppl' || argv[0] === 'sample' ? argv.slice(1) : argv,
     allowPositionals: true,
     options: {
       prompt: { type: 'string', short: 'p' },
@@ -98,7 +105,6 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) { process.stdout.write(HELP); return; }
-  const tokenizer = new GPT2Tokenizer();
 
   if (command === 'ppl') {
     if (positionals.length !== 1) fail('usage: gpt2 ppl FILE [--model M] [--stride N]');
@@ -108,9 +114,10 @@ async function main(): Promise<void> {
     } catch (e) {
       fail(`${positionals[0]}: ${(e as Error).message.includes('encoded data') ? 'not valid UTF-8 text' : (e as Error).message}`);
     }
-    const ids = tokenizer.encode(text);
+    const { model, tokenizer, seconds } = await loadModel(values);
+    let ids: number[] = [];
+    try { ids = tokenizer.encode(text); } catch (e) { fail(`${positionals[0]}: ${(e as Error).message}`); }
     if (ids.length < 2) fail(`${positionals[0]}: ${ids.length} token(s); perplexity needs at least 2`);
-    const { model, seconds } = await loadModel(values);
     const stride = intOption('stride', values.stride, Math.floor(model.config.n_positions / 2), 1);
     const t0 = performance.now();
     const r = perplexity(model, ids, { stride });
@@ -123,26 +130,27 @@ async function main(): Promise<void> {
   if (positionals.length) fail(`unexpected argument '${positionals[0]}' (put the prompt after -p)`);
   const prompt = values.prompt as string | undefined;
   if (prompt === undefined) fail('no prompt: use gpt2 -p "your text" (gpt2 --help for more)');
-  const ids = tokenizer.encode(prompt);
-  if (ids.length === 0) fail('the prompt is empty: give some text after -p');
+  if (prompt === '') fail('the prompt is empty: give some text after -p');
   const options = {
     maxTokens: intOption('max-tokens', values['max-tokens'], 100),
     temperature: numOption('temperature', values.temperature, 1),
     topK: intOption('top-k', values['top-k'], 50),
     topP: numOption('top-p', values['top-p'], 1),
     seed: values.seed === undefined ? undefined : intOption('seed', values.seed, 0),
-    stopToken: END_OF_TEXT_ID,
   };
   if (options.temperature < 0) fail(`--temperature must be >= 0, got ${options.temperature}`);
   if (!(options.topP > 0 && options.topP <= 1)) fail(`--top-p must be in (0, 1], got ${options.topP}`);
 
-  const { model, seconds: loadSeconds } = await loadModel(values);
+  const { model, tokenizer, seconds: loadSeconds } = await loadModel(values);
+  let ids: number[] = [];
+  try { ids = tokenizer.encode(prompt); } catch (e) { fail(`the prompt: ${(e as Error).message}`); }
+  if (ids.length === 0) fail('the prompt is empty: give some text after -p');
   if (ids.length >= model.config.n_positions) fail(`the prompt has ${ids.length} tokens; the context holds ${model.config.n_positions}, so at most ${model.config.n_positions - 1} leave room to generate`);
   let interrupted = false;
   process.on('SIGINT', () => { if (interrupted) process.exit(130); interrupted = true; });
   if (values.echo) process.stdout.write(prompt);
   const decoder = tokenizer.streamDecoder();
-  const gen = generate(model, ids, { ...options, shouldStop: () => interrupted });
+  const gen = generate(model, ids, { ...options, stopToken: tokenizer.endOfText, shouldStop: () => interrupted });
   let r = gen.next();
   while (!r.done) {
     const text = decoder.push(r.value);

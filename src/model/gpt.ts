@@ -371,19 +371,25 @@ export class GPT {
   step(options: StepOptions): void {
     if (!this.grads) throw new Error('step() needs gradients: call backward() first');
     const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0.01, decay = 'all' } = options;
-    this.adamM ??= ParameterSet.allocate(this.backend, this.specs, 'AdamW first moments');
-    this.adamV ??= ParameterSet.allocate(this.backend, this.specs, 'AdamW second moments');
+    const { m: adamM, v: adamV } = this.optimizerMoments();
     const t = ++this.stepCount;
     if (decay === 'all') {
       const n = this.params.all.size;
-      this.backend.adamw_update(this.params.all, this.grads.all, this.adamM.all, this.adamV.all, n, lr, beta1, beta2, eps, weightDecay, t);
+      this.backend.adamw_update(this.params.all, this.grads.all, adamM.all, adamV.all, n, lr, beta1, beta2, eps, weightDecay, t);
       return;
     }
     for (const s of this.specs) {
       const w = this.params.get(s.name);
       const wd = s.shape.length >= 2 ? weightDecay : 0;
-      this.backend.adamw_update(w, this.grads.get(s.name), this.adamM.get(s.name), this.adamV.get(s.name), w.size, lr, beta1, beta2, eps, wd, t);
+      this.backend.adamw_update(w, this.grads.get(s.name), adamM.get(s.name), adamV.get(s.name), w.size, lr, beta1, beta2, eps, wd, t);
     }
+  }
+
+  /** The AdamW moments (allocated on first use), by parameter name: for checkpoints and resume. */
+  optimizerMoments(): { m: ParameterSet; v: ParameterSet } {
+    this.adamM ??= ParameterSet.allocate(this.backend, this.specs, 'AdamW first moments');
+    this.adamV ??= ParameterSet.allocate(this.backend, this.specs, 'AdamW second moments');
+    return { m: this.adamM, v: this.adamV };
   }
 
   /** Give all arena memory of this model back. */

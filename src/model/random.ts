@@ -8,6 +8,16 @@ export class Random {
     this.state = seed >>> 0;
   }
 
+  /** The generator's whole state, to save with a checkpoint and resume exactly. */
+  getState(): { state: number; spare: number | null } {
+    return { state: this.state, spare: this.spare };
+  }
+
+  setState(s: { state: number; spare: number | null }): void {
+    this.state = s.state >>> 0;
+    this.spare = s.spare;
+  }
+
   /** Uniform in [0, 1). */
   uniform(): number {
     this.state = (this.state + 0x6d2b79f5) >>> 0;

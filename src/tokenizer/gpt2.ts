@@ -25,6 +25,10 @@ export class GPT2Tokenizer {
   readonly vocabSize = GPT2_VOCAB_SIZE;
   readonly endOfText = END_OF_TEXT_ID;
 
+  spec(): { type: 'gpt2' } {
+    return { type: 'gpt2' };
+  }
+
   /** Text to ids; every `<|endoftext|>` in the text becomes 50256. */
   encode(text: string): number[] {
     const out: number[] = [];

@@ -2,8 +2,8 @@
 // tensor is read with one positioned read straight into its place in the arena (F32 needs no
 // copy at all; F16/BF16 pass through a small buffer and are widened). Node-only: the browser
 // entry never imports this file.
-import { openSync, readSync, closeSync, fstatSync, existsSync, statSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { openSync, readSync, closeSync, fstatSync, existsSync, statSync, readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
+import { join, dirname, basename } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import type { GPT } from '../model/gpt.js';
 import { configFromHF, type GPTConfig } from '../model/config.js';
@@ -41,14 +41,20 @@ export function resolveCheckpoint(path: string): { weights: string; config: stri
   return { weights, config };
 }
 
-export function readConfig(path: string): GPTConfig {
+/** config.json as parsed JSON (the CLI also reads our tokenizer entry from it). */
+export function readConfigJson(path: string): Record<string, unknown> {
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
   }
-  return configFromHF(json as Record<string, unknown>, path);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`${path}: not a JSON object`);
+  return json as Record<string, unknown>;
+}
+
+export function readConfig(path: string): GPTConfig {
+  return configFromHF(readConfigJson(path), path);
 }
 
 /** Read a safetensors file's tensors straight into an existing model's parameters. */
@@ -84,14 +90,23 @@ export function loadGPT2Files(configPath: string, weightsPath: string, backend: 
   return buildModel(readConfig(configPath), backend, (model) => loadWeightsFromFile(model, weightsPath));
 }
 
-/** Write config.json + model.safetensors (atomically: temp file, then rename). */
-export function saveGPT2(model: GPT, dir: string, metadata: Record<string, string> = {}): void {
+/** Write a file atomically: a temp file in the same directory, then a rename over the old one. */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+/** The config.json we write: Hugging Face's GPT2Config fields plus any extra (e.g. our tokenizer). */
+export function hfConfigJson(model: GPT, extra: Record<string, unknown> = {}): string {
   const c = model.config;
-  const config = { model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], ...c, n_ctx: c.n_positions,
-    layer_norm_epsilon: 1e-5, activation_function: 'gelu_new' };
-  for (const [file, data] of [['config.json', JSON.stringify(config, null, 2) + '\n'], ['model.safetensors', modelToSafetensors(model, metadata)]] as const) {
-    const tmp = join(dir, `.${file}.tmp-${process.pid}`);
-    writeFileSync(tmp, data);
-    renameSync(tmp, join(dir, file));
-  }
+  return JSON.stringify({ model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], ...c, n_ctx: c.n_positions,
+    layer_norm_epsilon: 1e-5, activation_function: 'gelu_new', ...extra }, null, 2) + '\n';
+}
+
+/** Write config.json + model.safetensors, each atomically (weights first). */
+export function saveGPT2(model: GPT, dir: string, options: { metadata?: Record<string, string>; extraConfig?: Record<string, unknown> } = {}): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileAtomic(join(dir, 'model.safetensors'), modelToSafetensors(model, options.metadata));
+  writeFileAtomic(join(dir, 'config.json'), hfConfigJson(model, options.extraConfig));
 }

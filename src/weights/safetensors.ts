@@ -50,7 +50,9 @@ export function parseHeader(headerBytes: Uint8Array, fileSize: number, source: s
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
   } catch (e) {
-    throw new SafetensorsError(`${source}: the header is not valid UTF-8 JSON (${(e as Error).message})`);
+    // the parser quotes the bad input, which may hold newlines or control bytes: keep it one line
+    const why = (e as Error).message.replace(/[\s\x00-\x1f\x7f]+/g, ' ').slice(0, 200);
+    throw new SafetensorsError(`${source}: the header is not valid UTF-8 JSON (${why})`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new SafetensorsError(`${source}: the header is not a JSON object`);
