@@ -6,14 +6,21 @@ import { dot, axpy, zero, exp4, exp1, hsum } from './simd';
 // -> out (B,Tq,C), att (B,NH,Tq,Tk) the softmaxed attention (zero above the causal diagonal)
 export function attention_forward(out: usize, att: usize, qkv: usize,
                                   B: i32, Tq: i32, Tk: i32, C: i32, NH: i32): void {
+  attention_forward_part(out, att, qkv, B, Tq, Tk, C, NH, 0, B * NH);
+}
+
+// The (batch, head) pairs bh0 <= b*NH + h < bh1 only: threads split the work by heads.
+export function attention_forward_part(out: usize, att: usize, qkv: usize,
+                                       B: i32, Tq: i32, Tk: i32, C: i32, NH: i32, bh0: i32, bh1: i32): void {
   const hs = C / NH;
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>hs);
   const C3 = <usize>(3 * C);
-  for (let b = 0; b < B; b++) {
+  for (let bh = bh0; bh < bh1; bh++) {
+    const b = bh / NH, h = bh % NH;
     const base = qkv + (<usize>b * <usize>Tk * C3 << 2);
     for (let t = 0; t < Tq; t++) {
       const tq = t + Tk - Tq; // absolute position of this query
-      for (let h = 0; h < NH; h++) {
+      {
         const q = base + ((<usize>tq * C3 + <usize>(h * hs)) << 2);
         const row = att + ((((<usize>b * <usize>NH + <usize>h) * <usize>Tq + <usize>t) * <usize>Tk) << 2);
         let maxv: f32 = -Infinity;
@@ -60,14 +67,21 @@ export function attention_forward(out: usize, att: usize, qkv: usize,
 // datt (B,NH,T,T) is written with d(att), row by row, as working space.
 export function attention_backward(dinp: usize, datt: usize, dout: usize, inp: usize, att: usize,
                                    B: i32, T: i32, C: i32, NH: i32): void {
+  attention_backward_part(dinp, datt, dout, inp, att, B, T, C, NH, 0, B * NH);
+}
+
+// The (batch, head) pairs bh0 <= b*NH + h < bh1 only: each writes its own head's slice of dinp.
+export function attention_backward_part(dinp: usize, datt: usize, dout: usize, inp: usize, att: usize,
+                                        B: i32, T: i32, C: i32, NH: i32, bh0: i32, bh1: i32): void {
   const hs = C / NH;
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>hs);
   const C3 = <usize>(3 * C);
-  for (let b = 0; b < B; b++) {
+  for (let bh = bh0; bh < bh1; bh++) {
+    const b = bh / NH, h = bh % NH;
     const base = inp + (<usize>b * <usize>T * C3 << 2);
     const dbase = dinp + (<usize>b * <usize>T * C3 << 2);
     for (let t = 0; t < T; t++) {
-      for (let h = 0; h < NH; h++) {
+      {
         const rowOff = (((<usize>b * <usize>NH + <usize>h) * <usize>T + <usize>t) * <usize>T) << 2;
         const a = att + rowOff, da = datt + rowOff;
         const q = base + ((<usize>t * C3 + <usize>(h * hs)) << 2);

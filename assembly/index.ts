@@ -2,8 +2,9 @@
 // memory that the host owns (imported as env.memory). Nothing here allocates.
 export { encoder_forward, encoder_backward } from './encoder';
 export { layernorm_forward, layernorm_backward } from './layernorm';
-export { matmul_forward, matmul_backward, lm_head_forward, lm_head_backward } from './matmul';
-export { attention_forward, attention_backward } from './attention';
+export { matmul_forward, matmul_backward, lm_head_forward, lm_head_backward,
+         matmul_forward_part, matmul_backward_part, lm_head_forward_part, lm_head_backward_part } from './matmul';
+export { attention_forward, attention_backward, attention_forward_part, attention_backward_part } from './attention';
 export { gelu_forward, gelu_backward } from './gelu';
 export { residual_forward, residual_backward } from './residual';
 export { softmax_forward, crossentropy_forward, crossentropy_softmax_backward } from './crossentropy';

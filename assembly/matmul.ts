@@ -7,7 +7,7 @@
 // Two register-blocked helpers do all the work:
 //   gemm_nn: Cm[i,j] += sum_k A[i,k] * Bm[k,j]  (A read with any row/k strides; rows of Bm contiguous)
 //   gemm_nt: Cm[i,j] += sum_k A[i,k] * Bm[j,k]  (dot products of contiguous rows)
-import { dot, axpy, hsum } from './simd';
+import { axpy, hsum } from './simd';
 
 // Cm (M,N) with row stride ldc; A element (i,k) at A + 4*(i*a_rs + k*a_ks); Bm (K,N) row stride ldb.
 // Tiles of 4 rows x 8 columns keep 8 f32x4 accumulators in registers across the whole k loop.
@@ -32,14 +32,15 @@ function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize,
     const kc = min(256, K - k0);
     gemm_nn_chunk(Cm, ldc, A + <usize>k0 * aks, a_rs, a_ks, Bm + <usize>k0 * bks, ldb, M, N8, kc);
   }
-  // columns past the last multiple of 8
+  // columns past the last multiple of 8, with the tiles' arithmetic (c += a*b for k in order), so
+  // every element comes out the same whichever path or thread computes it
   for (let i = 0; i < M; i++) {
     for (let j = N8; j < N; j++) {
-      let s: f32 = 0;
+      const c = Cm + <usize>i * crs + (<usize>j << 2);
+      let s = load<f32>(c);
       let a = A + <usize>i * ars, b = Bm + (<usize>j << 2);
       for (let k = 0; k < K; k++) { s += load<f32>(a) * load<f32>(b); a += aks; b += bks; }
-      const c = Cm + <usize>i * crs + (<usize>j << 2);
-      store<f32>(c, load<f32>(c) + s);
+      store<f32>(c, s);
     }
   }
 }
@@ -119,6 +120,18 @@ function gemm_nt(Cm: usize, ldc: i32, A: usize, lda: i32, Bm: usize, ldb: i32,
   }
 }
 
+// One dot product with the tiles' arithmetic: 4 lane sums over k < K4, reduced, then the tail.
+@inline function dot_tile(a: usize, b: usize, K4: i32, K: i32): f32 {
+  let s = f32x4.splat(0);
+  for (let k = 0; k < K4; k += 4) {
+    const o = <usize>k << 2;
+    s = f32x4.add(s, f32x4.mul(v128.load(a + o), v128.load(b + o)));
+  }
+  let r = hsum(s);
+  for (let k = K4; k < K; k++) { const o = <usize>k << 2; r += load<f32>(a + o) * load<f32>(b + o); }
+  return r;
+}
+
 // One panel: tiles of 4 rows of A x 2 rows of Bm, 8 accumulators over k, reduced at the end.
 function gemm_nt_panel(Cm: usize, ldc: i32, A: usize, lda: i32, Bm: usize, ldb: i32,
                        M: i32, N: i32, K: i32): void {
@@ -160,10 +173,10 @@ function gemm_nt_panel(Cm: usize, ldc: i32, A: usize, lda: i32, Bm: usize, ldb: 
     for (; j < N; j++) {
       const b0 = Bm + <usize>j * rb;
       const c = Cm + <usize>i * rc + (<usize>j << 2);
-      store<f32>(c, load<f32>(c) + dot(a0, b0, K));
-      store<f32>(c + rc, load<f32>(c + rc) + dot(a1, b0, K));
-      store<f32>(c + 2 * rc, load<f32>(c + 2 * rc) + dot(a2, b0, K));
-      store<f32>(c + 3 * rc, load<f32>(c + 3 * rc) + dot(a3, b0, K));
+      store<f32>(c, load<f32>(c) + dot_tile(a0, b0, K4, K));
+      store<f32>(c + rc, load<f32>(c + rc) + dot_tile(a1, b0, K4, K));
+      store<f32>(c + 2 * rc, load<f32>(c + 2 * rc) + dot_tile(a2, b0, K4, K));
+      store<f32>(c + 3 * rc, load<f32>(c + 3 * rc) + dot_tile(a3, b0, K4, K));
     }
   }
   for (; i < M; i++) {
@@ -195,7 +208,7 @@ function gemm_nt_panel(Cm: usize, ldc: i32, A: usize, lda: i32, Bm: usize, ldb: 
     }
     for (; j < N; j++) {
       const cj = c + (<usize>j << 2);
-      store<f32>(cj, load<f32>(cj) + dot(a0, Bm + <usize>j * rb, K));
+      store<f32>(cj, load<f32>(cj) + dot_tile(a0, Bm + <usize>j * rb, K4, K));
     }
   }
 }
@@ -203,14 +216,7 @@ function gemm_nt_panel(Cm: usize, ldc: i32, A: usize, lda: i32, Bm: usize, ldb: 
 // inp (B,T,C), weight (C,OC), bias (OC) or 0 -> out (B,T,OC)
 export function matmul_forward(out: usize, inp: usize, weight: usize, bias: usize,
                                B: i32, T: i32, C: i32, OC: i32): void {
-  const M = B * T;
-  const rowBytes = <usize>OC << 2;
-  for (let m = 0; m < M; m++) {
-    const o = out + <usize>m * rowBytes;
-    if (bias != 0) memory.copy(o, bias, rowBytes);
-    else memory.fill(o, 0, rowBytes);
-  }
-  gemm_nn(out, OC, inp, C, 1, weight, OC, M, OC, C);
+  matmul_forward_part(out, inp, weight, bias, B * T, C, OC, 0, B * T, 0, OC);
 }
 
 // dout (B,T,OC) -> dinp (B,T,C) +=, dweight (C,OC) +=, dbias (OC) += (if not 0)
@@ -218,20 +224,55 @@ export function matmul_backward(dinp: usize, dweight: usize, dbias: usize,
                                 dout: usize, inp: usize, weight: usize,
                                 B: i32, T: i32, C: i32, OC: i32): void {
   const M = B * T;
+  matmul_backward_part(dinp, dweight, dbias, dout, inp, weight, M, C, OC, 0, M, 0, C, 0, OC);
+}
+
+// inp (B,T,C), wte (V,C) -> logits (B,T,V) = inp @ wte^T (the tied LM head, no bias)
+export function lm_head_forward(logits: usize, inp: usize, wte: usize,
+                                B: i32, T: i32, C: i32, V: i32): void {
+  lm_head_forward_part(logits, inp, wte, B * T, C, V, 0, V);
+}
+
+// dlogits (B,T,V) -> dinp (B,T,C) +=, dwte (V,C) +=
+export function lm_head_backward(dinp: usize, dwte: usize, dlogits: usize, inp: usize, wte: usize,
+                                 B: i32, T: i32, C: i32, V: i32): void {
+  lm_head_backward_part(dinp, dwte, dlogits, inp, wte, B * T, C, V, 0, C, 0, V);
+}
+
+// ---- parts: each computes a disjoint block of the outputs, for threads to share the work. ----
+// Every element is computed with the same arithmetic whatever the block, so any split gives
+// results bit-identical to the whole call. M = B*T rows.
+
+// rows [m0,m1) x columns [n0,n1) of out
+export function matmul_forward_part(out: usize, inp: usize, weight: usize, bias: usize,
+                                    M: i32, C: i32, OC: i32, m0: i32, m1: i32, n0: i32, n1: i32): void {
+  const rowBytes = <usize>OC << 2, n0b = <usize>n0 << 2, nb = <usize>(n1 - n0) << 2;
+  for (let m = m0; m < m1; m++) {
+    const o = out + <usize>m * rowBytes + n0b;
+    if (bias != 0) memory.copy(o, bias + n0b, nb);
+    else memory.fill(o, 0, nb);
+  }
+  gemm_nn(out + <usize>m0 * rowBytes + n0b, OC, inp + (<usize>m0 * <usize>C << 2), C, 1, weight + n0b, OC, m1 - m0, n1 - n0, C);
+}
+
+// dinp rows [m0,m1), dweight rows [c0,c1), dbias columns [n0,n1)
+export function matmul_backward_part(dinp: usize, dweight: usize, dbias: usize,
+                                     dout: usize, inp: usize, weight: usize, M: i32, C: i32, OC: i32,
+                                     m0: i32, m1: i32, c0: i32, c1: i32, n0: i32, n1: i32): void {
   // dinp[m,c] = sum_o dout[m,o] * weight[c,o]
-  gemm_nt(dinp, C, dout, OC, weight, OC, M, C, OC);
+  if (m1 > m0) gemm_nt(dinp + (<usize>m0 * <usize>C << 2), C, dout + (<usize>m0 * <usize>OC << 2), OC, weight, OC, m1 - m0, C, OC);
   // dweight[c,o] = sum_m inp[m,c] * dout[m,o]: inp read transposed (row stride 1, k stride C)
-  gemm_nn(dweight, OC, inp, 1, C, dout, OC, C, OC, M);
-  if (dbias != 0) {
+  if (c1 > c0) gemm_nn(dweight + (<usize>c0 * <usize>OC << 2), OC, inp + (<usize>c0 << 2), 1, C, dout, OC, c1 - c0, OC, M);
+  if (dbias != 0 && n1 > n0) {
     const rowBytes = <usize>OC << 2;
     for (let m = 0; m < M; m++) {
       const d = dout + <usize>m * rowBytes;
-      let o = 0;
-      for (; o + 4 <= OC; o += 4) {
+      let o = n0;
+      for (; o + 4 <= n1; o += 4) {
         const off = <usize>o << 2;
         v128.store(dbias + off, f32x4.add(v128.load(dbias + off), v128.load(d + off)));
       }
-      for (; o < OC; o++) {
+      for (; o < n1; o++) {
         const off = <usize>o << 2;
         store<f32>(dbias + off, load<f32>(dbias + off) + load<f32>(d + off));
       }
@@ -239,21 +280,18 @@ export function matmul_backward(dinp: usize, dweight: usize, dbias: usize,
   }
 }
 
-// inp (B,T,C), wte (V,C) -> logits (B,T,V) = inp @ wte^T (the tied LM head, no bias)
-export function lm_head_forward(logits: usize, inp: usize, wte: usize,
-                                B: i32, T: i32, C: i32, V: i32): void {
-  const M = B * T;
-  memory.fill(logits, 0, <usize>M * <usize>V << 2);
-  gemm_nt(logits, V, inp, C, wte, C, M, V, C);
+// logits columns [v0,v1) for every row
+export function lm_head_forward_part(logits: usize, inp: usize, wte: usize, M: i32, C: i32, V: i32, v0: i32, v1: i32): void {
+  const rowBytes = <usize>V << 2, v0b = <usize>v0 << 2;
+  for (let m = 0; m < M; m++) memory.fill(logits + <usize>m * rowBytes + v0b, 0, <usize>(v1 - v0) << 2);
+  gemm_nt(logits + v0b, V, inp, C, wte + (<usize>v0 * <usize>C << 2), C, M, v1 - v0, C);
 }
 
-// dlogits (B,T,V) -> dinp (B,T,C) +=, dwte (V,C) +=
-export function lm_head_backward(dinp: usize, dwte: usize, dlogits: usize, inp: usize, wte: usize,
-                                 B: i32, T: i32, C: i32, V: i32): void {
-  const M = B * T;
+// dinp columns [c0,c1) for every row, dwte rows [v0,v1)
+export function lm_head_backward_part(dinp: usize, dwte: usize, dlogits: usize, inp: usize, wte: usize,
+                                      M: i32, C: i32, V: i32, c0: i32, c1: i32, v0: i32, v1: i32): void {
   // dinp[m,c] = sum_v dlogits[m,v] * wte[v,c]
-  gemm_nn(dinp, C, dlogits, V, 1, wte, C, M, C, V);
+  if (c1 > c0) gemm_nn(dinp + (<usize>c0 << 2), C, dlogits, V, 1, wte + (<usize>c0 << 2), C, M, c1 - c0, V);
   // dwte[v,c] = sum_m dlogits[m,v] * inp[m,c]: dlogits read transposed
-  gemm_nn(dwte, C, dlogits, 1, V, inp, C, V, C, M);
+  if (v1 > v0) gemm_nn(dwte + (<usize>v0 * <usize>C << 2), C, dlogits + (<usize>v0 << 2), 1, V, inp, C, v1 - v0, C, M);
 }
-

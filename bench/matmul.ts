@@ -56,7 +56,8 @@ function run(be: Backend, s: Shape, M: number, minSeconds: number, warmup: numbe
   return (2 * M * s.C * s.OC) / seconds / 1e9;
 }
 
-const wasm = await WasmBackend.create();
+const wasm = await WasmBackend.create({ threads: 1 });
+const wasm2 = await WasmBackend.create({ threads: 2 });
 const js = new JsBackend();
 
 // V8 runs a wasm function's first calls on its baseline compiler and only later calls reach the
@@ -66,16 +67,19 @@ const js = new JsBackend();
   for (let i = 0; i < 200; i++) run(wasm, warm, 4, 0, 0);
   run(wasm, { label: 'warm-up', C: 64, OC: 64, head: true }, 4, 0.05, 50);
   run(wasm, warm, 1, 0.05, 50);
+  for (let i = 0; i < 200; i++) run(wasm2, warm, 4, 0, 0);
   await new Promise((r) => setTimeout(r, 200)); // let background tier-up finish
 }
 
-console.log('matmul forward, single thread: wasm (f32x4, register-blocked) vs JS reference, same run');
-console.log('shape                        M    wasm GFLOP/s   js GFLOP/s   ratio');
+console.log('matmul forward: wasm (f32x4, register-blocked) on 1 and 2 threads vs the JS reference, same run');
+console.log('shape                        M  wasm 1t GFLOP/s  wasm 2t GFLOP/s  2t/1t   js GFLOP/s  1t/js');
 for (const M of [1, 128]) {
   for (const s of shapes) {
     const w = run(wasm, s, M, 1.0, 3);
+    const w2 = run(wasm2, s, M, 1.0, 3);
     const skipJs = quick && s.head && M === 128;
     const j = skipJs ? NaN : run(js, s, M, 0.5, 0);
-    console.log(`${s.label.padEnd(26)} ${String(M).padStart(4)} ${w.toFixed(2).padStart(14)} ${(skipJs ? '-' : j.toFixed(3)).padStart(12)} ${(skipJs ? '-' : (w / j).toFixed(1) + 'x').padStart(7)}`);
+    console.log(`${s.label.padEnd(26)} ${String(M).padStart(4)} ${w.toFixed(2).padStart(16)} ${w2.toFixed(2).padStart(16)} ${(w2 / w).toFixed(2).padStart(6)}x ${(skipJs ? '-' : j.toFixed(3)).padStart(12)} ${(skipJs ? '-' : (w / j).toFixed(1) + 'x').padStart(6)}`);
   }
 }
+wasm2.dispose();

@@ -21,12 +21,19 @@ function throughput(backend: Backend, config: GPTConfig, B: number, T: number, s
   return (steps * B * T) / s;
 }
 
-const wasm = await WasmBackend.create();
+const wasm = await WasmBackend.create({ threads: 1 });
+const wasm2 = await WasmBackend.create({ threads: 2 });
 const js = new JsBackend();
 const toy: GPTConfig = { n_layer: 4, n_head: 4, n_embd: 128, n_positions: 64, vocab_size: 65 };
-console.log('training throughput, forward + backward + AdamW, 1 thread (threaded kernels are not built yet)');
-const tw = throughput(wasm, toy, 12, 64, 40, 5), tj = throughput(js, toy, 12, 64, 2, 1);
-console.log(`shakespeare-char (4x128, batch 12x64): wasm ${tw.toFixed(0)} tok/s, js reference ${tj.toFixed(0)} tok/s: ${(tw / tj).toFixed(1)}x`);
-const bw = throughput(wasm, GPT2_PRESETS.gpt2, 1, 128, 3, 1);
+const toy128: GPTConfig = { ...toy, n_positions: 128 };
+console.log('training throughput, forward + backward + AdamW: wasm on 1 and 2 threads, the JS reference in the same run');
+for (const [label, cfg, B, T] of [['shakespeare-char (4x128, batch 12x64)', toy, 12, 64], ['toy (4x128, batch 32x128, vocab 65)', toy128, 32, 128]] as const) {
+  const t1 = throughput(wasm, cfg, B, T, 20, 3), t2 = throughput(wasm2, cfg, B, T, 20, 3), tj = throughput(js, cfg, B, T, 1, 0);
+  console.log(`${label}: wasm ${t1.toFixed(0)} tok/s on 1 thread, ${t2.toFixed(0)} on 2 (${(t2 / t1).toFixed(2)}x); js reference ${tj.toFixed(0)} tok/s: 1-thread wasm is ${(t1 / tj).toFixed(1)}x`);
+}
+const b1 = throughput(wasm, GPT2_PRESETS.gpt2, 1, 128, 3, 1);
+const b2 = throughput(wasm2, GPT2_PRESETS.gpt2, 1, 128, 3, 1);
 const bj = throughput(js, GPT2_PRESETS.gpt2, 1, 16, 1, 0);
-console.log(`GPT-2 124M (batch 1x128): wasm ${bw.toFixed(1)} tok/s; js reference ${bj.toFixed(2)} tok/s (measured at 1x16 to keep it under a minute): ${(bw / bj).toFixed(1)}x`);
+console.log(`GPT-2 124M (batch 1x128): wasm ${b1.toFixed(1)} tok/s on 1 thread, ${b2.toFixed(1)} on 2 (${(b2 / b1).toFixed(2)}x); ` +
+  `js reference ${bj.toFixed(2)} tok/s (at 1x16 to keep it under a minute): 1-thread wasm is ${(b1 / bj).toFixed(1)}x`);
+wasm2.dispose();

@@ -3,13 +3,26 @@
 import { Arena } from './arena.js';
 import { Backend, type KernelName } from './backend.js';
 import type { Tensor } from './tensor.js';
+import { ThreadPool, splitKernel, CONTROL_BYTES, type PartKernel } from './threads.js';
 
 type KernelExports = Record<KernelName, (...args: number[]) => number | void> & { heap_base(): number };
 
-let compiled: Promise<WebAssembly.Module> | null = null;
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
 /** Where the kernels live: next to the package (src/backend -> ../../build, dist/backend -> ../../build). */
 export const KERNELS_URL = new URL('../../build/kernels.wasm', import.meta.url);
+/** The same kernels declaring shared memory, for threads. */
+export const SHARED_KERNELS_URL = new URL('../../build/kernels-shared.wasm', import.meta.url);
+
+/** All cores where threads are possible: Node, or a cross-origin isolated page; else 1. */
+export async function defaultThreads(): Promise<number> {
+  if (typeof self === 'undefined' && typeof process !== 'undefined') {
+    const os = await import(/* @vite-ignore */ 'node:os');
+    return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  }
+  const g = globalThis as { crossOriginIsolated?: boolean; navigator?: { hardwareConcurrency?: number } };
+  return g.crossOriginIsolated ? Math.max(1, g.navigator?.hardwareConcurrency ?? 1) : 1;
+}
 
 async function loadKernelBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
   if (url.protocol === 'file:') {
@@ -27,30 +40,64 @@ async function loadKernelBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
 
 export function compileKernels(source: URL | ArrayBuffer | Uint8Array = KERNELS_URL): Promise<WebAssembly.Module> {
   if (source instanceof URL) {
-    if (source.href === KERNELS_URL.href && compiled) return compiled;
-    const p = loadKernelBytes(source).then((bytes) => WebAssembly.compile(bytes as BufferSource));
-    if (source.href === KERNELS_URL.href) compiled = p;
+    let p = compiled.get(source.href);
+    if (!p) {
+      p = loadKernelBytes(source).then((bytes) => WebAssembly.compile(bytes as BufferSource));
+      compiled.set(source.href, p);
+    }
     return p;
   }
   return WebAssembly.compile(source as BufferSource);
 }
 
+export interface WasmBackendOptions {
+  /** Kernel threads: default all cores where shared memory is available, else 1. */
+  threads?: number;
+  /** Another build of the kernels (URL or bytes); with threads > 1 it must declare shared memory. */
+  kernels?: URL | ArrayBuffer | Uint8Array;
+  warmUp?: boolean;
+}
+
 export class WasmBackend extends Backend {
   readonly name = 'wasm' as const;
 
-  private constructor(arena: Arena, private readonly kernels: KernelExports) {
+  private constructor(arena: Arena, private readonly kernels: KernelExports, private pool: ThreadPool | null) {
     super(arena);
   }
 
-  static async create(options: { kernels?: URL | ArrayBuffer | Uint8Array; warmUp?: boolean } = {}): Promise<WasmBackend> {
-    const module = await compileKernels(options.kernels);
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+  static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
+    let threads = options.threads ?? await defaultThreads();
+    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be an integer >= 1, got ${threads}`);
+    let memory: WebAssembly.Memory;
+    try {
+      memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: threads > 1 });
+    } catch {
+      // no shared memory here (a page that is not cross-origin isolated): one thread
+      threads = 1;
+      memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+    }
+    const module = await compileKernels(options.kernels ?? (threads > 1 ? SHARED_KERNELS_URL : KERNELS_URL));
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
     const kernels = instance.exports as unknown as KernelExports;
     const arena = new Arena(memory, kernels.heap_base() >>> 0);
-    const backend = new WasmBackend(arena, kernels);
+    let pool: ThreadPool | null = null;
+    if (threads > 1) {
+      const control = arena.alloc(CONTROL_BYTES, 'thread control block');
+      pool = await ThreadPool.start(module, memory, control, threads);
+    }
+    const backend = new WasmBackend(arena, kernels, pool);
     if (options.warmUp ?? true) await backend.warmUp();
     return backend;
+  }
+
+  override get threads(): number {
+    return this.pool?.size ?? 1;
+  }
+
+  /** Stop the kernel threads (the backend keeps working on one thread). */
+  dispose(): void {
+    this.pool?.close();
+    this.pool = null;
   }
 
   /**
@@ -81,6 +128,13 @@ export class WasmBackend extends Backend {
       k.lm_head_backward(x, wte, y, x, wte, B, T, C, V);
       k.attention_forward(y, att, x, B, T, T, C, NH);
       k.attention_backward(y, datt, x, x, att, B, T, C, NH);
+      const p = k as unknown as Record<string, (...a: number[]) => void>;
+      p.matmul_forward_part(y, x, w, w, B * T, C, OC, 0, B * T, 0, OC);
+      p.matmul_backward_part(x, w, w, y, x, w, B * T, C, OC, 0, B * T, 0, C, 0, OC);
+      p.lm_head_forward_part(y, x, wte, B * T, C, V, 0, V);
+      p.lm_head_backward_part(x, wte, y, x, wte, B * T, C, V, 0, C, 0, V);
+      p.attention_forward_part(y, att, x, B, T, T, C, NH, 0, B * NH);
+      p.attention_backward_part(y, datt, x, x, att, B, T, C, NH, 0, B * NH);
       k.gelu_forward(y, x, B * T * C);
       k.gelu_backward(y, x, x, B * T * C);
       k.residual_forward(y, x, x, B * T * C);
@@ -98,6 +152,13 @@ export class WasmBackend extends Backend {
 
   protected run(kernel: KernelName, tensors: (Tensor | null)[], scalars: number[]): number | void {
     const args = tensors.map((t) => (t === null ? 0 : t.ptr >>> 0));
+    if (this.pool) {
+      const jobs = splitKernel(kernel, [...args, ...scalars], this.pool.size);
+      if (jobs) {
+        this.pool.run(jobs, (name: PartKernel, a: number[]) => (this.kernels as unknown as Record<string, (...x: number[]) => void>)[name](...a));
+        return;
+      }
+    }
     return this.kernels[kernel](...args, ...scalars);
   }
 }

@@ -3,6 +3,7 @@
 // perplexity. Text goes to stdout; progress, stats and errors go to stderr.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createBackend, type BackendName } from '../backend/index.js';
 import type { GPT } from '../model/gpt.js';
 import { loadGPT2Files } from '../weights/node.js';
@@ -33,7 +34,7 @@ Model:
                      downloaded into it (resumable, checksum-verified; HF_HUB_OFFLINE=1 forbids it)
   --revision R       hub branch, tag or commit (default main)
   --backend B        wasm (default) or js (the plain reference kernels, slow)
-  --threads N        kernel threads; this build runs the kernels on 1 thread
+  --threads N        kernel threads (default: all cores)
 
 Generation:
   -p, --prompt TEXT  the prompt (<|endoftext|> in it is GPT-2's end-of-text token)
@@ -75,11 +76,10 @@ function numOption(name: string, v: string | undefined, def: number): number {
 async function loadModel(values: Record<string, unknown>): Promise<{ model: GPT; tokenizer: Tokenizer; seconds: number }> {
   const backendName = (values.backend as string) ?? 'wasm';
   if (backendName !== 'wasm' && backendName !== 'js') fail(`--backend must be wasm or js, got '${backendName}'`);
-  const threads = intOption('threads', values.threads as string | undefined, 1, 1);
-  if (threads !== 1) fail(`--threads ${threads}: this build runs the kernels on one thread (threaded kernels are not built yet)`);
+  const threads = intOption('threads', values.threads as string | undefined, availableParallelism(), 1);
   const t0 = performance.now();
   const files = await locateModel((values.model as string) ?? DEFAULT_MODEL, { revision: values.revision as string | undefined, onProgress: progressBar() });
-  const backend = await createBackend(backendName as BackendName);
+  const backend = await createBackend(backendName as BackendName, { threads });
   // OpenAI's checkpoints use GPT-2's BPE; ours name their tokenizer in config.json
   const tokenizer = tokenizerFromSpec(readConfigJson(files.config).wasm_gpt_tokenizer as TokenizerSpec | undefined, files.config);
   const model = loadGPT2Files(files.config, files.weights, backend);
@@ -164,7 +164,7 @@ async function main(): Promise<void> {
     process.stderr.write(
       `prompt tokens ${st.promptTokens}, generated ${st.generatedTokens} (${st.stoppedBy})\n` +
       `load ${loadSeconds.toFixed(2)} s, prefill ${(st.promptTokens / st.prefillSeconds).toFixed(1)} tok/s, ` +
-      `decode ${st.decodeSeconds > 0 ? (st.generatedTokens / st.decodeSeconds).toFixed(1) : '-'} tok/s` +
+      `decode ${st.decodeSeconds > 0 ? (st.generatedTokens / st.decodeSeconds).toFixed(1) : '-'} tok/s, ${model.backend.threads} thread(s)` +
       `${st.slides ? `, window slid ${st.slides}x` : ''}\n`);
   }
   if (interrupted) process.exit(130);

@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { createBackend, type BackendName } from '../backend/index.js';
 import { GPT } from '../model/gpt.js';
 import { loadGPT2Files, readConfigJson } from '../weights/node.js';
@@ -34,7 +35,7 @@ Optimization (defaults: nanoGPT's shakespeare_char on CPU):
   --batch-size 12 --grad-accum 1 --max-iters 2000 --lr 1e-3 --min-lr 1e-4
   --warmup-iters 100 --lr-decay-iters (= max-iters) --beta1 0.9 --beta2 0.99
   --weight-decay 0.1 (2-D weights only; --decay-all for every parameter) --grad-clip 1.0
-  --eval-interval 250 --eval-iters 20 --seed 1337 --backend wasm|js
+  --eval-interval 250 --eval-iters 20 --seed 1337 --backend wasm|js --threads N (default: all cores)
   --sample-chars N     characters/tokens sampled at each evaluation (default 200, 0 = none)
 Output (--out DIR): config.json + model.safetensors (Hugging Face GPT-2 layout: gpt2 -p --model DIR
 samples it), optimizer.safetensors (to --resume), log.csv, loss.svg. Checkpoints are written at every
@@ -56,7 +57,7 @@ export async function runTrain(argv: string[]): Promise<void> {
       lr: { type: 'string' }, 'min-lr': { type: 'string' }, 'warmup-iters': { type: 'string' }, 'lr-decay-iters': { type: 'string' },
       beta1: { type: 'string' }, beta2: { type: 'string' }, 'weight-decay': { type: 'string' }, 'decay-all': { type: 'boolean' },
       'grad-clip': { type: 'string' }, 'eval-interval': { type: 'string' }, 'eval-iters': { type: 'string' }, seed: { type: 'string' },
-      backend: { type: 'string' }, 'sample-chars': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      backend: { type: 'string' }, threads: { type: 'string' }, 'sample-chars': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) { process.stdout.write(TRAIN_HELP); return; }
@@ -70,7 +71,9 @@ export async function runTrain(argv: string[]): Promise<void> {
   const out = values.out ?? fail('--out DIR is required (where checkpoints and logs go)');
   const backendName = (values.backend ?? 'wasm') as BackendName;
   if (backendName !== 'wasm' && backendName !== 'js') fail(`--backend must be wasm or js, got '${backendName}'`);
-  const backend = await createBackend(backendName);
+  const threads = num('threads', availableParallelism(), true);
+  if (threads < 1) fail(`--threads must be at least 1, got ${threads}`);
+  const backend = await createBackend(backendName, { threads });
 
   let model: GPT, tokenizer: Tokenizer, cfg: TrainConfig, startState = null as null | { iter: number; rng: { state: number; spare: number | null } };
   let dataPath = values.data;
@@ -136,7 +139,7 @@ export async function runTrain(argv: string[]): Promise<void> {
   mkdirSync(out, { recursive: true });
   if (!values.resume) writeFileSync(join(out, 'train.json'), JSON.stringify({ data: dataPath, init: values.init ?? 'scratch', config: model.config, train: cfg }, null, 2) + '\n');
   process.stderr.write(`${data.description}; model ${model.numParameters.toLocaleString('en-US')} parameters ` +
-    `(${model.config.n_layer} layers, ${model.config.n_head} heads, ${model.config.n_embd} wide), ${backend.name} backend\n`);
+    `(${model.config.n_layer} layers, ${model.config.n_head} heads, ${model.config.n_embd} wide), ${backend.name} backend, ${backend.threads} thread(s)\n`);
 
   const logPath = join(out, 'log.csv');
   if (!values.resume || !existsSync(logPath)) writeFileSync(logPath, 'iter,loss,lr,grad_norm,eval_train,eval_val,tok_per_s,elapsed_s\n');

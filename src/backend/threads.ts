@@ -1,0 +1,176 @@
+// The thread pool: workers that share the arena's WebAssembly.Memory and run kernel parts on
+// request. The host lays out all memory; workers never allocate. One control block in the arena
+// coordinates them with Atomics: the main thread writes each worker's job into its slot, bumps a
+// generation counter and wakes them, runs its own part, then waits until every worker has
+// counted itself done. Node uses worker_threads, browsers Web Workers (when cross-origin isolated);
+// both run the same small worker script below.
+
+/** Kernels that can be split; a job's id is its index + 1 (0 = nothing to do this round). */
+export const PART_KERNELS = [
+  'matmul_forward_part', 'matmul_backward_part', 'lm_head_forward_part', 'lm_head_backward_part',
+  'attention_forward_part', 'attention_backward_part',
+] as const;
+export type PartKernel = typeof PART_KERNELS[number];
+
+const GEN = 0, PENDING = 1, FAILED = 2, SLOTS = 16, SLOT_INTS = 24;
+export const CONTROL_BYTES = (SLOTS + 64 * SLOT_INTS) * 4;
+
+const WORKER_SOURCE = `
+const KERNELS = ${JSON.stringify(PART_KERNELS)};
+const isNode = typeof self === 'undefined';
+const port = isNode ? require('node:worker_threads').parentPort : self;
+const post = (m) => port.postMessage(m);
+const onMessage = (f) => isNode ? port.on('message', f) : (self.onmessage = (e) => f(e.data));
+onMessage(async ({ module, memory, control, slot }) => {
+  let ex;
+  try { ex = (await WebAssembly.instantiate(module, { env: { memory } })).exports; }
+  catch (e) { post({ error: String(e && e.message || e) }); return; }
+  const ctrl = new Int32Array(memory.buffer, control, ${SLOTS + 64 * SLOT_INTS});
+  let gen = Atomics.load(ctrl, ${GEN});
+  post({ ready: true });
+  for (;;) {
+    Atomics.wait(ctrl, ${GEN}, gen);
+    gen = Atomics.load(ctrl, ${GEN});
+    const base = ${SLOTS} + slot * ${SLOT_INTS};
+    const id = ctrl[base];
+    if (id < 0) break;
+    if (id > 0) {
+      const n = ctrl[base + 1], args = new Array(n);
+      for (let i = 0; i < n; i++) args[i] = ctrl[base + 2 + i];
+      try { ex[KERNELS[id - 1]](...args); } catch (e) { Atomics.store(ctrl, ${FAILED}, 1); }
+    }
+    Atomics.sub(ctrl, ${PENDING}, 1);
+    Atomics.notify(ctrl, ${PENDING});
+  }
+  if (isNode) port.close();
+});
+`;
+
+interface WorkerHandle { post(msg: unknown): void; terminate(): void }
+
+async function spawnWorker(onMessage: (m: { ready?: boolean; error?: string }) => void): Promise<WorkerHandle> {
+  if (typeof self === 'undefined' && typeof process !== 'undefined') {
+    const { Worker } = await import(/* @vite-ignore */ 'node:worker_threads');
+    const w = new Worker(WORKER_SOURCE, { eval: true });
+    w.on('message', (m: { ready?: boolean; error?: string }) => {
+      if (m.ready) w.unref(); // once running, a pool never keeps the process alive
+      onMessage(m);
+    });
+    w.on('error', (e) => onMessage({ error: e.message }));
+    return { post: (m) => w.postMessage(m), terminate: () => void w.terminate() };
+  }
+  const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'text/javascript' }));
+  const w = new Worker(url);
+  w.onmessage = (e) => onMessage(e.data);
+  w.onerror = (e) => onMessage({ error: e.message });
+  return { post: (m) => w.postMessage(m), terminate: () => w.terminate() };
+}
+
+export type Job = [PartKernel, number[]] | null;
+
+export class ThreadPool {
+  private readonly ctrl: Int32Array;
+  private canWait = true;
+
+  private constructor(private readonly memory: WebAssembly.Memory, control: number, private readonly workers: WorkerHandle[]) {
+    this.ctrl = new Int32Array(memory.buffer, control, CONTROL_BYTES / 4);
+  }
+
+  /** Start `threads - 1` workers (the calling thread is the last one). */
+  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, control: number, threads: number): Promise<ThreadPool> {
+    if (threads - 1 > 64) throw new RangeError(`threads: at most 65 supported, got ${threads}`);
+    const workers: WorkerHandle[] = [];
+    await Promise.all(Array.from({ length: threads - 1 }, (_, slot) => new Promise<void>((resolve, reject) => {
+      spawnWorker((m) => (m.error ? reject(new Error(`kernel thread ${slot + 1}: ${m.error}`)) : m.ready && resolve()))
+        .then((w) => { workers[slot] = w; w.post({ module, memory, control, slot }); }, reject);
+    })));
+    return new ThreadPool(memory, control, workers);
+  }
+
+  get size(): number {
+    return this.workers.length + 1;
+  }
+
+  /** jobs[0] runs here, jobs[i] on worker i-1; returns when all are done. */
+  run(jobs: Job[], runHere: (name: PartKernel, args: number[]) => void): void {
+    const c = this.ctrl;
+    for (let w = 0; w < this.workers.length; w++) {
+      const job = jobs[w + 1] ?? null, base = SLOTS + w * SLOT_INTS;
+      if (!job) { c[base] = 0; continue; }
+      c[base] = PART_KERNELS.indexOf(job[0]) + 1;
+      c[base + 1] = job[1].length;
+      for (let i = 0; i < job[1].length; i++) c[base + 2 + i] = job[1][i];
+    }
+    Atomics.store(c, FAILED, 0);
+    Atomics.store(c, PENDING, this.workers.length);
+    Atomics.add(c, GEN, 1);
+    Atomics.notify(c, GEN);
+    if (jobs[0]) runHere(jobs[0][0], jobs[0][1]);
+    // wait for the workers: block where the platform allows it (Node, workers), else spin
+    for (let v = Atomics.load(c, PENDING); v !== 0; v = Atomics.load(c, PENDING)) {
+      if (this.canWait) {
+        try { Atomics.wait(c, PENDING, v, 50); } catch { this.canWait = false; }
+      }
+    }
+    if (Atomics.load(c, FAILED)) throw new Error('a kernel thread failed (a wasm trap in a kernel part)');
+  }
+
+  close(): void {
+    const c = this.ctrl;
+    for (let w = 0; w < this.workers.length; w++) c[SLOTS + w * SLOT_INTS] = -1;
+    Atomics.add(c, GEN, 1);
+    Atomics.notify(c, GEN);
+    void this.memory;
+  }
+}
+
+/** Boundaries that split [0, n) into `parts` ranges whose starts are multiples of `align`. */
+export function splitRange(n: number, parts: number, align: number): [number, number][] {
+  const chunk = Math.ceil(n / parts / align) * align;
+  return Array.from({ length: parts }, (_, i) => [Math.min(n, i * chunk), Math.min(n, (i + 1) * chunk)] as [number, number]);
+}
+
+/**
+ * How each threadable kernel splits into `n` disjoint parts (null: too small to be worth it).
+ * args are the whole kernel's arguments as the Backend passes them (addresses first).
+ */
+export function splitKernel(kernel: string, a: number[], n: number): Job[] | null {
+  const MIN_WORK = 1 << 15; // multiply-adds below which one thread is faster than waking others
+  switch (kernel) {
+    case 'matmul_forward': {
+      const [out, inp, w, b, B, T, C, OC] = a, M = B * T;
+      if (M * C * OC < MIN_WORK) return null;
+      if (M >= 4 * n) return splitRange(M, n, 4).map(([m0, m1]) => ['matmul_forward_part', [out, inp, w, b, M, C, OC, m0, m1, 0, OC]]);
+      return splitRange(OC, n, 8).map(([n0, n1]) => ['matmul_forward_part', [out, inp, w, b, M, C, OC, 0, M, n0, n1]]);
+    }
+    case 'matmul_backward': {
+      const [dinp, dw, db, dout, inp, w, B, T, C, OC] = a, M = B * T;
+      if (M * C * OC < MIN_WORK) return null;
+      const ms = splitRange(M, n, 4), cs = splitRange(C, n, 4), ns = splitRange(OC, n, 4);
+      return ms.map(([m0, m1], i) => ['matmul_backward_part', [dinp, dw, db, dout, inp, w, M, C, OC, m0, m1, cs[i][0], cs[i][1], ns[i][0], ns[i][1]]]);
+    }
+    case 'lm_head_forward': {
+      const [logits, inp, wte, B, T, C, V] = a, M = B * T;
+      if (M * C * V < MIN_WORK) return null;
+      return splitRange(V, n, 8).map(([v0, v1]) => ['lm_head_forward_part', [logits, inp, wte, M, C, V, v0, v1]]);
+    }
+    case 'lm_head_backward': {
+      const [dinp, dwte, dlogits, inp, wte, B, T, C, V] = a, M = B * T;
+      if (M * C * V < MIN_WORK) return null;
+      const cs = splitRange(C, n, 8), vs = splitRange(V, n, 4);
+      return cs.map(([c0, c1], i) => ['lm_head_backward_part', [dinp, dwte, dlogits, inp, wte, M, C, V, c0, c1, vs[i][0], vs[i][1]]]);
+    }
+    case 'attention_forward': {
+      const [out, att, qkv, B, Tq, Tk, C, NH] = a;
+      if (B * NH < 2 || Tq * Tk * C < MIN_WORK / 8) return null;
+      return splitRange(B * NH, n, 1).map(([h0, h1]) => ['attention_forward_part', [out, att, qkv, B, Tq, Tk, C, NH, h0, h1]]);
+    }
+    case 'attention_backward': {
+      const [dinp, datt, dout, inp, att, B, T, C, NH] = a;
+      if (B * NH < 2 || T * T * C < MIN_WORK / 8) return null;
+      return splitRange(B * NH, n, 1).map(([h0, h1]) => ['attention_backward_part', [dinp, datt, dout, inp, att, B, T, C, NH, h0, h1]]);
+    }
+    default:
+      return null;
+  }
+}

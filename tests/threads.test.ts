@@ -1,0 +1,88 @@
+// Threaded kernels give the same results as one thread, bit for bit: every kernel part computes
+// its elements with the same arithmetic whatever the split.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { WasmBackend, type Backend } from '../src/backend/index.js';
+import { GPT } from '../src/model/gpt.js';
+import { configFromHF } from '../src/model/config.js';
+import { gptFromSafetensors } from '../src/weights/gpt2.js';
+import { Random } from '../src/model/random.js';
+import { readShared, tensorFrom, randomArray, rng } from './helpers.js';
+
+let one: WasmBackend, two: WasmBackend, three: WasmBackend;
+beforeAll(async () => {
+  one = await WasmBackend.create({ threads: 1 });
+  two = await WasmBackend.create({ threads: 2 });
+  three = await WasmBackend.create({ threads: 3 });
+});
+afterAll(() => { two.dispose(); three.dispose(); });
+
+function bits(a: Float32Array): Uint32Array { return new Uint32Array(Float32Array.from(a).buffer); }
+
+describe('threads', () => {
+  it('the pools have the threads asked for', () => {
+    expect(one.threads).toBe(1);
+    expect(two.threads).toBe(2);
+    expect(three.threads).toBe(3);
+  });
+
+  it('every threaded kernel equals one thread bit for bit, on odd shapes', () => {
+    const shapes = [{ M: 1, C: 52, OC: 156 }, { M: 3, C: 33, OC: 97 }, { M: 13, C: 64, OC: 200 }, { M: 37, C: 128, OC: 390 }];
+    for (const { M, C, OC } of shapes) {
+      const r = rng(M * 1000 + C);
+      const data = { inp: randomArray(M * C, r), w: randomArray(C * OC, r), b: randomArray(OC, r), dout: randomArray(M * OC, r),
+        di: randomArray(M * C, r), dw: randomArray(C * OC, r), db: randomArray(OC, r) };
+      const results = [one, two, three].map((be: Backend) => {
+        const t = (shape: number[], d: Float32Array) => tensorFrom(be, shape, d);
+        const inp = t([1, M, C], data.inp), w = t([C, OC], data.w), b = t([OC], data.b), out = t([1, M, OC], new Float32Array(M * OC));
+        be.matmul_forward(out, inp, w, b, 1, M, C, OC);
+        const di = t([1, M, C], data.di), dw = t([C, OC], data.dw), db = t([OC], data.db), dout = t([1, M, OC], data.dout);
+        be.matmul_backward(di, dw, db, dout, inp, w, 1, M, C, OC);
+        const wte = t([OC, C], data.w), logits = t([1, M, OC], new Float32Array(M * OC));
+        be.lm_head_forward(logits, inp, wte, 1, M, C, OC);
+        const di2 = t([1, M, C], data.di), dwte = t([OC, C], data.dw);
+        be.lm_head_backward(di2, dwte, dout, inp, wte, 1, M, C, OC);
+        return [out, di, dw, db, logits, di2, dwte].map((x) => bits(x.data()));
+      });
+      for (let k = 0; k < results[0].length; k++) {
+        expect(results[1][k], `M${M} C${C} OC${OC} output ${k}, 2 threads`).toEqual(results[0][k]);
+        expect(results[2][k], `M${M} C${C} OC${OC} output ${k}, 3 threads`).toEqual(results[0][k]);
+      }
+    }
+  });
+
+  it('attention, forward and backward, equals one thread bit for bit', () => {
+    const B = 2, T = 17, C = 48, NH = 4;
+    const r = rng(5);
+    const qkv = randomArray(B * T * 3 * C, r, 2), dout = randomArray(B * T * C, r);
+    const results = [one, two, three].map((be: Backend) => {
+      const t = (shape: number[], d: Float32Array) => tensorFrom(be, shape, d);
+      const q = t([B, T, 3 * C], qkv), out = t([B, T, C], new Float32Array(B * T * C)), att = t([B, NH, T, T], new Float32Array(B * NH * T * T));
+      be.attention_forward(out, att, q, B, T, T, C, NH);
+      const dq = t([B, T, 3 * C], new Float32Array(B * T * 3 * C)), datt = t([B, NH, T, T], new Float32Array(B * NH * T * T));
+      be.attention_backward(dq, datt, t([B, T, C], dout), q, att, B, T, C, NH);
+      return [out, att, dq].map((x) => bits(x.data()));
+    });
+    for (let k = 0; k < 3; k++) { expect(results[1][k]).toEqual(results[0][k]); expect(results[2][k]).toEqual(results[0][k]); }
+  });
+
+  it('a whole model trains identically on 1 and 2 threads, and generation with the KV cache matches', () => {
+    const config = configFromHF(JSON.parse(new TextDecoder().decode(readShared('reference/tiny/config.json'))));
+    const bytes = readShared('reference/tiny/model.safetensors');
+    const losses = [one, two].map((be) => {
+      const m = gptFromSafetensors(bytes, config, be);
+      const rand = new Random(4);
+      const toks = Array.from({ length: 3 * 32 }, () => rand.int(97));
+      const out: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        out.push(m.forward(toks, 3, 32, toks).loss!);
+        m.zeroGrad(); m.backward(); m.step({ lr: 1e-3 });
+      }
+      const cache = m.createKvCache();
+      const logits = Float32Array.from(m.forwardCached(toks.slice(0, 20), cache).data());
+      m.dispose();
+      return { out, logits };
+    });
+    expect(losses[1].out).toEqual(losses[0].out);
+    expect(bits(losses[1].logits)).toEqual(bits(losses[0].logits));
+  });
+});
