@@ -7,7 +7,7 @@
 // Two register-blocked helpers do all the work:
 //   gemm_nn: Cm[i,j] += sum_k A[i,k] * Bm[k,j]  (A read with any row/k strides; rows of Bm contiguous)
 //   gemm_nt: Cm[i,j] += sum_k A[i,k] * Bm[j,k]  (dot products of contiguous rows)
-import { axpy, hsum } from './simd';
+import { axpy, hsum, madd, madd1 } from './simd';
 
 // Cm (M,N) with row stride ldc; A element (i,k) at A + 4*(i*a_rs + k*a_ks); Bm (K,N) row stride ldb.
 // Tiles of 4 rows x 8 columns keep 8 f32x4 accumulators in registers across the whole k loop.
@@ -39,7 +39,7 @@ function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize,
       const c = Cm + <usize>i * crs + (<usize>j << 2);
       let s = load<f32>(c);
       let a = A + <usize>i * ars, b = Bm + (<usize>j << 2);
-      for (let k = 0; k < K; k++) { s += load<f32>(a) * load<f32>(b); a += aks; b += bks; }
+      for (let k = 0; k < K; k++) { s = madd1(load<f32>(a), load<f32>(b), s); a += aks; b += bks; }
       store<f32>(c, s);
     }
   }
@@ -83,10 +83,10 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
     const a1 = f32x4.splat(load<f32>(a + ars));
     const a2 = f32x4.splat(load<f32>(a + 2 * ars));
     const a3 = f32x4.splat(load<f32>(a + 3 * ars));
-    x00 = f32x4.add(x00, f32x4.mul(a0, b0)); x01 = f32x4.add(x01, f32x4.mul(a0, b1));
-    x10 = f32x4.add(x10, f32x4.mul(a1, b0)); x11 = f32x4.add(x11, f32x4.mul(a1, b1));
-    x20 = f32x4.add(x20, f32x4.mul(a2, b0)); x21 = f32x4.add(x21, f32x4.mul(a2, b1));
-    x30 = f32x4.add(x30, f32x4.mul(a3, b0)); x31 = f32x4.add(x31, f32x4.mul(a3, b1));
+    x00 = madd(a0, b0, x00); x01 = madd(a0, b1, x01);
+    x10 = madd(a1, b0, x10); x11 = madd(a1, b1, x11);
+    x20 = madd(a2, b0, x20); x21 = madd(a2, b1, x21);
+    x30 = madd(a3, b0, x30); x31 = madd(a3, b1, x31);
     a += aks; b += bks;
   }
   v128.store(c0, x00); v128.store(c0, x01, 16);
@@ -100,8 +100,8 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
   let x0 = v128.load(c0), x1 = v128.load(c0, 16);
   for (let k = 0; k < K; k++) {
     const a0 = f32x4.splat(load<f32>(a));
-    x0 = f32x4.add(x0, f32x4.mul(a0, v128.load(b)));
-    x1 = f32x4.add(x1, f32x4.mul(a0, v128.load(b, 16)));
+    x0 = madd(a0, v128.load(b), x0);
+    x1 = madd(a0, v128.load(b, 16), x1);
     a += aks; b += bks;
   }
   v128.store(c0, x0); v128.store(c0, x1, 16);
@@ -125,10 +125,10 @@ function gemm_nt(Cm: usize, ldc: i32, A: usize, lda: i32, Bm: usize, ldb: i32,
   let s = f32x4.splat(0);
   for (let k = 0; k < K4; k += 4) {
     const o = <usize>k << 2;
-    s = f32x4.add(s, f32x4.mul(v128.load(a + o), v128.load(b + o)));
+    s = madd(v128.load(a + o), v128.load(b + o), s);
   }
   let r = hsum(s);
-  for (let k = K4; k < K; k++) { const o = <usize>k << 2; r += load<f32>(a + o) * load<f32>(b + o); }
+  for (let k = K4; k < K; k++) { const o = <usize>k << 2; r = madd1(load<f32>(a + o), load<f32>(b + o), r); }
   return r;
 }
 
@@ -150,10 +150,10 @@ function gemm_nt_panel(Cm: usize, ldc: i32, A: usize, lda: i32, Bm: usize, ldb: 
         const w0 = v128.load(b0 + o), w1 = v128.load(b1 + o);
         const x0 = v128.load(a0 + o), x1 = v128.load(a1 + o);
         const x2 = v128.load(a2 + o), x3 = v128.load(a3 + o);
-        s00 = f32x4.add(s00, f32x4.mul(x0, w0)); s01 = f32x4.add(s01, f32x4.mul(x0, w1));
-        s10 = f32x4.add(s10, f32x4.mul(x1, w0)); s11 = f32x4.add(s11, f32x4.mul(x1, w1));
-        s20 = f32x4.add(s20, f32x4.mul(x2, w0)); s21 = f32x4.add(s21, f32x4.mul(x2, w1));
-        s30 = f32x4.add(s30, f32x4.mul(x3, w0)); s31 = f32x4.add(s31, f32x4.mul(x3, w1));
+        s00 = madd(x0, w0, s00); s01 = madd(x0, w1, s01);
+        s10 = madd(x1, w0, s10); s11 = madd(x1, w1, s11);
+        s20 = madd(x2, w0, s20); s21 = madd(x2, w1, s21);
+        s30 = madd(x3, w0, s30); s31 = madd(x3, w1, s31);
       }
       let r00 = hsum(s00), r01 = hsum(s01), r10 = hsum(s10), r11 = hsum(s11);
       let r20 = hsum(s20), r21 = hsum(s21), r30 = hsum(s30), r31 = hsum(s31);
@@ -161,8 +161,8 @@ function gemm_nt_panel(Cm: usize, ldc: i32, A: usize, lda: i32, Bm: usize, ldb: 
         const o = <usize>k << 2;
         const w0 = load<f32>(b0 + o), w1 = load<f32>(b1 + o);
         const x0 = load<f32>(a0 + o), x1 = load<f32>(a1 + o), x2 = load<f32>(a2 + o), x3 = load<f32>(a3 + o);
-        r00 += x0 * w0; r01 += x0 * w1; r10 += x1 * w0; r11 += x1 * w1;
-        r20 += x2 * w0; r21 += x2 * w1; r30 += x3 * w0; r31 += x3 * w1;
+        r00 = madd1(x0, w0, r00); r01 = madd1(x0, w1, r01); r10 = madd1(x1, w0, r10); r11 = madd1(x1, w1, r11);
+        r20 = madd1(x2, w0, r20); r21 = madd1(x2, w1, r21); r30 = madd1(x3, w0, r30); r31 = madd1(x3, w1, r31);
       }
       const c = Cm + <usize>i * rc + (<usize>j << 2);
       store<f32>(c, load<f32>(c) + r00); store<f32>(c + 4, load<f32>(c + 4) + r01);
@@ -190,17 +190,17 @@ function gemm_nt_panel(Cm: usize, ldc: i32, A: usize, lda: i32, Bm: usize, ldb: 
       for (let k = 0; k < K4; k += 4) {
         const o = <usize>k << 2;
         const x = v128.load(a0 + o);
-        s0 = f32x4.add(s0, f32x4.mul(x, v128.load(b0 + o)));
-        s1 = f32x4.add(s1, f32x4.mul(x, v128.load(b1 + o)));
-        s2 = f32x4.add(s2, f32x4.mul(x, v128.load(b2 + o)));
-        s3 = f32x4.add(s3, f32x4.mul(x, v128.load(b3 + o)));
+        s0 = madd(x, v128.load(b0 + o), s0);
+        s1 = madd(x, v128.load(b1 + o), s1);
+        s2 = madd(x, v128.load(b2 + o), s2);
+        s3 = madd(x, v128.load(b3 + o), s3);
       }
       let r0 = hsum(s0), r1 = hsum(s1), r2 = hsum(s2), r3 = hsum(s3);
       for (let k = K4; k < K; k++) {
         const o = <usize>k << 2;
         const x = load<f32>(a0 + o);
-        r0 += x * load<f32>(b0 + o); r1 += x * load<f32>(b1 + o);
-        r2 += x * load<f32>(b2 + o); r3 += x * load<f32>(b3 + o);
+        r0 = madd1(x, load<f32>(b0 + o), r0); r1 = madd1(x, load<f32>(b1 + o), r1);
+        r2 = madd1(x, load<f32>(b2 + o), r2); r3 = madd1(x, load<f32>(b3 + o), r3);
       }
       const cj = c + (<usize>j << 2);
       store<f32>(cj, load<f32>(cj) + r0); store<f32>(cj + 4, load<f32>(cj + 4) + r1);

@@ -1,6 +1,20 @@
 // Small f32x4 helpers shared by the kernels. Every helper handles lengths that are not
 // multiples of 4 with a scalar tail. Pointers are byte addresses into the one memory.
 
+// a*b + c for four lanes: a fused multiply-add in the relaxed-SIMD build (f32x4.relaxed_madd,
+// one rounding), mul then add otherwise. Every matmul path uses it, so a build gives the same
+// result for an element whichever tile, tail or thread computes it.
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+// a*b + c for one value with exactly the arithmetic of madd (for the scalar tails)
+@inline export function madd1(a: f32, b: f32, c: f32): f32 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.extract_lane(f32x4.relaxed_madd(f32x4.splat(a), f32x4.splat(b), f32x4.splat(c)), 0);
+  return a * b + c;
+}
+
 // sum_i a[i] * b[i]
 @inline export function dot(a: usize, b: usize, n: i32): f32 {
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
@@ -25,11 +39,11 @@
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
-    v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(va, v128.load(x + o))));
+    v128.store(y + o, madd(va, v128.load(x + o), v128.load(y + o)));
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
-    store<f32>(y + o, load<f32>(y + o) + alpha * load<f32>(x + o));
+    store<f32>(y + o, madd1(alpha, load<f32>(x + o), load<f32>(y + o)));
   }
 }
 

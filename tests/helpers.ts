@@ -18,9 +18,12 @@ export function randomArray(n: number, rand: () => number, scale = 1): Float32Ar
   return a;
 }
 
-let backends: Promise<{ wasm: Backend; js: Backend }> | null = null;
-export function bothBackends(): Promise<{ wasm: Backend; js: Backend }> {
-  backends ??= WasmBackend.create().then((wasm) => ({ wasm, js: new JsBackend() }));
+export interface TestBackends { wasm: Backend; relaxed: Backend; js: Backend }
+let backends: Promise<TestBackends> | null = null;
+/** The plain-SIMD wasm build, the relaxed-SIMD build (fused multiply-add) and the JS reference. */
+export function bothBackends(): Promise<TestBackends> {
+  backends ??= Promise.all([WasmBackend.create({ simd: 'plain' }), WasmBackend.create({ simd: 'relaxed' })])
+    .then(([wasm, relaxed]) => ({ wasm, relaxed, js: new JsBackend() }));
   return backends;
 }
 

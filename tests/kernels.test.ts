@@ -14,7 +14,7 @@ type ArgSpec = {
   check?: boolean;    // compare after the call
 };
 
-let B: { wasm: Backend; js: Backend };
+let B: { wasm: Backend; relaxed: Backend; js: Backend };
 beforeAll(async () => { B = await bothBackends(); });
 
 function makeData(spec: ArgSpec, rand: () => number): ArrayLike<number> | null {
@@ -51,7 +51,7 @@ function compare(kernel: string, args: ArgSpec[], scalars: number[], atol: numbe
   const rand = rng(seed);
   const data = args.map((a) => makeData(a, rand));
   const results: Record<string, ArrayLike<number>[]> = {};
-  for (const backend of [B.wasm, B.js]) {
+  for (const backend of [B.js, B.wasm, B.relaxed]) {
     const tensors = args.map((a, i) => (data[i] === null ? null
       : tensorFrom(backend, a.shape, data[i]!, a.kind === 'ids' ? 'i32' : 'f32', a.name)));
     const ret = (backend as unknown as Record<string, (...x: unknown[]) => number | void>)[kernel](...tensors, ...scalars);
@@ -61,7 +61,10 @@ function compare(kernel: string, args: ArgSpec[], scalars: number[], atol: numbe
     if (typeof ret === 'number') (results['<return>'] ??= []).push([ret]);
     for (const t of tensors) if (t) backend.arena.release(t.ptr);
   }
-  for (const [name, [w, j]] of Object.entries(results)) expectClose(`${kernel} ${name}`, w, j, atol, rtol);
+  for (const [name, [j, w, r]] of Object.entries(results)) {
+    expectClose(`${kernel} ${name} (plain SIMD)`, w, j, atol, rtol);
+    expectClose(`${kernel} ${name} (relaxed SIMD)`, r, j, atol, rtol);
+  }
 }
 
 // shapes chosen to hit every tail: sizes not multiples of 4, 8 or 16, and single rows
@@ -73,7 +76,7 @@ const shapes = [
   { B: 2, T: 9, C: 64, OC: 200 },
 ];
 
-describe('wasm kernels equal the JS reference', () => {
+describe('wasm kernels (plain and relaxed SIMD builds) equal the JS reference', () => {
   for (const { B: b, T, C, OC } of shapes) {
     const tag = `B${b} T${T} C${C} OC${OC}`;
     it(`encoder ${tag}`, () => {

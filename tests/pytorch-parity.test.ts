@@ -20,10 +20,10 @@ function load(backend: Backend): GPT {
   return gptFromSafetensors(modelBytes, config, backend, 'tiny/model.safetensors');
 }
 
-let backends: { wasm: Backend; js: Backend };
+let backends: { wasm: Backend; relaxed: Backend; js: Backend };
 beforeAll(async () => { backends = await bothBackends(); });
 
-for (const name of ['wasm', 'js'] as const) {
+for (const name of ['wasm', 'relaxed', 'js'] as const) {
   describe(`${name} backend equals PyTorch on the tiny reference model`, () => {
     it('logits, loss and attention', () => {
       const model = load(backends[name]);

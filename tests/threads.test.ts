@@ -8,13 +8,15 @@ import { gptFromSafetensors } from '../src/weights/gpt2.js';
 import { Random } from '../src/model/random.js';
 import { readShared, tensorFrom, randomArray, rng } from './helpers.js';
 
-let one: WasmBackend, two: WasmBackend, three: WasmBackend;
+let one: WasmBackend, two: WasmBackend, three: WasmBackend, oneR: WasmBackend, twoR: WasmBackend;
 beforeAll(async () => {
-  one = await WasmBackend.create({ threads: 1 });
-  two = await WasmBackend.create({ threads: 2 });
-  three = await WasmBackend.create({ threads: 3 });
+  one = await WasmBackend.create({ threads: 1, simd: 'plain' });
+  two = await WasmBackend.create({ threads: 2, simd: 'plain' });
+  three = await WasmBackend.create({ threads: 3, simd: 'plain' });
+  oneR = await WasmBackend.create({ threads: 1, simd: 'relaxed' });
+  twoR = await WasmBackend.create({ threads: 2, simd: 'relaxed' });
 });
-afterAll(() => { two.dispose(); three.dispose(); });
+afterAll(() => { two.dispose(); three.dispose(); twoR.dispose(); });
 
 function bits(a: Float32Array): Uint32Array { return new Uint32Array(Float32Array.from(a).buffer); }
 
@@ -31,7 +33,7 @@ describe('threads', () => {
       const r = rng(M * 1000 + C);
       const data = { inp: randomArray(M * C, r), w: randomArray(C * OC, r), b: randomArray(OC, r), dout: randomArray(M * OC, r),
         di: randomArray(M * C, r), dw: randomArray(C * OC, r), db: randomArray(OC, r) };
-      const results = [one, two, three].map((be: Backend) => {
+      const results = [one, two, three, oneR, twoR].map((be: Backend) => {
         const t = (shape: number[], d: Float32Array) => tensorFrom(be, shape, d);
         const inp = t([1, M, C], data.inp), w = t([C, OC], data.w), b = t([OC], data.b), out = t([1, M, OC], new Float32Array(M * OC));
         be.matmul_forward(out, inp, w, b, 1, M, C, OC);
@@ -46,6 +48,7 @@ describe('threads', () => {
       for (let k = 0; k < results[0].length; k++) {
         expect(results[1][k], `M${M} C${C} OC${OC} output ${k}, 2 threads`).toEqual(results[0][k]);
         expect(results[2][k], `M${M} C${C} OC${OC} output ${k}, 3 threads`).toEqual(results[0][k]);
+        expect(results[4][k], `M${M} C${C} OC${OC} output ${k}, relaxed SIMD, 2 threads`).toEqual(results[3][k]);
       }
     }
   });

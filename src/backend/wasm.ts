@@ -13,6 +13,25 @@ const compiled = new Map<string, Promise<WebAssembly.Module>>();
 export const KERNELS_URL = new URL('../../build/kernels.wasm', import.meta.url);
 /** The same kernels declaring shared memory, for threads. */
 export const SHARED_KERNELS_URL = new URL('../../build/kernels-shared.wasm', import.meta.url);
+/** Relaxed-SIMD builds (fused multiply-add), used where the engine validates them. */
+export const RELAXED_KERNELS_URL = new URL('../../build/kernels-relaxed.wasm', import.meta.url);
+export const RELAXED_SHARED_KERNELS_URL = new URL('../../build/kernels-relaxed-shared.wasm', import.meta.url);
+
+export type SimdFlavor = 'plain' | 'relaxed';
+
+/** Whether this engine runs the relaxed-SIMD build (Chromium does; Node 20 only with --experimental-wasm-relaxed-simd). */
+export async function relaxedSimdSupported(): Promise<boolean> {
+  try {
+    return WebAssembly.validate(await loadKernelBytes(RELAXED_KERNELS_URL) as BufferSource);
+  } catch {
+    return false;
+  }
+}
+
+export function kernelsUrl(simd: SimdFlavor, shared: boolean): URL {
+  if (simd === 'relaxed') return shared ? RELAXED_SHARED_KERNELS_URL : RELAXED_KERNELS_URL;
+  return shared ? SHARED_KERNELS_URL : KERNELS_URL;
+}
 
 /** All cores where threads are possible: Node, or a cross-origin isolated page; else 1. */
 export async function defaultThreads(): Promise<number> {
@@ -53,6 +72,8 @@ export function compileKernels(source: URL | ArrayBuffer | Uint8Array = KERNELS_
 export interface WasmBackendOptions {
   /** Kernel threads: default all cores where shared memory is available, else 1. */
   threads?: number;
+  /** 'relaxed' (fused multiply-add) or 'plain' f32x4; default: relaxed where the engine validates it. */
+  simd?: SimdFlavor | 'auto';
   /** Another build of the kernels (URL or bytes); with threads > 1 it must declare shared memory. */
   kernels?: URL | ArrayBuffer | Uint8Array;
   warmUp?: boolean;
@@ -61,7 +82,9 @@ export interface WasmBackendOptions {
 export class WasmBackend extends Backend {
   readonly name = 'wasm' as const;
 
-  private constructor(arena: Arena, private readonly kernels: KernelExports, private pool: ThreadPool | null) {
+  private constructor(arena: Arena, private readonly kernels: KernelExports, private pool: ThreadPool | null,
+                      /** Which build runs: plain f32x4, or relaxed SIMD with fused multiply-add. */
+                      readonly simd: SimdFlavor) {
     super(arena);
   }
 
@@ -76,7 +99,12 @@ export class WasmBackend extends Backend {
       threads = 1;
       memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
     }
-    const module = await compileKernels(options.kernels ?? (threads > 1 ? SHARED_KERNELS_URL : KERNELS_URL));
+    let simd: SimdFlavor = options.simd === 'plain' || options.simd === 'relaxed' ? options.simd : (await relaxedSimdSupported() ? 'relaxed' : 'plain');
+    if (options.simd === 'relaxed' && !(await relaxedSimdSupported())) {
+      throw new Error('wasm backend: this engine does not run relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd)');
+    }
+    if (options.kernels) simd = 'plain';
+    const module = await compileKernels(options.kernels ?? kernelsUrl(simd, threads > 1));
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
     const kernels = instance.exports as unknown as KernelExports;
     const arena = new Arena(memory, kernels.heap_base() >>> 0);
@@ -85,7 +113,7 @@ export class WasmBackend extends Backend {
       const control = arena.alloc(CONTROL_BYTES, 'thread control block');
       pool = await ThreadPool.start(module, memory, control, threads);
     }
-    const backend = new WasmBackend(arena, kernels, pool);
+    const backend = new WasmBackend(arena, kernels, pool, simd);
     if (options.warmUp ?? true) await backend.warmUp();
     return backend;
   }

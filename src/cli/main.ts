@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // The gpt2 command: `gpt2 -p "…"` streams GPT-2's continuation; `gpt2 ppl FILE` measures
 // perplexity. Text goes to stdout; progress, stats and errors go to stderr.
+import { setFlagsFromString } from 'node:v8';
+// Node 20 runs relaxed SIMD (fused multiply-add) only behind this flag; set it before any wasm compiles
+setFlagsFromString('--experimental-wasm-relaxed-simd');
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -165,6 +168,7 @@ async function main(): Promise<void> {
       `prompt tokens ${st.promptTokens}, generated ${st.generatedTokens} (${st.stoppedBy})\n` +
       `load ${loadSeconds.toFixed(2)} s, prefill ${(st.promptTokens / st.prefillSeconds).toFixed(1)} tok/s, ` +
       `decode ${st.decodeSeconds > 0 ? (st.generatedTokens / st.decodeSeconds).toFixed(1) : '-'} tok/s, ${model.backend.threads} thread(s)` +
+      `${'simd' in model.backend ? `, ${(model.backend as { simd: string }).simd} SIMD` : ''}` +
       `${st.slides ? `, window slid ${st.slides}x` : ''}\n`);
   }
   if (interrupted) process.exit(130);
