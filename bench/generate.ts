@@ -4,6 +4,8 @@
 //   npm run bench:generate
 // The checkpoint is generated once into weights/gpt2-124m-random/ (ignored by git). Each backend
 // runs in a fresh child process so its peak RSS is its own.
+import { setFlagsFromString } from 'node:v8';
+setFlagsFromString('--experimental-wasm-relaxed-simd'); // measure the build the CLI runs (fused multiply-add)
 import { existsSync, mkdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

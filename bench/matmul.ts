@@ -2,6 +2,8 @@
 // linear layers of GPT-2 124M and its LM head, at M=1 (decode) and M=128 (prefill).
 //   npm run bench            all shapes
 //   npm run bench -- --quick  skip the slow JS reference on the LM head at M=128
+import { setFlagsFromString } from 'node:v8';
+setFlagsFromString('--experimental-wasm-relaxed-simd'); // measure the build the CLI runs (fused multiply-add)
 import { WasmBackend, JsBackend, Tensor, type Backend } from '../src/backend/index.js';
 import { Random } from '../src/model/random.js';
 
@@ -56,6 +58,7 @@ function run(be: Backend, s: Shape, M: number, minSeconds: number, warmup: numbe
   return (2 * M * s.C * s.OC) / seconds / 1e9;
 }
 
+const plain = await WasmBackend.create({ threads: 1, simd: 'plain' });
 const wasm = await WasmBackend.create({ threads: 1 });
 const wasm2 = await WasmBackend.create({ threads: 2 });
 const js = new JsBackend();
@@ -67,19 +70,21 @@ const js = new JsBackend();
   for (let i = 0; i < 200; i++) run(wasm, warm, 4, 0, 0);
   run(wasm, { label: 'warm-up', C: 64, OC: 64, head: true }, 4, 0.05, 50);
   run(wasm, warm, 1, 0.05, 50);
-  for (let i = 0; i < 200; i++) run(wasm2, warm, 4, 0, 0);
+  for (let i = 0; i < 200; i++) { run(wasm2, warm, 4, 0, 0); run(plain, warm, 4, 0, 0); }
+  run(plain, { label: 'warm-up', C: 64, OC: 64, head: true }, 4, 0.05, 50);
   await new Promise((r) => setTimeout(r, 200)); // let background tier-up finish
 }
 
-console.log('matmul forward: wasm (f32x4, register-blocked) on 1 and 2 threads vs the JS reference, same run');
-console.log('shape                        M  wasm 1t GFLOP/s  wasm 2t GFLOP/s  2t/1t   js GFLOP/s  1t/js');
+console.log(`matmul forward GFLOP/s: wasm plain f32x4 (1 thread), wasm ${wasm.simd} SIMD on 1 and 2 threads, and the JS reference, same run`);
+console.log('shape                        M   plain 1t  ' + `${wasm.simd} 1t`.padStart(10) + `  ${wasm.simd} 2t`.padStart(12) + '  2t/1t   js ref   1t/js');
 for (const M of [1, 128]) {
   for (const s of shapes) {
+    const p = run(plain, s, M, 1.0, 3);
     const w = run(wasm, s, M, 1.0, 3);
     const w2 = run(wasm2, s, M, 1.0, 3);
     const skipJs = quick && s.head && M === 128;
     const j = skipJs ? NaN : run(js, s, M, 0.5, 0);
-    console.log(`${s.label.padEnd(26)} ${String(M).padStart(4)} ${w.toFixed(2).padStart(16)} ${w2.toFixed(2).padStart(16)} ${(w2 / w).toFixed(2).padStart(6)}x ${(skipJs ? '-' : j.toFixed(3)).padStart(12)} ${(skipJs ? '-' : (w / j).toFixed(1) + 'x').padStart(6)}`);
+    console.log(`${s.label.padEnd(26)} ${String(M).padStart(4)} ${p.toFixed(2).padStart(10)} ${w.toFixed(2).padStart(10)} ${w2.toFixed(2).padStart(12)} ${(w2 / w).toFixed(2).padStart(6)}x ${(skipJs ? '-' : j.toFixed(3)).padStart(8)} ${(skipJs ? '-' : (w / j).toFixed(1) + 'x').padStart(7)}`);
   }
 }
 wasm2.dispose();

@@ -2,6 +2,8 @@
 // the same run: the Shakespeare configuration (nanoGPT's CPU recipe: 4 layers, 4 heads, 128 wide,
 // batch 12 x 64, vocab 65) and GPT-2 124M at batch 1 x 128.
 //   npm run bench:train
+import { setFlagsFromString } from 'node:v8';
+setFlagsFromString('--experimental-wasm-relaxed-simd'); // measure the build the CLI runs (fused multiply-add)
 import { WasmBackend, JsBackend, type Backend } from '../src/backend/index.js';
 import { GPT } from '../src/model/gpt.js';
 import { GPT2_PRESETS, type GPTConfig } from '../src/model/config.js';

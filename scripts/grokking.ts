@@ -3,6 +3,8 @@
 // 100% early; validation accuracy follows much later, with strong weight decay.
 //   npm run train:grokking -- [--fraction 0.2] [--max-steps 20000] [--eval-every 50] [--out out/grokking]
 // Writes log.csv and accuracy.svg into --out and prints when each accuracy first reached 99%.
+import { setFlagsFromString } from 'node:v8';
+setFlagsFromString('--experimental-wasm-relaxed-simd'); // the fused multiply-add build, as the CLI uses
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +16,7 @@ import { lineChartSvg } from '../src/train/svg.js';
 const { values } = parseArgs({ options: {
   fraction: { type: 'string', default: '0.2' }, 'max-steps': { type: 'string', default: '20000' }, 'eval-every': { type: 'string', default: '50' },
   out: { type: 'string', default: 'out/grokking' }, seed: { type: 'string', default: '0' }, 'batch-size': { type: 'string', default: '512' },
+  threads: { type: 'string' },
 } });
 const P = 97, EQ = P, fraction = Number(values.fraction), maxSteps = Number(values['max-steps']);
 const evalEvery = Number(values['eval-every']), B = Number(values['batch-size']), seed = Number(values.seed);
@@ -35,7 +38,7 @@ function batch(examples: [number, number][]): { tokens: Int32Array; targets: Int
   return { tokens, targets };
 }
 
-const backend = await WasmBackend.create();
+const backend = await WasmBackend.create(values.threads ? { threads: Number(values.threads) } : {});
 const model = new GPT({ n_layer: 1, n_head: 4, n_embd: 128, n_positions: T, vocab_size: P + 1 }, backend, { seed });
 
 function accuracy(examples: [number, number][]): number {
@@ -56,7 +59,8 @@ function accuracy(examples: [number, number][]): number {
 }
 
 console.log(`a+b mod ${P}: ${train.length} training pairs (${(fraction * 100).toFixed(0)}%), ${val.length} validation; ` +
-  `1 layer, 4 heads, n_embd 128, ${model.numParameters} parameters; AdamW lr 1e-3, betas 0.9/0.98, weight decay 1.0, batch ${B}`);
+  `1 layer, 4 heads, n_embd 128, ${model.numParameters} parameters; AdamW lr 1e-3, betas 0.9/0.98, weight decay 1.0, batch ${B}; ` +
+  `${backend.threads} thread(s), ${backend.simd} SIMD`);
 const log: string[] = ['step,loss,train_acc,val_acc,elapsed_s'];
 const trainCurve: [number, number][] = [], valCurve: [number, number][] = [];
 let trainAt: number | null = null, valAt: number | null = null;
