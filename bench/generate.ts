@@ -12,8 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { WasmBackend } from '../src/backend/index.js';
 import { GPT } from '../src/model/gpt.js';
 import { GPT2_PRESETS } from '../src/model/config.js';
-import { loadGPT2 } from '../src/weights/node.js';
-import { saveGPT2 } from '../src/weights/node.js';
+import { loadGPT2, saveGPT2 } from '../src/weights/node.js';
 import { Random } from '../src/model/random.js';
 
 const dir = fileURLToPath(new URL('../weights/gpt2-124m-random/', import.meta.url));

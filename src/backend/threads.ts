@@ -76,7 +76,7 @@ export class ThreadPool {
   private readonly ctrl: Int32Array;
   private canWait = true;
 
-  private constructor(private readonly memory: WebAssembly.Memory, control: number, private readonly workers: WorkerHandle[]) {
+  private constructor(memory: WebAssembly.Memory, control: number, private readonly workers: WorkerHandle[]) {
     this.ctrl = new Int32Array(memory.buffer, control, CONTROL_BYTES / 4);
   }
 
@@ -126,7 +126,6 @@ export class ThreadPool {
     for (let w = 0; w < this.workers.length; w++) c[SLOTS + w * SLOT_INTS] = -1;
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
-    void this.memory;
   }
 }
 

@@ -26,12 +26,16 @@ export function lineChartSvg(series: Series[], opts: { title: string; xLabel: st
   parts.push(`<line x1="${L}" x2="${L}" y1="${Tm}" y2="${H - Bm}" stroke="#333"/>`, `<line x1="${L}" x2="${W - R}" y1="${H - Bm}" y2="${H - Bm}" stroke="#333"/>`,
     `<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">${esc(opts.xLabel)}</text>`,
     `<text transform="translate(16 ${(Tm + H - Bm) / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel)}</text>`);
-  series.forEach((s, i) => {
+  series.forEach((s) => {
     const pts = s.points.filter(([, y]) => Number.isFinite(y));
     if (pts.length) {
       parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="${s.dots ? 2 : 1.2}" points="${pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')}"/>`);
       if (s.dots) for (const [x, y] of pts) parts.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${s.color}"/>`);
     }
+  });
+  // the legend on a white box, so it stays readable over the curves
+  parts.push(`<rect x="${W - R - 158}" y="${Tm}" width="154" height="${series.length * 18 + 8}" fill="white" fill-opacity="0.9" stroke="#ddd"/>`);
+  series.forEach((s, i) => {
     parts.push(`<rect x="${W - R - 150}" y="${Tm + 6 + i * 18}" width="12" height="3" fill="${s.color}"/>`,
       `<text x="${W - R - 132}" y="${Tm + 11 + i * 18}">${esc(s.name)}</text>`);
   });
