@@ -49,6 +49,7 @@ if (!existsSync(`${dir}/model.safetensors`)) {
   const model = new GPT(GPT2_PRESETS.gpt2, await WasmBackend.create(), { seed: 124 });
   saveGPT2(model, dir);
 }
+if (process.argv[2] === '--make-weights') process.exit(0);
 
 const me = fileURLToPath(import.meta.url);
 function child(backend: string, prefillT: number, decodeN: number, threads = 1) {

@@ -12,3 +12,10 @@ export { GPT2Tokenizer, StreamDecoder, END_OF_TEXT, END_OF_TEXT_ID, GPT2_VOCAB_S
 export { generate, type GenerateOptions, type GenerationStats } from './generate/generate.js';
 export { sampleToken, argmax, type SamplingOptions } from './generate/sampling.js';
 export { perplexity, type PerplexityResult } from './generate/perplexity.js';
+export { gptFromSafetensors as loadGPT2FromBytes, hfConfigJson } from './weights/gpt2.js';
+export { fetchGPT2, fetchBytes, modelUrls, checkModelFits, clearWeightsCache, WEIGHTS_CACHE, HF_ENDPOINT, type FetchModelOptions, type FetchProgress, type FetchedModel } from './weights/fetch.js';
+export { tokenizerFromSpec, CharTokenizer, type Tokenizer, type TokenizerSpec } from './tokenizer/index.js';
+export { Trainer, DEFAULT_TRAIN_CONFIG, NaNLossError, type TrainConfig, type StepResult } from './train/trainer.js';
+export { TokenDataset, ChatDataset, type Dataset } from './train/data.js';
+export { learningRate } from './train/schedule.js';
+export { lineChartSvg, type Series } from './train/svg.js';

@@ -118,6 +118,9 @@ export class WasmBackend extends Backend {
     return backend;
   }
 
+  /** Kernel calls that ran split across the thread pool (a count for tests and benchmarks). */
+  parallelCalls = 0;
+
   override get threads(): number {
     return this.pool?.size ?? 1;
   }
@@ -183,6 +186,7 @@ export class WasmBackend extends Backend {
     if (this.pool) {
       const jobs = splitKernel(kernel, [...args, ...scalars], this.pool.size);
       if (jobs) {
+        this.parallelCalls++;
         this.pool.run(jobs, (name: PartKernel, a: number[]) => (this.kernels as unknown as Record<string, (...x: number[]) => void>)[name](...a));
         return;
       }

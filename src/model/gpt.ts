@@ -147,6 +147,14 @@ export class GPT {
     return this.grads.get(name);
   }
 
+  /** Layer l's softmaxed attention (B, n_head, T, T) of the last forward(); row t is what position t attends to. */
+  attention(l: number): Tensor {
+    if (!this.acts || !this.last) throw new Error('no attention yet: call forward() first');
+    if (!Number.isInteger(l) || l < 0 || l >= this.config.n_layer) throw new RangeError(`layer ${l} is not in 0..${this.config.n_layer - 1}`);
+    const { B, T } = this.last;
+    return this.acts.layer(l, 'att').take([B, this.config.n_head, T, T]);
+  }
+
   private initGPT2(seed: number): void {
     const rand = new Random(seed);
     const residualStd = 0.02 / Math.sqrt(2 * this.config.n_layer);

@@ -93,3 +93,10 @@ export function modelToSafetensors(model: GPT, metadata: Record<string, string> 
     name: s.name, dtype: 'F32' as const, shape: s.shape, data: f32Bytes(model.parameter(s.name).data()),
   })), { format: 'pt', ...metadata });
 }
+
+/** config.json in Hugging Face GPT-2 form for this model (plus `extra` keys, e.g. its tokenizer). */
+export function hfConfigJson(model: GPT, extra: Record<string, unknown> = {}): string {
+  const c = model.config;
+  return JSON.stringify({ model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], ...c, n_ctx: c.n_positions,
+    layer_norm_epsilon: 1e-5, activation_function: 'gelu_new', ...extra }, null, 2) + '\n';
+}

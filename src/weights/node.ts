@@ -8,7 +8,8 @@ import type { Backend } from '../backend/backend.js';
 import type { GPT } from '../model/gpt.js';
 import { configFromHF, type GPTConfig } from '../model/config.js';
 import { headerLength, parseHeader, decodeFloats, SafetensorsError, type SafetensorsHeader } from './safetensors.js';
-import { matchTensors, checkFinite, modelToSafetensors, buildModel } from './gpt2.js';
+import { matchTensors, checkFinite, modelToSafetensors, buildModel, hfConfigJson } from './gpt2.js';
+export { hfConfigJson };
 
 function readExactly(fd: number, into: Uint8Array, position: number, source: string): void {
   let done = 0;
@@ -30,23 +31,40 @@ export function readSafetensorsHeader(fd: number, source: string): SafetensorsHe
   return parseHeader(header, size, source);
 }
 
-/** Resolve a directory (config.json + model.safetensors) or a .safetensors file (config.json beside it). */
+/** The config a safetensors file carries in its metadata (as the web page saves checkpoints), or null. */
+function metadataConfig(path: string): string | null {
+  const fd = openSync(path, 'r');
+  try {
+    return readSafetensorsHeader(fd, path).metadata.config ?? null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Resolve a directory (config.json + model.safetensors) or a .safetensors file (config.json beside
+ * it, or else the config in its own metadata: then `config` is the .safetensors path itself).
+ */
 export function resolveCheckpoint(path: string): { weights: string; config: string } {
   if (!existsSync(path)) throw new Error(`${path}: no such file or directory`);
   const isDir = statSync(path).isDirectory();
   const weights = isDir ? join(path, 'model.safetensors') : path;
   const config = isDir ? join(path, 'config.json') : join(path, '..', 'config.json');
   if (!existsSync(weights)) throw new Error(`${path}: no model.safetensors in this directory`);
-  if (!existsSync(config)) throw new Error(`${weights}: no config.json beside it (Hugging Face GPT-2 layout expected)`);
+  if (!existsSync(config)) {
+    if (!isDir && metadataConfig(weights) !== null) return { weights, config: weights };
+    throw new Error(`${weights}: no config.json beside it (Hugging Face GPT-2 layout expected)`);
+  }
   return { weights, config };
 }
 
-/** config.json as parsed JSON (the CLI also reads our tokenizer entry from it). */
+/** config.json as parsed JSON (the CLI also reads our tokenizer entry from it); from a .safetensors path, the config in its metadata. */
 export function readConfigJson(path: string): Record<string, unknown> {
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
+    json = JSON.parse(path.endsWith('.safetensors') ? metadataConfig(path) ?? 'null' : readFileSync(path, 'utf8'));
   } catch (e) {
+    if (e instanceof SafetensorsError) throw e;
     throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`${path}: not a JSON object`);
@@ -98,12 +116,6 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
 }
 
 /** The config.json we write: Hugging Face's GPT2Config fields plus any extra (e.g. our tokenizer). */
-export function hfConfigJson(model: GPT, extra: Record<string, unknown> = {}): string {
-  const c = model.config;
-  return JSON.stringify({ model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], ...c, n_ctx: c.n_positions,
-    layer_norm_epsilon: 1e-5, activation_function: 'gelu_new', ...extra }, null, 2) + '\n';
-}
-
 /** Write config.json + model.safetensors, each atomically (weights first). */
 export function saveGPT2(model: GPT, dir: string, options: { metadata?: Record<string, string>; extraConfig?: Record<string, unknown> } = {}): void {
   mkdirSync(dir, { recursive: true });

@@ -1,0 +1,106 @@
+// Serves the demo page (web/) and the library (dist/, build/) from the project root, with the
+// headers that make the page cross-origin isolated (COOP/COEP), so the kernels can use threads.
+// `npm run web` runs it; the browser tests start it in-process (isolated or not) and add routes
+// of their own (the tiny reference model).
+import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { extname, join, normalize, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const SHAKESPEARE = resolve(ROOT, '../shared/data/tinyshakespeare.txt');
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json', '.wasm': 'application/wasm', '.txt': 'text/plain; charset=utf-8', '.svg': 'image/svg+xml',
+  '.png': 'image/png', '.safetensors': 'application/octet-stream', '.map': 'application/json',
+};
+
+/** Folders of the project the server shows; nothing else (no sources, no secrets). */
+const SERVED = ['web/', 'dist/', 'build/', 'node_modules/gpt-tokenizer/esm/', 'tests/browser/'];
+
+export interface WebServerOptions {
+  port?: number;
+  host?: string;
+  /** Send COOP/COEP (default true): SharedArrayBuffer, so kernel threads. */
+  isolated?: boolean;
+  /** Extra files: URL path -> file path, bytes, or a handler (given the headers the server would send). */
+  routes?: Record<string, Route>;
+}
+
+export type Route = string | Uint8Array | ((req: IncomingMessage, res: ServerResponse, headers: Record<string, string>) => void);
+
+export interface WebServer { url: string; server: Server; close(): Promise<void> }
+
+export function startWebServer(options: WebServerOptions = {}): Promise<WebServer> {
+  const isolated = options.isolated ?? true;
+  const routes: Record<string, Route> = { '/data/tinyshakespeare.txt': SHAKESPEARE, ...options.routes };
+  const server = createServer((req, res) => {
+    const headers: Record<string, string> = { 'cache-control': 'no-cache' };
+    if (isolated) {
+      headers['cross-origin-opener-policy'] = 'same-origin';
+      headers['cross-origin-embedder-policy'] = 'require-corp';
+    }
+    headers['cross-origin-resource-policy'] = 'same-origin';
+    const fail = (status: number, text: string) => {
+      res.writeHead(status, { ...headers, 'content-type': 'text/plain; charset=utf-8' });
+      res.end(text + '\n');
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return fail(405, 'method not allowed');
+    let path: string;
+    try {
+      path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    } catch {
+      return fail(400, 'bad URL');
+    }
+    if (path === '/' || path === '/web') {
+      res.writeHead(302, { ...headers, location: '/web/' });
+      return res.end();
+    }
+    let file: Route | undefined = routes[path];
+    if (typeof file === 'function') return file(req, res, headers);
+    if (file === undefined) {
+      const rel = normalize(path.slice(1) + (path.endsWith('/') ? 'index.html' : ''));
+      if (rel.startsWith('..') || !SERVED.some((p) => (rel + '/').startsWith(p))) return fail(404, `not found: ${path}`);
+      file = join(ROOT, rel);
+      if (!file.startsWith(ROOT + sep)) return fail(404, `not found: ${path}`);
+    }
+    if (typeof file !== 'string') {
+      res.writeHead(200, { ...headers, 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'content-length': String(file.length) });
+      return res.end(req.method === 'HEAD' ? undefined : file);
+    }
+    if (!existsSync(file) || !statSync(file).isFile()) return fail(404, `not found: ${path}`);
+    res.writeHead(200, { ...headers, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': String(statSync(file).size) });
+    if (req.method === 'HEAD') return res.end();
+    createReadStream(file).pipe(res);
+  });
+  return new Promise((resolvePromise, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      const a = server.address();
+      const port = typeof a === 'object' && a ? a.port : options.port;
+      resolvePromise({
+        url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+        server,
+        close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+      });
+    });
+  });
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const portArg = args.indexOf('--port');
+  const port = portArg >= 0 ? Number(args[portArg + 1]) : 8080;
+  const isolated = !args.includes('--no-isolation');
+  if (!existsSync(join(ROOT, 'web/dist/app.js'))) {
+    console.error('web/dist/app.js is missing: run `npm run build:web` (npm run web does)');
+    process.exit(1);
+  }
+  startWebServer({ port, isolated, host: 'localhost' }).then((s) => {
+    console.log(`wasm-gpt demo: ${s.url.replace('127.0.0.1', 'localhost')}/web/  (${isolated ? 'cross-origin isolated: threads' : 'not isolated: one thread'}; Ctrl-C stops)`);
+  }, (e) => {
+    console.error(`could not serve on port ${port}: ${(e as Error).message}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,183 @@
+// GPT-2 weights over HTTP, for the browser (and any runtime with fetch): config.json and
+// model.safetensors from a base URL or a Hugging Face repo id, with progress, cancellation and a
+// Cache Storage copy so a reload does not download again. Nothing is cached or kept until the
+// whole file has arrived and the model built from it; a failed load leaves nothing behind.
+import type { Backend } from '../backend/backend.js';
+import { MAX_BYTES } from '../backend/arena.js';
+import type { GPT } from '../model/gpt.js';
+import { configFromHF, type GPTConfig } from '../model/config.js';
+import { countParameters } from '../model/parameters.js';
+import { gptFromSafetensors } from './gpt2.js';
+
+export const HF_ENDPOINT = 'https://huggingface.co';
+export const WEIGHTS_CACHE = 'wasm-gpt-weights';
+
+export interface FetchProgress { file: string; loaded: number; total: number | null; fromCache: boolean }
+
+export interface FetchModelOptions {
+  onProgress?: (p: FetchProgress) => void;
+  signal?: AbortSignal;
+  /** Cache Storage name, or false for no cache. Default 'wasm-gpt-weights' where caches exist. */
+  cache?: string | false;
+  /** Refuse a model whose f32 weights need more bytes than this (default: wasm32's 4 GiB). */
+  maxBytes?: number;
+}
+
+export interface FetchedModel {
+  model: GPT;
+  /** The parsed config.json (with any keys of ours, e.g. wasm_gpt_tokenizer). */
+  configJson: Record<string, unknown>;
+  /** Where the weights came from, and whether from the browser's cache. */
+  url: string;
+  fromCache: boolean;
+  bytes: number;
+  /** Why a downloaded model could not be kept in the browser cache (a full quota, a private window), if it could not. */
+  cacheError?: string;
+}
+
+/**
+ * A base URL (ending in / or not), a URL of a .safetensors file (config.json beside it), or a hub id
+ * such as `openai-community/gpt2` (its `resolve/main/` URL on huggingface.co).
+ */
+export function modelUrls(source: string): { config: string; weights: string } {
+  const s = source.trim();
+  if (!s) throw new Error('no model given: a URL or a Hugging Face repo id such as openai-community/gpt2');
+  let base: string;
+  if (/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(s) && !s.includes('..')) base = `${HF_ENDPOINT}/${s}/resolve/main/`;
+  else if (/^(https?:)?\/\//.test(s) || s.startsWith('/') || s.startsWith('.')) base = s;
+  else throw new Error(`"${s}" is neither a URL nor a Hugging Face repo id (owner/name)`);
+  const g = globalThis as { location?: { href: string } };
+  const abs = (u: string) => new URL(u, g.location?.href ?? 'http://localhost/').href;
+  if (/\.safetensors(\?.*)?$/.test(base)) return { weights: abs(base), config: abs(new URL('config.json', abs(base)).href) };
+  if (!base.endsWith('/')) base += '/';
+  return { config: abs(base + 'config.json'), weights: abs(base + 'model.safetensors') };
+}
+
+function openCache(name: string | false | undefined): Promise<Cache | null> {
+  const g = globalThis as { caches?: CacheStorage };
+  if (name === false || !g.caches) return Promise.resolve(null);
+  return g.caches.open(name ?? WEIGHTS_CACHE).catch(() => null);
+}
+
+function formatBytes(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`;
+}
+
+/** The whole body of `url`, read in chunks with progress; from `cache` when it holds it. */
+export async function fetchBytes(url: string, file: string, cache: Cache | null, options: FetchModelOptions = {}): Promise<{ bytes: Uint8Array; fromCache: boolean }> {
+  const cached = cache ? await cache.match(url) : undefined;
+  let res: Response;
+  if (cached) {
+    res = cached;
+  } else {
+    try {
+      res = await fetch(url, { signal: options.signal });
+    } catch (e) {
+      if ((e as Error).name === 'AbortError') throw abortError(file);
+      throw new Error(`${file}: could not fetch ${url} (${(e as Error).message})`);
+    }
+    if (!res.ok) throw new Error(`${file}: ${url} answered HTTP ${res.status}${res.status === 404 ? ' (not found)' : ''}`);
+  }
+  const length = Number(res.headers.get('content-length'));
+  const total = Number.isFinite(length) && length > 0 && !res.headers.get('content-encoding') ? length : null;
+  if (total !== null && total > (options.maxBytes ?? MAX_BYTES)) {
+    throw new Error(`${file}: ${url} is ${formatBytes(total)}, more than this runtime's WebAssembly memory can hold (${formatBytes(options.maxBytes ?? MAX_BYTES)})`);
+  }
+  const report = (loaded: number) => options.onProgress?.({ file, loaded, total, fromCache: !!cached });
+  if (!res.body) {
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    report(bytes.length);
+    return { bytes, fromCache: !!cached };
+  }
+  const reader = res.body.getReader();
+  let out = new Uint8Array(total ?? 1 << 20), loaded = 0, lastReport = 0;
+  const onAbort = () => { reader.cancel().catch(() => {}); };
+  options.signal?.addEventListener('abort', onAbort);
+  try {
+    report(0);
+    for (;;) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (e) {
+        if (options.signal?.aborted) throw abortError(file);
+        throw new Error(`${file}: the download of ${url} broke off after ${formatBytes(loaded)} (${(e as Error).message})`);
+      }
+      if (options.signal?.aborted) throw abortError(file);
+      if (chunk.done) break;
+      const v = chunk.value;
+      if (loaded + v.length > out.length) {
+        if (total !== null) throw new Error(`${file}: ${url} sent more than its Content-Length of ${total} bytes`);
+        const bigger = new Uint8Array(Math.max(out.length * 2, loaded + v.length));
+        bigger.set(out.subarray(0, loaded));
+        out = bigger;
+      }
+      out.set(v, loaded);
+      loaded += v.length;
+      if (loaded - lastReport >= 1 << 20) { report(loaded); lastReport = loaded; }
+    }
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  if (total !== null && loaded !== total) throw new Error(`${file}: ${url} ended after ${loaded} of ${total} bytes`);
+  report(loaded);
+  return { bytes: loaded === out.length ? out : out.slice(0, loaded), fromCache: !!cached };
+}
+
+function abortError(file: string): Error {
+  const e = new Error(`${file}: download cancelled`);
+  e.name = 'AbortError';
+  return e;
+}
+
+/** Refuse, before any download, a model whose f32 weights cannot fit in WebAssembly memory. */
+export function checkModelFits(config: GPTConfig, source: string, maxBytes = MAX_BYTES): void {
+  const bytes = countParameters(config) * 4;
+  // the weights alone; activations, the KV cache and the kernels need room too
+  if (bytes > maxBytes * 0.9) {
+    throw new RangeError(`${source}: this model has ${countParameters(config).toLocaleString('en-US')} parameters, ` +
+      `${formatBytes(bytes)} as f32, more than WebAssembly's ${formatBytes(maxBytes)} memory can hold with room to run`);
+  }
+}
+
+/** Download (or take from the cache) a GPT-2 checkpoint and build it on `backend`. */
+export async function fetchGPT2(source: string, backend: Backend, options: FetchModelOptions = {}): Promise<FetchedModel> {
+  const urls = modelUrls(source);
+  const cache = await openCache(options.cache);
+  const cfg = await fetchBytes(urls.config, 'config.json', cache, options);
+  let configJson: Record<string, unknown>;
+  try {
+    configJson = JSON.parse(new TextDecoder().decode(cfg.bytes));
+  } catch (e) {
+    throw new Error(`config.json: ${urls.config} is not JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (typeof configJson !== 'object' || configJson === null || Array.isArray(configJson)) throw new Error(`config.json: ${urls.config} is not a JSON object`);
+  const config = configFromHF(configJson, urls.config);
+  checkModelFits(config, urls.config, options.maxBytes);
+  const w = await fetchBytes(urls.weights, 'model.safetensors', cache, options);
+  const model = gptFromSafetensors(w.bytes, config, backend, urls.weights);
+  let cacheError: string | undefined;
+  if (cache && !w.fromCache) {
+    // only a file that built a model is kept; weights first, so a cached config always has its weights
+    try {
+      await cache.put(urls.weights, new Response(w.bytes as BufferSource, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(w.bytes.length) } }));
+      await cache.put(urls.config, new Response(cfg.bytes as BufferSource, { headers: { 'content-type': 'application/json', 'content-length': String(cfg.bytes.length) } }));
+    } catch (e) {
+      // a full quota (or a private window) only costs the next load a download
+      cacheError = `${(e as Error).name}: ${(e as Error).message}`;
+      await cache.delete(urls.weights).catch(() => false);
+    }
+  }
+  return { model, configJson, url: urls.weights, fromCache: w.fromCache, bytes: w.bytes.length, cacheError };
+}
+
+/** Forget the cached copies of a model (or of all models). */
+export async function clearWeightsCache(source?: string, cacheName = WEIGHTS_CACHE): Promise<void> {
+  const g = globalThis as { caches?: CacheStorage };
+  if (!g.caches) return;
+  if (!source) { await g.caches.delete(cacheName); return; }
+  const cache = await g.caches.open(cacheName);
+  const urls = modelUrls(source);
+  await cache.delete(urls.config);
+  await cache.delete(urls.weights);
+}
