@@ -241,6 +241,25 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     await page2.close();
   });
 
+  it('Stop interrupts training, and the model trained so far is kept', async () => {
+    const page = await openDemo(plain);
+    await page.click('[data-tab=train]');
+    await page.fill('#train-text', readFileSync(new URL('data/tinyshakespeare.txt', SHARED), 'utf8').slice(0, 20_000));
+    for (const [id, v] of [['n-layer', '1'], ['n-head', '2'], ['n-embd', '32'], ['block-size', '16'], ['batch-size', '4'], ['max-iters', '1000000'], ['eval-interval', '1000']]) {
+      await page.fill(`#${id}`, v);
+    }
+    await page.click('#train');
+    await page.waitForFunction(() => (window as unknown as Hooks).wasmGpt.state.trainLog.steps.length >= 20);
+    await page.click('#stop-train');
+    await page.waitForFunction(() => document.body.dataset.busy === '');
+    const status = (await page.textContent('#train-status'))!;
+    const steps = Number(/^Stopped after (\d+) steps: train loss [\d.]+, val loss [\d.]+/.exec(status)?.[1]);
+    expect(steps).toBeGreaterThanOrEqual(20);
+    expect(steps).toBeLessThan(1_000_000);
+    expect(await page.textContent('#model-status')).toContain(`${steps} steps`);
+    await page.close();
+  });
+
   it('cross-origin isolated: the kernels run on 2 threads and give the single-thread logits', async () => {
     const threaded = await openDemo(isolated, '?threads=2');
     const single = await openDemo(plain);
