@@ -74,6 +74,7 @@ const shapes = [
   { B: 3, T: 5, C: 52, OC: 156 },
   { B: 1, T: 7, C: 33, OC: 41 },
   { B: 2, T: 9, C: 64, OC: 200 },
+  { B: 1, T: 3, C: 262, OC: 45 }, // decode: the matmul's two k halves (C >= 256, M < 4)
 ];
 
 describe('wasm kernels (plain and relaxed SIMD builds) equal the JS reference', () => {

@@ -8,13 +8,17 @@
 /** Kernels that can be split; a job's id is its index + 1 (0 = nothing to do this round). */
 export const PART_KERNELS = [
   'matmul_forward_part', 'matmul_backward_part', 'lm_head_forward_part', 'lm_head_backward_part',
-  'attention_forward_part', 'attention_backward_part',
+  'attention_forward_part', 'attention_backward_part', 'matmul_forward_half', 'matmul_forward_join',
 ] as const;
 export type PartKernel = typeof PART_KERNELS[number];
 
 const GEN = 0, PENDING = 1, FAILED = 2, SLOTS = 16, SLOT_INTS = 24;
-/** Polls of a counter before falling back to a futex sleep (on the order of 100 microseconds). */
-const SPIN = 200_000;
+/**
+ * Polls of a counter before falling back to a futex sleep (a few microseconds). Short on purpose:
+ * an idle thread that keeps polling slows the busy one (measured: decode matmuls 35% slower with
+ * 200,000 polls, as the two vCPUs share a core), while waking from the sleep costs little.
+ */
+const SPIN = 2_000;
 export const CONTROL_BYTES = (SLOTS + 64 * SLOT_INTS) * 4;
 
 const WORKER_SOURCE = `
@@ -71,6 +75,9 @@ async function spawnWorker(onMessage: (m: { ready?: boolean; error?: string }) =
 }
 
 export type Job = [PartKernel, number[]] | null;
+
+/** The parts of one kernel call, run at once, and what the calling thread runs after all are done. */
+export type Split = Job[] & { finish?: [PartKernel, number[]] };
 
 export class ThreadPool {
   private readonly ctrl: Int32Array;
@@ -135,18 +142,29 @@ export function splitRange(n: number, parts: number, align: number): [number, nu
   return Array.from({ length: parts }, (_, i) => [Math.min(n, i * chunk), Math.min(n, (i + 1) * chunk)] as [number, number]);
 }
 
+/** assembly/matmul.ts: the decode scratch (floats) that bounds M * OC of a two-halves decode matmul. */
+const DECODE_SCRATCH_FLOATS = 3 * 16384;
+
 /**
  * How each threadable kernel splits into `n` disjoint parts (null: too small to be worth it).
  * args are the whole kernel's arguments as the Backend passes them (addresses first).
  */
-export function splitKernel(kernel: string, a: number[], n: number): Job[] | null {
+export function splitKernel(kernel: string, a: number[], n: number): Split | null {
   const MIN_WORK = 1 << 21; // multiply-adds below which one thread beats waking the others (measured: a 768x768 decode matmul is slower split)
   switch (kernel) {
     case 'matmul_forward': {
       const [out, inp, w, b, B, T, C, OC] = a, M = B * T;
-      // a decode step (M < 4) stays on one thread: split by columns, each thread would read short
-      // strided pieces of every weight row, which the prefetcher streams badly (measured 2x slower)
-      if (M * C * OC < MIN_WORK || M < 4) return null;
+      // a decode step (M < 4): the kernel's two k halves (each a contiguous half of the weight) on
+      // two threads, then out += the second half's sums; split by columns instead, each thread
+      // would read short strided pieces of every weight row (measured 2x slower)
+      if (M < 4) {
+        if (!(C >= 256 && M * OC <= DECODE_SCRATCH_FLOATS)) return null; // the kernel's own condition
+        if (C * OC < 1 << 20) return null; // a 768x768 weight (2.4 MB) is faster on one thread (measured)
+        const parts: Split = [['matmul_forward_half', [out, inp, w, b, M, C, OC, 0]], ['matmul_forward_half', [out, inp, w, b, M, C, OC, 1]]];
+        parts.finish = ['matmul_forward_join', [out, M, OC]];
+        return parts;
+      }
+      if (M * C * OC < MIN_WORK) return null;
       if (M >= 4 * n) return splitRange(M, n, 4).map(([m0, m1]) => ['matmul_forward_part', [out, inp, w, b, M, C, OC, m0, m1, 0, OC]]);
       return splitRange(OC, n, 8).map(([n0, n1]) => ['matmul_forward_part', [out, inp, w, b, M, C, OC, 0, M, n0, n1]]);
     }

@@ -19,6 +19,9 @@ export const RELAXED_SHARED_KERNELS_URL = new URL('../../build/kernels-relaxed-s
 
 export type SimdFlavor = 'plain' | 'relaxed';
 
+/** Pages (64 KiB) the kernels' own static data needs below the arena (asconfig.json initialMemory). */
+const KERNEL_PAGES = 8;
+
 /** Whether this engine runs the relaxed-SIMD build (Chromium does; Node 20 only with --experimental-wasm-relaxed-simd). */
 export async function relaxedSimdSupported(): Promise<boolean> {
   try {
@@ -93,11 +96,11 @@ export class WasmBackend extends Backend {
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be an integer >= 1, got ${threads}`);
     let memory: WebAssembly.Memory;
     try {
-      memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: threads > 1 });
+      memory = new WebAssembly.Memory({ initial: KERNEL_PAGES, maximum: 65536, shared: threads > 1 });
     } catch {
       // no shared memory here (a page that is not cross-origin isolated): one thread
       threads = 1;
-      memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+      memory = new WebAssembly.Memory({ initial: KERNEL_PAGES, maximum: 65536 });
     }
     let simd: SimdFlavor = options.simd === 'plain' || options.simd === 'relaxed' ? options.simd : (await relaxedSimdSupported() ? 'relaxed' : 'plain');
     if (options.simd === 'relaxed' && !(await relaxedSimdSupported())) {
@@ -187,7 +190,9 @@ export class WasmBackend extends Backend {
       const jobs = splitKernel(kernel, [...args, ...scalars], this.pool.size);
       if (jobs) {
         this.parallelCalls++;
-        this.pool.run(jobs, (name: PartKernel, a: number[]) => (this.kernels as unknown as Record<string, (...x: number[]) => void>)[name](...a));
+        const parts = this.kernels as unknown as Record<string, (...x: number[]) => void>;
+        this.pool.run(jobs, (name: PartKernel, a: number[]) => parts[name](...a));
+        if (jobs.finish) parts[jobs.finish[0]](...jobs.finish[1]);
         return;
       }
     }
