@@ -1,0 +1,219 @@
+// Side by side, in one run: this project, onnxruntime-web (its WebAssembly backend, the engine
+// behind transformers.js) and PyTorch on CPU, on the same GPT-2 124M (random f32 weights in the
+// published layout; the same weights for all three) and the same workloads, at 1 and 2 threads:
+//   decode 128 tokens after a 16-token prompt (greedy, KV cache), prefill 1x128,
+//   a training step (forward, backward, AdamW) of the toy Shakespeare model (4 layers, 4 heads,
+//   128 wide, vocab 65, batch 32x128) and of GPT-2 124M at 1x128 (this project and PyTorch:
+//   onnxruntime-web does not train).
+// Engines run in child processes, one after another, round after round (alternating), and the
+// medians of the rounds are printed with the ratios. Not part of CI.
+//   npm run bench:compare [-- --rounds 3]
+// Needs: Debian's python3-torch, python3-onnx and libopenblas0-openmp (apt); the ONNX graph is
+// exported once by bench/compare/gpt2_torch.py into weights/gpt2-124m-random/model.onnx.
+import { setFlagsFromString } from 'node:v8';
+setFlagsFromString('--experimental-wasm-relaxed-simd');
+import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const DIR = fileURLToPath(new URL('../weights/gpt2-124m-random/', import.meta.url));
+const ONNX = `${DIR}model.onnx`;
+const PY = '/usr/bin/python3';
+const TORCH_SCRIPT = fileURLToPath(new URL('compare/gpt2_torch.py', import.meta.url));
+const PROMPT = 16, DECODE = 128, PREFILL = 128;
+const TOY = { B: 32, T: 128, L: 4, H: 4, C: 128, V: 65 };
+type Result = Partial<Record<'decode' | 'prefill' | 'trainToy' | 'train124m', number>>;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function randomIds(n: number, seed: number, V = 50257): number[] {
+  let x = seed >>> 0;
+  return Array.from({ length: n }, () => { x = (Math.imul(x, 1664525) + 1013904223) >>> 0; return x % V; });
+}
+
+// ---- children ----------------------------------------------------------------------------------
+
+async function oursChild(threads: number): Promise<Result> {
+  const { createBackend } = await import('../src/backend/index.js');
+  const { loadGPT2 } = await import('../src/weights/node.js');
+  const { GPT } = await import('../src/model/gpt.js');
+  const { argmax } = await import('../src/generate/sampling.js');
+  const backend = await createBackend('wasm', { threads });
+  const model = loadGPT2(DIR, backend);
+  const ids = randomIds(PREFILL, 1);
+  const r: Result = {};
+  // warm-up
+  let cache = model.createKvCache();
+  model.forwardCached(ids.slice(0, 8), cache);
+  for (let i = 0; i < 4; i++) model.forwardCached([i], cache);
+  cache.dispose();
+  // prefill 1x128
+  cache = model.createKvCache();
+  let t = performance.now();
+  model.forwardCached(ids, cache);
+  r.prefill = PREFILL / ((performance.now() - t) / 1000);
+  cache.dispose();
+  // decode 128 after 16
+  cache = model.createKvCache();
+  let logits = model.forwardCached(ids.slice(0, PROMPT), cache).data();
+  t = performance.now();
+  for (let i = 0; i < DECODE; i++) logits = model.forwardCached([argmax(logits)], cache).data();
+  r.decode = DECODE / ((performance.now() - t) / 1000);
+  cache.dispose();
+  // training steps
+  const train = (m: InstanceType<typeof GPT>, B: number, T: number, V: number, steps: number) => {
+    const x = Int32Array.from(randomIds(B * T, 3, V)), y = Int32Array.from(randomIds(B * T, 4, V));
+    const step = () => {
+      m.zeroGrad();
+      m.forward(x, B, T, y);
+      m.backward();
+      const norm = m.gradNorm();
+      if (norm > 1) m.scaleGrads(1 / norm);
+      m.step({ lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, decay: 'matrices' });
+    };
+    step(); step();
+    const ts: number[] = [];
+    for (let i = 0; i < steps; i++) { const t0 = performance.now(); step(); ts.push(performance.now() - t0); }
+    return (B * T) / (median(ts) / 1000);
+  };
+  r.train124m = train(model, 1, 128, 50257, 4);
+  model.dispose();
+  const toy = new GPT({ n_layer: TOY.L, n_head: TOY.H, n_embd: TOY.C, n_positions: TOY.T, vocab_size: TOY.V }, backend, { seed: 1 });
+  r.trainToy = train(toy, TOY.B, TOY.T, TOY.V, 6);
+  return r;
+}
+
+async function ortChild(threads: number): Promise<Result> {
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = threads;
+  ort.env.logLevel = 'error';
+  const session = await ort.InferenceSession.create(readFileSync(ONNX), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  const cfg = JSON.parse(readFileSync(`${DIR}config.json`, 'utf8'));
+  const L = cfg.n_layer, H = cfg.n_head, D = cfg.n_embd / cfg.n_head, V = cfg.vocab_size;
+  const emptyPast = () => {
+    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
+    for (let l = 0; l < L; l++) for (const kv of ['k', 'v']) feeds[`past_${l}_${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, H, 0, D]);
+    return feeds;
+  };
+  const run = async (ids: number[], past: Record<string, InstanceType<typeof ort.Tensor>>) => {
+    const out = await session.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]), ...past });
+    const next: Record<string, InstanceType<typeof ort.Tensor>> = {};
+    for (let l = 0; l < L; l++) for (const kv of ['k', 'v']) next[`past_${l}_${kv}`] = out[`present_${l}_${kv}`];
+    const logits = out.logits.data as Float32Array;
+    return { last: logits.subarray(logits.length - V), past: next };
+  };
+  const argmax = (a: Float32Array) => { let b = 0; for (let i = 1; i < a.length; i++) if (a[i] > a[b]) b = i; return b; };
+  const ids = randomIds(PREFILL, 1);
+  // warm-up
+  let s = await run(ids.slice(0, 8), emptyPast());
+  for (let i = 0; i < 4; i++) s = await run([i], s.past);
+  const r: Result = {};
+  let t = performance.now();
+  await run(ids, emptyPast());
+  r.prefill = PREFILL / ((performance.now() - t) / 1000);
+  s = await run(ids.slice(0, PROMPT), emptyPast());
+  t = performance.now();
+  for (let i = 0; i < DECODE; i++) s = await run([argmax(s.last)], s.past);
+  r.decode = DECODE / ((performance.now() - t) / 1000);
+  // the same model as ours: greedy continuations must agree (checked by the parent)
+  const check: number[] = [];
+  s = await run(ids.slice(0, PROMPT), emptyPast());
+  for (let i = 0; i < 8; i++) { const n = argmax(s.last); check.push(n); s = await run([n], s.past); }
+  await session.release();
+  return { ...r, check } as Result;
+}
+
+if (process.argv[2] === '--child') {
+  const [engine, threads] = [process.argv[3], Number(process.argv[4])];
+  const r = engine === 'ours' ? await oursChild(threads) : await ortChild(threads);
+  console.log(JSON.stringify(r));
+  process.exit(0);
+}
+
+// ---- parent ------------------------------------------------------------------------------------
+
+const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] || 3) || 3;
+const me = fileURLToPath(import.meta.url);
+
+function need(ok: boolean, what: string): void {
+  if (!ok) { console.error(what); process.exit(1); }
+}
+need(existsSync(PY) && spawnSync(PY, ['-c', 'import torch, onnx'], { encoding: 'utf8' }).status === 0,
+  'bench:compare needs Debian\'s PyTorch and ONNX: apt-get install -y python3-torch python3-onnx libopenblas0-openmp');
+if (!existsSync(`${DIR}model.safetensors`)) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('generate.ts', import.meta.url)), '--make-weights'], { stdio: 'inherit' });
+  need(r.status === 0, 'could not write the random GPT-2 124M checkpoint');
+}
+if (!existsSync(ONNX)) {
+  console.log(`exporting ${ONNX} (once)`);
+  const r = spawnSync(PY, [TORCH_SCRIPT, 'export', DIR, ONNX], { stdio: 'inherit' });
+  need(r.status === 0, 'the ONNX export failed');
+}
+
+function child(engine: 'ours' | 'ort', threads: number): Result & { check?: number[] } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', me, '--child', engine, String(threads)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  need(r.status === 0, `${engine} (${threads} threads) failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+function torch(threads: number): Result {
+  const py = (args: string[]) => {
+    const r = spawnSync(PY, [TORCH_SCRIPT, ...args], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+    need(r.status === 0, `pytorch ${args[0]} failed:\n${r.stderr}`);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!);
+  };
+  const b = py(['bench', DIR, String(threads)]);
+  const toy = py(['train', String(TOY.B), String(TOY.T), String(TOY.L), String(TOY.H), String(TOY.C), String(TOY.V), String(threads)]);
+  const big = py(['train', '1', '128', '12', '12', '768', '50257', String(threads)]);
+  return { decode: b.decode_tok_s, prefill: b.prefill_tok_s, trainToy: toy.train_tok_s, train124m: big.train_tok_s };
+}
+
+// greedy continuations of ours and of the ONNX graph agree: the same model
+{
+  const { createBackend } = await import('../src/backend/index.js');
+  const { loadGPT2 } = await import('../src/weights/node.js');
+  const { argmax } = await import('../src/generate/sampling.js');
+  const model = loadGPT2(DIR, await createBackend('wasm', { threads: 1 }));
+  const cache = model.createKvCache();
+  let logits = model.forwardCached(randomIds(PREFILL, 1).slice(0, PROMPT), cache).data();
+  const ours: number[] = [];
+  for (let i = 0; i < 8; i++) { const n = argmax(logits); ours.push(n); logits = model.forwardCached([n], cache).data(); }
+  model.dispose();
+  const ortCheck = child('ort', 1).check!;
+  need(JSON.stringify(ours) === JSON.stringify(ortCheck), `the ONNX graph is not the same model: greedy ids ${ortCheck} vs ours ${ours}`);
+  console.log(`same model: 8 greedy tokens agree (${ours.join(' ')})`);
+}
+
+const configs = [1, 2].flatMap((threads) => (['ours', 'ort', 'pytorch'] as const).map((engine) => ({ engine, threads })));
+const samples = new Map<string, Result[]>();
+for (let round = 1; round <= rounds; round++) {
+  for (const { engine, threads } of configs) {
+    const r = engine === 'pytorch' ? torch(threads) : child(engine, threads);
+    const key = `${engine}:${threads}`;
+    samples.set(key, [...(samples.get(key) ?? []), r]);
+    process.stderr.write(`round ${round}/${rounds} ${key.padEnd(10)} ${JSON.stringify(r, (k, v) => (k === 'check' ? undefined : typeof v === 'number' ? +v.toFixed(1) : v))}\n`);
+  }
+}
+const med = (key: string, w: keyof Result) => {
+  const xs = (samples.get(key) ?? []).map((r) => r[w]).filter((x): x is number => typeof x === 'number');
+  return xs.length ? median(xs) : NaN;
+};
+const f = (x: number) => (Number.isNaN(x) ? '–' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const ratio = (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) ? '–' : `${(a / b).toFixed(2)}x`);
+console.log(`\nGPT-2 124M (random f32 weights) and the toy model; tok/s, medians of ${rounds} alternating rounds; ratio = wasm-gpt / other`);
+console.log('| workload | threads | wasm-gpt | onnxruntime-web | ratio | PyTorch CPU | ratio |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+const names: [keyof Result, string][] = [['decode', `decode ${DECODE} after ${PROMPT}`], ['prefill', `prefill 1x${PREFILL}`],
+  ['trainToy', `train toy ${TOY.B}x${TOY.T}`], ['train124m', 'train 124M 1x128']];
+for (const [w, label] of names) {
+  for (const threads of [1, 2]) {
+    const o = med(`ours:${threads}`, w), x = med(`ort:${threads}`, w), p = med(`pytorch:${threads}`, w);
+    console.log(`| ${label} | ${threads} | ${f(o)} | ${f(x)} | ${ratio(o, x)} | ${f(p)} | ${ratio(o, p)} |`);
+  }
+}
+const scale = (e: string, w: keyof Result) => ratio(med(`${e}:2`, w), med(`${e}:1`, w));
+console.log(`\nthread scaling (2 threads / 1): wasm-gpt prefill ${scale('ours', 'prefill')}, decode ${scale('ours', 'decode')}, toy training ${scale('ours', 'trainToy')}; ` +
+  `onnxruntime-web prefill ${scale('ort', 'prefill')}, decode ${scale('ort', 'decode')}`);
