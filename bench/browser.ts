@@ -46,11 +46,17 @@ try {
         { ids: r === 0 ? ids.slice(0, 8) : ids, n: r === 0 ? 8 : DECODE + 1 });
       if (r > 0) runs.push(s); // round 0 warms the kernels up
     }
+    const f16runs = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      f16runs.push(await page.evaluate(({ ids, n }) => (window as unknown as W).wasmGpt.call({ cmd: 'generate', prompt: '', ids, maxTokens: n, temperature: 0, topK: 0, topP: 1, seed: 1, f16: true }),
+        { ids, n: DECODE + 1 }));
+    }
+    const decodeF16 = median(f16runs.map((s) => (s.generatedTokens - 1) / s.decodeSeconds));
     const prefill = median(runs.map((s) => s.promptTokens / s.prefillSeconds));
     const decode = median(runs.map((s) => (s.generatedTokens - 1) / s.decodeSeconds));
     const nodeRun = node(threads);
     rows.push([`${threads}`, `${load.loadSeconds.toFixed(2)} s (${load.fromCache ? 'cache' : 'download'})`, prefill.toFixed(1), nodeRun.prefillTokS.toFixed(1), (prefill / nodeRun.prefillTokS).toFixed(2),
-      decode.toFixed(1), nodeRun.decodeTokS.toFixed(1), (decode / nodeRun.decodeTokS).toFixed(2)]);
+      decode.toFixed(1), nodeRun.decodeTokS.toFixed(1), (decode / nodeRun.decodeTokS).toFixed(2), decodeF16.toFixed(1)]);
     await page.close();
   }
   // a reload: the weights come from Cache Storage
@@ -66,6 +72,6 @@ try {
   await server.close();
 }
 console.log(`prefill ${PREFILL} tokens, decode ${DECODE} after it (greedy); browser figures are medians of ${ROUNDS}; Node is one run of bench/generate's child`);
-console.log('| threads | page load | prefill tok/s (Chromium) | Node | ratio | decode tok/s (Chromium) | Node | ratio |');
-console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log('| threads | page load | prefill tok/s (Chromium) | Node | ratio | decode tok/s (Chromium) | Node | ratio | decode, f16 weights (Chromium) |');
+console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);

@@ -156,6 +156,13 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     await page.click('#generate');
     await page.waitForFunction(() => document.body.dataset.busy === '');
     expect(await page.textContent('#output .generated')).toBe(text);
+    // f16 weights: generates too, and says so
+    await page.check('#f16');
+    await page.click('#generate');
+    await page.waitForFunction(() => document.body.dataset.busy === '');
+    expect(await page.textContent('#gen-stats')).toMatch(/f16 weights$/);
+    expect((await page.textContent('#output .generated'))!.length).toBeGreaterThan(0);
+    await page.uncheck('#f16');
     await page.screenshot({ path: new URL('generate.png', SHOTS).pathname, fullPage: true });
     await page.close();
   });

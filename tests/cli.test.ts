@@ -33,7 +33,7 @@ describe('gpt2 command', () => {
   it('--help lists every option', () => {
     const r = gpt2('--help');
     expect(r.code).toBe(0);
-    for (const opt of ['--model', '--max-tokens', '--temperature', '--top-k', '--top-p', '--seed', '--backend', '--threads', '--stats', 'ppl FILE']) expect(r.stdout).toContain(opt);
+    for (const opt of ['--model', '--max-tokens', '--temperature', '--top-k', '--top-p', '--seed', '--backend', '--threads', '--stats', '--f16', 'ppl FILE']) expect(r.stdout).toContain(opt);
   });
 
   it('streams exactly max-tokens tokens of text, the same on both backends when greedy', () => {
@@ -46,6 +46,15 @@ describe('gpt2 command', () => {
     expect(tok.encode(wasm.stdout.slice(0, -1)).length).toBeGreaterThan(0);
     const echo = gpt2('--model', dir, '-p', 'Hi there', '--max-tokens', '3', '--temperature', '0', '--echo');
     expect(echo.stdout.startsWith('Hi there')).toBe(true);
+  });
+
+  it('--f16 decodes from f16 copies of the weights: the same greedy text on both backends, said in --stats', () => {
+    const args = ['--model', dir, '-p', 'How can entropy be reversed?', '--max-tokens', '12', '--temperature', '0', '--f16', '--stats'];
+    const wasm = gpt2(...args), js = gpt2(...args, '--backend', 'js');
+    expect(wasm.code, wasm.stderr).toBe(0);
+    expect(wasm.stdout).toBe(js.stdout);
+    expect(wasm.stderr).toMatch(/f16 decode weights/);
+    expect(wasm.stdout.length).toBeGreaterThan(1);
   });
 
   it('a long generation slides the window instead of failing', () => {

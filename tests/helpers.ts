@@ -86,17 +86,8 @@ export function readShared(relative: string): Uint8Array {
 const f32Scratch = new Float32Array(1);
 const u32Scratch = new Uint32Array(f32Scratch.buffer);
 
-/** f32 -> IEEE half bits, round to nearest even, subnormals kept (as PyTorch's .half() does). */
-export function f32ToF16Bits(x: number): number {
-  f32Scratch[0] = x;
-  const u = u32Scratch[0], sign = (u >>> 16) & 0x8000, e = ((u >>> 23) & 0xff) - 112, m = u & 0x7fffff;
-  if (e >= 31) return sign | 0x7c00 | (((u >>> 23) & 0xff) === 0xff && m ? 0x200 : 0); // inf / NaN
-  if (e <= 0) return sign | Math.round(Math.abs(f32Scratch[0]) * 2 ** 24); // subnormal (1024 rounds up to the smallest normal)
-  let h = sign | (e << 10) | (m >>> 13);
-  const rest = m & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++;
-  return h;
-}
+export { f32ToF16Bits } from '../src/backend/f16.js';
+import { f32ToF16Bits } from '../src/backend/f16.js';
 
 /** f32 -> bfloat16 bits, round to nearest even. */
 export function f32ToBF16Bits(x: number): number {

@@ -138,7 +138,7 @@ $('generate').onclick = async () => {
   try {
     const stats = await engine.call<{ promptTokens: number; generatedTokens: number; prefillSeconds: number; decodeSeconds: number; stoppedBy: string; slides: number }>({
       cmd: 'generate', prompt, maxTokens: num('max-tokens'), temperature: num('temperature'), topK: num('top-k'), topP: num('top-p'),
-      seed: seedText === '' ? null : Number(seedText),
+      seed: seedText === '' ? null : Number(seedText), f16: input('f16').checked,
     }, (e) => {
       if (e.event === 'token') gen.textContent += e.text;
       else if (e.event === 'prefill') $('gen-stats').textContent = `prompt: ${e.tokens} tokens in ${e.seconds.toFixed(2)} s; generating…`;
@@ -146,7 +146,7 @@ $('generate').onclick = async () => {
     const decode = stats.generatedTokens > 1 && stats.decodeSeconds > 0 ? `${(stats.generatedTokens / stats.decodeSeconds).toFixed(1)} tok/s` : '–';
     $('gen-stats').textContent = `${stats.promptTokens} prompt tokens · prefill ${(stats.promptTokens / stats.prefillSeconds).toFixed(1)} tok/s · ` +
       `${stats.generatedTokens} tokens at ${decode} · ${stats.stoppedBy === 'interrupted' ? 'stopped' : stats.stoppedBy === 'stop-token' ? 'ended at <|endoftext|>' : 'max tokens reached'}` +
-      `${stats.slides ? ` · context slid ${stats.slides}×` : ''} · ${state.engine?.threads ?? 1} thread(s)`;
+      `${stats.slides ? ` · context slid ${stats.slides}×` : ''} · ${state.engine?.threads ?? 1} thread(s)${input('f16').checked ? ' · f16 weights' : ''}`;
     document.body.dataset.generated = String(stats.generatedTokens);
   } catch (e) {
     showError((e as Error).message);

@@ -20,6 +20,8 @@ export interface GenerateArgs {
   prompt: string; maxTokens: number; temperature: number; topK: number; topP: number; seed: number | null;
   /** Token ids instead of the prompt's text (benchmarks). */
   ids?: number[];
+  /** Decode from f16 copies of the weights (half the bytes per token). */
+  f16?: boolean;
 }
 
 export interface TrainArgs {

@@ -138,6 +138,10 @@ export class Arena {
   i32(ptr: number, length: number): Int32Array {
     return new Int32Array(this.memory.buffer, ptr, length);
   }
+
+  u16(ptr: number, length: number): Uint16Array {
+    return new Uint16Array(this.memory.buffer, ptr, length);
+  }
 }
 
 function alignUp(n: number, a: number): number {

@@ -12,6 +12,7 @@ export type KernelName =
   | 'encoder_forward' | 'encoder_backward'
   | 'layernorm_forward' | 'layernorm_backward'
   | 'matmul_forward' | 'matmul_backward' | 'lm_head_forward' | 'lm_head_backward'
+  | 'matmul_forward_f16' | 'lm_head_forward_f16' | 'f32_to_f16'
   | 'attention_forward' | 'attention_backward'
   | 'gelu_forward' | 'gelu_backward'
   | 'residual_forward' | 'residual_backward'
@@ -83,6 +84,19 @@ export abstract class Backend {
   }
   lm_head_backward(dinp: Tensor, dwte: Tensor, dlogits: Tensor, inp: Tensor, wte: Tensor, B: number, T: number, C: number, V: number): void {
     this.call('lm_head_backward', { B, T, C, V }, [['dinp', dinp, [B, T, C]], ['dwte', dwte, [V, C]], ['dlogits', dlogits, [B, T, V]], ['inp', inp, [B, T, C]], ['wte', wte, [V, C]]], [B, T, C, V]);
+  }
+
+  // ---- the same forwards with f16 weights (f32 inputs, accumulation and outputs): decode reads half the bytes ----
+  matmul_forward_f16(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, B: number, T: number, C: number, OC: number): void {
+    this.call('matmul_forward_f16', { B, T, C, OC }, [['out', out, [B, T, OC]], ['inp', inp, [B, T, C]], ['weight', weight, [C, OC], 'f16'], ['bias', bias, [OC]]], [B, T, C, OC]);
+  }
+  lm_head_forward_f16(logits: Tensor, inp: Tensor, wte: Tensor, B: number, T: number, C: number, V: number): void {
+    this.call('lm_head_forward_f16', { B, T, C, V }, [['logits', logits, [B, T, V]], ['inp', inp, [B, T, C]], ['wte', wte, [V, C], 'f16']], [B, T, C, V]);
+  }
+
+  /** f16 bits of n f32 values, rounded to nearest even (the f16 copies of the weights). */
+  f32_to_f16(out: Tensor, inp: Tensor, n: number): void {
+    this.call('f32_to_f16', { n }, [['out', out, [n], 'f16'], ['inp', inp, [n]]], [n]);
   }
 
   // ---- causal self-attention ----

@@ -3,6 +3,8 @@
 // Written to be obviously correct, never optimized. Generic over Float32Array and
 // Float64Array so that gradient checks can run them in double precision.
 
+import { f16ToF32, f32ToF16Bits } from './f16.js';
+
 export type Floats = Float32Array | Float64Array;
 
 // inp (B,T) token ids, wte (V,C), wpe (maxT,C) -> out (B,T,C)
@@ -76,6 +78,16 @@ export function matmul_forward(out: Floats, inp: Floats, weight: Floats, bias: F
   }
 }
 
+// the same with weight as f16 bits (C,OC): each weight widened to f32 exactly, then as above
+export function matmul_forward_f16(out: Floats, inp: Floats, weight: Uint16Array, bias: Floats | null,
+                                   B: number, T: number, C: number, OC: number): void {
+  matmul_forward(out, inp, Float32Array.from(weight, f16ToF32), bias, B, T, C, OC);
+}
+
+export function f32_to_f16(out: Uint16Array, inp: Floats, n: number): void {
+  for (let i = 0; i < n; i++) out[i] = f32ToF16Bits(inp[i]);
+}
+
 export function matmul_backward(dinp: Floats, dweight: Floats, dbias: Floats | null, dout: Floats,
                                 inp: Floats, weight: Floats, B: number, T: number, C: number, OC: number): void {
   for (let m = 0; m < B * T; m++) for (let o = 0; o < OC; o++) {
@@ -96,6 +108,11 @@ export function lm_head_forward(logits: Floats, inp: Floats, wte: Floats,
     for (let c = 0; c < C; c++) s += inp[m * C + c] * wte[v * C + c];
     logits[m * V + v] = s;
   }
+}
+
+export function lm_head_forward_f16(logits: Floats, inp: Floats, wte: Uint16Array,
+                                    B: number, T: number, C: number, V: number): void {
+  lm_head_forward(logits, inp, Float32Array.from(wte, f16ToF32), B, T, C, V);
 }
 
 export function lm_head_backward(dinp: Floats, dwte: Floats, dlogits: Floats, inp: Floats, wte: Floats,

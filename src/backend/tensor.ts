@@ -2,7 +2,10 @@
 // the model allocates blocks in the arena and hands out tensors over them.
 import type { Arena } from './arena.js';
 
-export type DType = 'f32' | 'i32';
+export type DType = 'f32' | 'i32' | 'f16';
+
+/** Bytes per element: f16 weights (decode) take 2. */
+export const ELEMENT_BYTES: Record<DType, number> = { f32: 4, i32: 4, f16: 2 };
 
 export function shapeString(shape: readonly number[]): string {
   return `(${shape.join(',')})`;
@@ -20,7 +23,7 @@ export class Tensor {
     this.size = numel(shape);
   }
 
-  get bytes(): number { return this.size * 4; }
+  get bytes(): number { return this.size * ELEMENT_BYTES[this.dtype]; }
 
   /** A Float32Array over this tensor's memory. Re-take it after the arena grows. */
   data(): Float32Array {
@@ -34,9 +37,15 @@ export class Tensor {
     return this.arena.i32(this.ptr, this.size);
   }
 
+  /** A Uint16Array of the f16 bits of this tensor. */
+  halves(): Uint16Array {
+    if (this.dtype !== 'f16') throw new TypeError(`tensor ${this.label}: halves() needs f16, it is ${this.dtype}`);
+    return this.arena.u16(this.ptr, this.size);
+  }
+
   /** The typed array of whatever dtype this is. */
-  view(): Float32Array | Int32Array {
-    return this.dtype === 'f32' ? this.data() : this.ints();
+  view(): Float32Array | Int32Array | Uint16Array {
+    return this.dtype === 'f32' ? this.data() : this.dtype === 'i32' ? this.ints() : this.halves();
   }
 
   /** Rows [start, start+count) along the first dimension, as a tensor over the same memory. */
@@ -45,7 +54,7 @@ export class Tensor {
     if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > this.shape[0]) {
       throw new RangeError(`tensor ${this.label}: rows ${start}..${start + count} outside its ${this.shape[0]} rows`);
     }
-    return new Tensor(this.arena, this.ptr + start * rowSize * 4, [count, ...this.shape.slice(1)], this.dtype, this.name);
+    return new Tensor(this.arena, this.ptr + start * rowSize * ELEMENT_BYTES[this.dtype], [count, ...this.shape.slice(1)], this.dtype, this.name);
   }
 
   /** The first numel(shape) elements of this tensor's memory, seen with that shape (scratch buffers). */
@@ -76,7 +85,7 @@ export function carve(arena: Arena, what: string, specs: ReadonlyArray<{ name: s
   const offsets: number[] = [];
   for (const s of specs) {
     offsets.push(bytes);
-    bytes += Math.ceil(numel(s.shape) * 4 / 64) * 64; // each tensor starts on a cache line
+    bytes += Math.ceil(numel(s.shape) * ELEMENT_BYTES[s.dtype ?? 'f32'] / 64) * 64; // each tensor starts on a cache line
   }
   const ptr = arena.alloc(bytes, what);
   const tensors = new Map<string, Tensor>();

@@ -9,6 +9,7 @@
 export const PART_KERNELS = [
   'matmul_forward_part', 'matmul_backward_part', 'lm_head_forward_part', 'lm_head_backward_part',
   'attention_forward_part', 'attention_backward_part', 'matmul_forward_half', 'matmul_forward_join',
+  'matmul_forward_f16_half', 'lm_head_forward_f16_part',
 ] as const;
 export type PartKernel = typeof PART_KERNELS[number];
 
@@ -152,6 +153,19 @@ const DECODE_SCRATCH_FLOATS = 3 * 16384;
 export function splitKernel(kernel: string, a: number[], n: number): Split | null {
   const MIN_WORK = 1 << 21; // multiply-adds below which one thread beats waking the others (measured: a 768x768 decode matmul is slower split)
   switch (kernel) {
+    case 'matmul_forward_f16': {
+      // f16 weights are for decode: only its two k halves go to threads
+      const [out, inp, w, b, B, T, C, OC] = a, M = B * T;
+      if (!(M < 4 && C >= 256 && M * OC <= DECODE_SCRATCH_FLOATS) || C * OC < 1 << 20) return null;
+      const parts: Split = [['matmul_forward_f16_half', [out, inp, w, b, M, C, OC, 0]], ['matmul_forward_f16_half', [out, inp, w, b, M, C, OC, 1]]];
+      parts.finish = ['matmul_forward_join', [out, M, OC]];
+      return parts;
+    }
+    case 'lm_head_forward_f16': {
+      const [logits, inp, wte, B, T, C, V] = a, M = B * T;
+      if (M * C * V < MIN_WORK) return null;
+      return splitRange(V, n, 8).map(([v0, v1]) => ['lm_head_forward_f16_part', [logits, inp, wte, M, C, V, v0, v1]]);
+    }
     case 'matmul_forward': {
       const [out, inp, w, b, B, T, C, OC] = a, M = B * T;
       // a decode step (M < 4): the kernel's two k halves (each a contiguous half of the weight) on
@@ -187,7 +201,7 @@ export function splitKernel(kernel: string, a: number[], n: number): Split | nul
     }
     case 'attention_forward': {
       const [out, att, qkv, B, Tq, Tk, C, NH] = a;
-      if (B * NH < 2 || Tq * Tk * C < MIN_WORK / 8) return null;
+      if (B * NH < 2 || Tq * Tk * C < MIN_WORK / 64) return null;
       return splitRange(B * NH, n, 1).map(([h0, h1]) => ['attention_forward_part', [out, att, qkv, B, Tq, Tk, C, NH, h0, h1]]);
     }
     case 'attention_backward': {

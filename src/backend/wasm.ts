@@ -169,6 +169,11 @@ export class WasmBackend extends Backend {
       p.lm_head_backward_part(x, wte, y, x, wte, B * T, C, V, 0, C, 0, V);
       p.attention_forward_part(y, att, x, B, T, T, C, NH, 0, B * NH);
       p.attention_backward_part(y, datt, x, x, att, B, T, C, NH, 0, B * NH);
+      k.matmul_forward_f16(y, x, w, w, 1, 1, C, OC);        // f16 weights: any bytes do for warming up
+      k.lm_head_forward_f16(y, x, wte, 1, 1, C, V);
+      for (const half of [0, 1]) { p.matmul_forward_half(y, x, w, w, 1, C, OC, half); p.matmul_forward_f16_half(y, x, w, w, 1, C, OC, half); }
+      p.matmul_forward_join(y, 1, OC);
+      k.f32_to_f16(y, x, C);
       k.gelu_forward(y, x, B * T * C);
       k.gelu_backward(y, x, x, B * T * C);
       k.residual_forward(y, x, x, B * T * C);

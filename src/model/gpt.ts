@@ -120,6 +120,8 @@ export class GPT {
   private specs: ParameterSpec[];
   /** AdamW steps taken. */
   stepCount = 0;
+  /** f16 copies of the linear layers' weights and wte, used by decode steps when set (see setDecodeWeights). */
+  private half: { ptr: number; tensors: Map<string, Tensor> } | null = null;
 
   constructor(config: GPTConfig, readonly backend: Backend, options: CreateOptions = {}) {
     this.config = validateConfig(config);
@@ -259,6 +261,35 @@ export class GPT {
   }
 
   /** A KV cache for generation with this model (batch 1); prefill runs up to `chunk` tokens per pass. */
+  /**
+   * 'f16': keep f16 copies of the linear layers' weights and of wte, and let decode steps (fewer
+   * than 4 new tokens) read those: half the bytes per token, f32 accumulation, logits within about
+   * 1e-3 of f32. Prefill and training stay f32; step() refreshes the copies. After editing weights
+   * by hand, call it again. 'f32' (the default) frees the copies.
+   */
+  setDecodeWeights(kind: 'f32' | 'f16'): void {
+    if (this.half) { this.backend.arena.release(this.half.ptr); this.half = null; }
+    if (kind === 'f32') return;
+    if (kind !== 'f16') throw new RangeError(`decode weights must be 'f32' or 'f16', got ${String(kind)}`);
+    const specs = this.specs.filter((s) => s.name === 'wte.weight' || s.kind === 'matrix')
+      .map((s) => ({ name: s.name, shape: s.shape, dtype: 'f16' as const }));
+    const { ptr, tensors } = carve(this.backend.arena, 'f16 decode weights', specs);
+    this.half = { ptr, tensors };
+    this.refreshHalf();
+  }
+
+  get decodeWeights(): 'f32' | 'f16' {
+    return this.half ? 'f16' : 'f32';
+  }
+
+  private refreshHalf(): void {
+    if (!this.half) return;
+    for (const [name, t] of this.half.tensors) {
+      const w = this.params.get(name);
+      this.backend.f32_to_f16(t.reshape([t.size]), w.reshape([w.size]), w.size);
+    }
+  }
+
   createKvCache(chunk = 128): KvCache {
     return new KvCache(this.config, this.backend, chunk);
   }
@@ -284,6 +315,11 @@ export class GPT {
     const be = this.backend, p = (n: string) => this.params.get(n), s = (n: string) => cache.scratch(n);
     for (let start = 0; start < tokens.length; start += cache.chunk) {
       const Tq = Math.min(cache.chunk, tokens.length - start);
+      // a decode step (a few rows) reads the f16 copies when the model keeps them
+      const half = this.half && Tq < 4 ? this.half.tensors : null;
+      const linear = (out: Tensor, inp: Tensor, name: string, Cin: number, OC: number) => half
+        ? be.matmul_forward_f16(out, inp, half.get(`${name}.weight`)!, p(`${name}.bias`), 1, Tq, Cin, OC)
+        : be.matmul_forward(out, inp, p(`${name}.weight`), p(`${name}.bias`), 1, Tq, Cin, OC);
       const t0 = cache.length, Tk = t0 + Tq;
       const ids = s('tokens').take([1, Tq]);
       ids.ints().set(Array.prototype.slice.call(tokens, start, start + Tq));
@@ -297,14 +333,14 @@ export class GPT {
         const h = `h.${l}`;
         const qkv = cache.layer(l);
         be.layernorm_forward(ln, mean, rstd, x, p(`${h}.ln_1.weight`), p(`${h}.ln_1.bias`), Tq, C);
-        be.matmul_forward(qkv.rows(t0, Tq).reshape([1, Tq, 3 * C]), ln, p(`${h}.attn.c_attn.weight`), p(`${h}.attn.c_attn.bias`), 1, Tq, C, 3 * C);
+        linear(qkv.rows(t0, Tq).reshape([1, Tq, 3 * C]), ln, `${h}.attn.c_attn`, C, 3 * C);
         be.attention_forward(atty, att, qkv.rows(0, Tk).reshape([1, Tk, 3 * C]), 1, Tq, Tk, C, NH);
-        be.matmul_forward(proj, atty, p(`${h}.attn.c_proj.weight`), p(`${h}.attn.c_proj.bias`), 1, Tq, C, C);
+        linear(proj, atty, `${h}.attn.c_proj`, C, C);
         be.residual_forward(x, x, proj, Tq * C);
         be.layernorm_forward(ln, mean, rstd, x, p(`${h}.ln_2.weight`), p(`${h}.ln_2.bias`), Tq, C);
-        be.matmul_forward(fch, ln, p(`${h}.mlp.c_fc.weight`), p(`${h}.mlp.c_fc.bias`), 1, Tq, C, 4 * C);
+        linear(fch, ln, `${h}.mlp.c_fc`, C, 4 * C);
         be.gelu_forward(fchGelu, fch, Tq * 4 * C);
-        be.matmul_forward(proj, fchGelu, p(`${h}.mlp.c_proj.weight`), p(`${h}.mlp.c_proj.bias`), 1, Tq, 4 * C, C);
+        linear(proj, fchGelu, `${h}.mlp.c_proj`, 4 * C, C);
         be.residual_forward(x, x, proj, Tq * C);
       }
       cache.length = Tk;
@@ -312,7 +348,8 @@ export class GPT {
         // only the last position's logits are needed to pick the next token
         const last = x.reshape([Tq, C]).rows(Tq - 1, 1).reshape([1, 1, C]);
         be.layernorm_forward(s('lnf'), s('lnf_mean'), s('lnf_rstd'), last, p('ln_f.weight'), p('ln_f.bias'), 1, C);
-        be.lm_head_forward(s('logits'), s('lnf'), p('wte.weight'), 1, 1, C, V);
+        if (this.half) be.lm_head_forward_f16(s('logits'), s('lnf'), this.half.tensors.get('wte.weight')!, 1, 1, C, V);
+        else be.lm_head_forward(s('logits'), s('lnf'), p('wte.weight'), 1, 1, C, V);
       }
     }
     return s('logits');
@@ -384,13 +421,14 @@ export class GPT {
     if (decay === 'all') {
       const n = this.params.all.size;
       this.backend.adamw_update(this.params.all, this.grads.all, adamM.all, adamV.all, n, lr, beta1, beta2, eps, weightDecay, t);
-      return;
+    } else {
+      for (const s of this.specs) {
+        const w = this.params.get(s.name);
+        const wd = s.shape.length >= 2 ? weightDecay : 0;
+        this.backend.adamw_update(w, this.grads.get(s.name), adamM.get(s.name), adamV.get(s.name), w.size, lr, beta1, beta2, eps, wd, t);
+      }
     }
-    for (const s of this.specs) {
-      const w = this.params.get(s.name);
-      const wd = s.shape.length >= 2 ? weightDecay : 0;
-      this.backend.adamw_update(w, this.grads.get(s.name), adamM.get(s.name), adamV.get(s.name), w.size, lr, beta1, beta2, eps, wd, t);
-    }
+    this.refreshHalf();
   }
 
   /** The AdamW moments (allocated on first use), by parameter name: for checkpoints and resume. */
@@ -404,6 +442,8 @@ export class GPT {
   dispose(): void {
     this.releaseActivations();
     for (const set of [this.params, this.grads, this.adamM, this.adamV]) if (set) this.backend.arena.release(set.ptr);
+    if (this.half) this.backend.arena.release(this.half.ptr);
     this.grads = this.adamM = this.adamV = null;
+    this.half = null;
   }
 }

@@ -2,6 +2,7 @@
 // length N, N bytes of JSON ({name: {dtype, shape, data_offsets: [begin, end]}, __metadata__}),
 // then the raw little-endian data; offsets are relative to the end of the header.
 // Every check names the source, the tensor and what was expected.
+import { f16ToF32 } from '../backend/f16.js';
 
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
@@ -105,12 +106,6 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors'): Saf
   return parseHeader(bytes.subarray(8, 8 + n), bytes.length, source);
 }
 
-function f16ToF32(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
 
 /**
  * Convert raw little-endian tensor bytes of a float dtype into `out` (f32). F32 bytes are copied

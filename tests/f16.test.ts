@@ -1,0 +1,155 @@
+// f16 weight storage for decode: the conversion (JS and wasm, bit for bit), the f16 kernels
+// against the JS reference on both SIMD builds, threads bit for bit, and a model decoding from its
+// f16 copies against its f32 self.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { WasmBackend, type Backend } from '../src/backend/index.js';
+import { f16ToF32, f32ToF16Bits } from '../src/backend/f16.js';
+import { GPT } from '../src/model/gpt.js';
+import { configFromHF } from '../src/model/config.js';
+import { gptFromSafetensors } from '../src/weights/gpt2.js';
+import { argmax } from '../src/generate/sampling.js';
+import { bothBackends, readShared, expectClose, tensorFrom, randomArray, rng, type TestBackends } from './helpers.js';
+
+let be: TestBackends, two: WasmBackend;
+beforeAll(async () => {
+  be = await bothBackends();
+  two = await WasmBackend.create({ threads: 2 });
+});
+afterAll(() => two.dispose());
+
+const halves = (a: ArrayLike<number>) => Uint16Array.from(Array.from(a, f32ToF16Bits));
+
+describe('f16 conversion', () => {
+  it('rounds to nearest even, with subnormals, overflow and signed zero', () => {
+    const cases: [number, number][] = [
+      [1, 0x3c00], [-2, 0xc000], [0.1, 0x2e66], [65504, 0x7bff], [65520, 0x7c00], [1e9, 0x7c00], [-Infinity, 0xfc00],
+      [2 ** -24, 0x0001], [2 ** -25, 0x0000], [3 * 2 ** -25, 0x0002], [2 ** -14, 0x0400], [-0, 0x8000],
+      [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02], [2047 * 2 ** -25, 0x0400], // ties go to even; a carry rounds up to 2^-14
+    ];
+    for (const [x, h] of cases) expect(f32ToF16Bits(x), `f16(${x})`).toBe(h);
+    expect(Number.isNaN(f16ToF32(f32ToF16Bits(NaN)))).toBe(true);
+    // every finite half survives the round trip
+    for (let h = 0; h < 0x10000; h++) {
+      if ((h & 0x7c00) === 0x7c00) continue;
+      expect(f32ToF16Bits(f16ToF32(h))).toBe(h === 0x8000 ? 0x8000 : h);
+    }
+  });
+
+  it('the wasm kernel gives the same bits as the JS conversion (both builds)', () => {
+    const r = rng(5);
+    const x = Float32Array.from({ length: 4099 }, (_, i) => (i % 7 === 0 ? (r() - 0.5) * 2 ** (r() * 60 - 40) : (r() - 0.5) * 4));
+    x.set([0, -0, 65504, 65520, 2 ** -24, 2 ** -25, 3 * 2 ** -25, 1e-30, -1e30, 2047 * 2 ** -25], 0);
+    for (const b of [be.wasm, be.relaxed, be.js]) {
+      const inp = tensorFrom(b, [x.length], x), out = tensorFrom(b, [x.length], new Uint16Array(x.length), 'f16');
+      b.f32_to_f16(out, inp, x.length);
+      expect(Array.from(out.halves()), b.name).toEqual(Array.from(x, f32ToF16Bits));
+    }
+  });
+});
+
+describe('f16 kernels', () => {
+  // the last two take the decode path that splits k into two halves (M < 4, C >= 256)
+  const shapes = [{ M: 1, C: 5, OC: 3 }, { M: 3, C: 13, OC: 37 }, { M: 7, C: 52, OC: 156 }, { M: 1, C: 262, OC: 45 }, { M: 3, C: 300, OC: 1031 }];
+  for (const { M, C, OC } of shapes) {
+    it(`matmul_forward_f16 and lm_head_forward_f16, M${M} C${C} OC${OC}: wasm (both builds) equal the JS reference`, () => {
+      const r = rng(M * 7 + C);
+      const inp = randomArray(M * C, r), w = halves(randomArray(C * OC, r, 0.5)), b = randomArray(OC, r), wte = halves(randomArray(OC * C, r, 0.5));
+      const run = (k: Backend) => {
+        const out = tensorFrom(k, [1, M, OC], new Float32Array(M * OC)), x = tensorFrom(k, [1, M, C], inp);
+        k.matmul_forward_f16(out, x, tensorFrom(k, [C, OC], w, 'f16'), tensorFrom(k, [OC], b), 1, M, C, OC);
+        const noBias = tensorFrom(k, [1, M, OC], new Float32Array(M * OC));
+        k.matmul_forward_f16(noBias, x, tensorFrom(k, [C, OC], w, 'f16'), null, 1, M, C, OC);
+        const logits = tensorFrom(k, [1, M, OC], new Float32Array(M * OC));
+        k.lm_head_forward_f16(logits, x, tensorFrom(k, [OC, C], wte, 'f16'), 1, M, C, OC);
+        return [out.data().slice(), noBias.data().slice(), logits.data().slice()];
+      };
+      const ref = run(be.js);
+      for (const k of [be.wasm, be.relaxed]) {
+        const got = run(k);
+        ['matmul', 'matmul without bias', 'lm head'].forEach((name, i) => expectClose(`${name} (${(k as WasmBackend).simd})`, got[i], ref[i], 2e-5, 1e-5));
+      }
+    });
+  }
+
+  it('large activations (beyond 60000) take the exact path too', () => {
+    const M = 1, C = 300, OC = 64, r = rng(9);
+    const inp = randomArray(M * C, r, 1e5), w = halves(randomArray(C * OC, r));
+    const run = (k: Backend) => {
+      const out = tensorFrom(k, [1, M, OC], new Float32Array(M * OC));
+      k.matmul_forward_f16(out, tensorFrom(k, [1, M, C], inp), tensorFrom(k, [C, OC], w, 'f16'), null, 1, M, C, OC);
+      return out.data().slice();
+    };
+    const ref = run(be.js);
+    expect(ref.every(Number.isFinite)).toBe(true);
+    // f32 rounding of sums of terms up to 1e5: held to 1e-6 of the sum of |terms|
+    let scale = 0;
+    for (let o = 0; o < OC; o++) for (let c = 0; c < C; c++) scale = Math.max(scale, Math.abs(inp[c]));
+    expectClose('matmul with |x| up to 1e5', run(be.wasm), ref, 1e-6 * scale * C);
+  });
+
+  it('two threads give the single-thread bits (decode matmul halves and the LM head split)', async () => {
+    const one = be.relaxed;
+    const M = 1, C = 1030, OC = 1030, r = rng(3);
+    const inp = randomArray(M * C, r), w = halves(randomArray(C * OC, r, 0.1)), b = randomArray(OC, r);
+    const V = 2500, wte = halves(randomArray(V * C, r, 0.1));
+    const run = (k: Backend) => {
+      const out = tensorFrom(k, [1, M, OC], new Float32Array(M * OC)), logits = tensorFrom(k, [1, M, V], new Float32Array(M * V));
+      const x = tensorFrom(k, [1, M, C], inp);
+      k.matmul_forward_f16(out, x, tensorFrom(k, [C, OC], w, 'f16'), tensorFrom(k, [OC], b), 1, M, C, OC);
+      k.lm_head_forward_f16(logits, x, tensorFrom(k, [V, C], wte, 'f16'), 1, M, C, V);
+      return [out.data().slice(), logits.data().slice()];
+    };
+    const before = two.parallelCalls;
+    const [a, c] = [run(one), run(two)];
+    expect(two.parallelCalls - before).toBe(2);
+    expectClose('matmul f16, 2 threads vs 1', c[0], a[0], 0);
+    expectClose('lm head f16, 2 threads vs 1', c[1], a[1], 0);
+  });
+});
+
+describe('a model decoding from f16 copies of its weights', () => {
+  const config = configFromHF(JSON.parse(new TextDecoder().decode(readShared('reference/tiny/config.json'))));
+  const bytes = readShared('reference/tiny/model.safetensors');
+
+  it('gives the f32 logits within f16 rounding, the same on both backends, and the same greedy tokens', () => {
+    const logitsOf = (b: Backend, kind: 'f32' | 'f16') => {
+      const model = gptFromSafetensors(bytes, config, b);
+      model.setDecodeWeights(kind);
+      expect(model.decodeWeights).toBe(kind);
+      const cache = model.createKvCache();
+      const rows: Float32Array[] = [];
+      let logits = model.forwardCached([5, 17, 3, 60, 2, 91, 40, 8], cache).data(); // prefill: f32 weights
+      rows.push(logits.slice());
+      for (let i = 0; i < 12; i++) { logits = model.forwardCached([argmax(logits)], cache).data(); rows.push(logits.slice()); }
+      model.dispose();
+      return rows;
+    };
+    const f32 = logitsOf(be.wasm, 'f32'), f16w = logitsOf(be.wasm, 'f16'), f16r = logitsOf(be.relaxed, 'f16'), f16js = logitsOf(be.js, 'f16');
+    for (let i = 0; i < f32.length; i++) {
+      expectClose(`step ${i}: f16 wasm vs f16 js`, f16w[i], f16js[i], 2e-5);
+      expectClose(`step ${i}: f16 relaxed vs f16 js`, f16r[i], f16js[i], 2e-5);
+      expectClose(`step ${i}: f16 vs f32`, f16w[i], f32[i], 5e-3); // the prefill's layers run f32, its LM head f16
+      expect(argmax(f16w[i]), `greedy token at step ${i}`).toBe(argmax(f32[i]));
+    }
+  });
+
+  it('step() refreshes the f16 copies; setDecodeWeights(\'f32\') frees them', () => {
+    const model = new GPT({ n_layer: 1, n_head: 2, n_embd: 16, n_positions: 8, vocab_size: 11 }, be.wasm, { seed: 2 });
+    model.setDecodeWeights('f16');
+    const ids = [1, 2, 3, 4];
+    const decode = () => { const c = model.createKvCache(); model.forwardCached(ids.slice(0, 3), c); const l = model.forwardCached([ids[3]], c).data().slice(); c.dispose(); return l; };
+    const before = decode();
+    model.forward(ids, 1, 4, [2, 3, 4, 5]);
+    model.backward();
+    model.step({ lr: 0.1 });
+    const after = decode();
+    const used = be.wasm.arena.bytesInUse;
+    model.setDecodeWeights('f32');
+    const exact = decode();
+    expectClose('f16 decode after a step vs f32', after, exact, 5e-3);
+    expect(Math.max(...after.map((x, i) => Math.abs(x - before[i])))).toBeGreaterThan(1e-3); // the copies moved with the weights
+    expect(be.wasm.arena.bytesInUse).toBeLessThan(used);
+    expect(() => model.setDecodeWeights('f8' as 'f16')).toThrow(/'f32' or 'f16', got f8/);
+    model.dispose();
+  });
+});
