@@ -15,11 +15,13 @@ export type PartKernel = typeof PART_KERNELS[number];
 
 const GEN = 0, PENDING = 1, FAILED = 2, SLOTS = 16, SLOT_INTS = 24;
 /**
- * Polls of a counter before falling back to a futex sleep (a few microseconds). Short on purpose:
- * an idle thread that keeps polling slows the busy one (measured: decode matmuls 35% slower with
- * 200,000 polls, as the two vCPUs share a core), while waking from the sleep costs little.
+ * Polls of a counter before falling back to a futex sleep (tens of microseconds). Not longer: an
+ * idle thread that keeps polling slows the busy one (measured: decode matmuls 35% slower with
+ * 200,000 polls); not much shorter: kernels a few milliseconds long, back to back (prefill,
+ * training), then pay a wake-up each (measured: 768-wide matmuls at M=128 scaled 1.3x instead of
+ * 2x on two threads with 2,000 polls). On this VM both figures vary by 10-20% run to run.
  */
-const SPIN = 2_000;
+const SPIN = 20_000;
 export const CONTROL_BYTES = (SLOTS + 64 * SLOT_INTS) * 4;
 
 const WORKER_SOURCE = `
