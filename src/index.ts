@@ -5,7 +5,7 @@ export { GPT, type StepOptions, type ForwardResult, type CreateOptions } from '.
 export { GPT2_PRESETS, validateConfig, configFromHF, type GPTConfig, type GPT2Preset } from './model/config.js';
 export { parameterSpecs, countParameters, type ParameterSpec } from './model/parameters.js';
 export { Random } from './model/random.js';
-export { SafetensorsFile, SafetensorsError, writeSafetensors, parseSafetensors } from './weights/safetensors.js';
+export { SafetensorsFile, SafetensorsError, writeSafetensors, parseSafetensors, headerLength, parseHeader } from './weights/safetensors.js';
 export { gptFromSafetensors, modelToSafetensors, loadStateFromSafetensors } from './weights/gpt2.js';
 export { KvCache } from './model/kvcache.js';
 export { GPT2Tokenizer, StreamDecoder, END_OF_TEXT, END_OF_TEXT_ID, GPT2_VOCAB_SIZE } from './tokenizer/gpt2.js';

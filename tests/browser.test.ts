@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startWebServer, type WebServer, type Route } from '../scripts/web-server.js';
-import { SafetensorsFile, GPT, JsBackend, modelToSafetensors, hfConfigJson } from '../src/index.js';
+import { SafetensorsFile, GPT, JsBackend, modelToSafetensors, hfConfigJson, writeSafetensors } from '../src/index.js';
 import { readShared, expectClose, SHARED } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -312,6 +312,11 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     await page.setInputFiles('#model-files', { name: 'notes.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('hello, not a model') });
     await page.waitForFunction(() => /notes\.safetensors/.test(document.querySelector('#error')!.textContent!) && document.body.dataset.busy === '');
     expect(await page.textContent('#error')).toMatch(/^Could not load the model: notes\.safetensors: .*The page still uses \/models\/tiny\/\.$/);
+    // a chosen file whose metadata describes GPT-2 XL: refused from its header, before reading the rest
+    const xlFile = writeSafetensors([], { config: JSON.stringify({ model_type: 'gpt2', n_layer: 48, n_head: 25, n_embd: 1600, n_positions: 1024, vocab_size: 50257 }) });
+    await page.setInputFiles('#model-files', { name: 'xl.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from(xlFile) });
+    await page.waitForFunction(() => /xl\.safetensors/.test(document.querySelector('#error')!.textContent!) && document.body.dataset.busy === '');
+    expect(await page.textContent('#error')).toMatch(/^Could not load the model: xl\.safetensors: this model has 1,557,611,200 parameters, 6\.23 GB as f32, more than WebAssembly's 4\.29 GB memory/);
     // cancel a slow download in the middle
     await page.fill('#model-url', '/models/slow/');
     await page.click('#load-url');

@@ -6,7 +6,7 @@
 import {
   createBackend, WasmBackend, GPT, Trainer, TokenDataset, CharTokenizer, tokenizerFromSpec, configFromHF,
   fetchGPT2, clearWeightsCache, checkModelFits, loadGPT2FromBytes, modelToSafetensors, hfConfigJson, generate,
-  SafetensorsFile, DEFAULT_TRAIN_CONFIG, type Backend, type Tokenizer, type TokenizerSpec, type GPTConfig,
+  headerLength, parseHeader, DEFAULT_TRAIN_CONFIG, type Backend, type Tokenizer, type TokenizerSpec, type GPTConfig,
 } from '../src/index.js';
 import type { AttentionResult, EngineInfo, ModelInfo, Request, WorkerEvent } from './protocol.js';
 
@@ -108,12 +108,13 @@ async function loadFiles(id: number, files: File[]): Promise<ModelInfo> {
       throw new Error(`${configFile.name}: not JSON (${(e as Error).message.split('\n')[0]})`);
     }
   }
-  post({ id, event: 'progress', file: weights.name, loaded: 0, total: weights.size, fromCache: false });
-  const bytes = new Uint8Array(await weights.arrayBuffer());
-  post({ id, event: 'progress', file: weights.name, loaded: bytes.length, total: weights.size, fromCache: false });
-  const file = new SafetensorsFile(bytes, weights.name); // not safetensors: fails here, named
+  // the header first (a few kB): a file that is not safetensors, or a model too large, is refused
+  // before its gigabytes are read
+  const first = new Uint8Array(await weights.slice(0, 8).arrayBuffer());
+  const n = headerLength(first, weights.size, weights.name);
+  const header = parseHeader(new Uint8Array(await weights.slice(8, 8 + n).arrayBuffer()), weights.size, weights.name);
   if (!configJson) {
-    const stored = file.metadata.config;
+    const stored = header.metadata.config;
     if (!stored) throw new Error(`${weights.name} has no config in its metadata: choose its config.json together with it`);
     try {
       configJson = JSON.parse(stored);
@@ -124,6 +125,9 @@ async function loadFiles(id: number, files: File[]): Promise<ModelInfo> {
   const config: GPTConfig = configFromHF(configJson!, configFile?.name ?? `${weights.name} metadata`);
   checkModelFits(config, weights.name);
   const tokenizer = tokenizerFor(configJson!, config.vocab_size, configFile?.name ?? weights.name);
+  post({ id, event: 'progress', file: weights.name, loaded: 0, total: weights.size, fromCache: false });
+  const bytes = new Uint8Array(await weights.arrayBuffer());
+  post({ id, event: 'progress', file: weights.name, loaded: bytes.length, total: weights.size, fromCache: false });
   const model = loadGPT2FromBytes(bytes, config, be, weights.name);
   return install(model, tokenizer, { name: weights.name, loadSeconds: (performance.now() - t0) / 1000, fromCache: false, bytes: bytes.length });
 }
