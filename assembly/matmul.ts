@@ -450,7 +450,8 @@ export function lm_head_forward_f16(logits: usize, inp: usize, wte: usize, B: i3
   lm_head_forward_f16_part(logits, inp, wte, B * T, C, V, 0, V);
 }
 
-// logits columns [v0,v1) for every row
+// logits columns [v0,v1) for every row; one wte row at a time (two rows sharing the loads of x
+// measured 2.8x slower: two interleaved streams again)
 export function lm_head_forward_f16_part(logits: usize, inp: usize, wte: usize, M: i32, C: i32, V: i32, v0: i32, v1: i32): void {
   const wRow = <usize>C << 1;
   for (let m = 0; m < M; m++) {
