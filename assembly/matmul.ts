@@ -79,10 +79,10 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
   let x30 = v128.load(c3), x31 = v128.load(c3, 16);
   for (let k = 0; k < K; k++) {
     const b0 = v128.load(b), b1 = v128.load(b, 16);
-    const a0 = f32x4.splat(load<f32>(a));
-    const a1 = f32x4.splat(load<f32>(a + ars));
-    const a2 = f32x4.splat(load<f32>(a + 2 * ars));
-    const a3 = f32x4.splat(load<f32>(a + 3 * ars));
+    const a0 = v128.load32_splat(a);
+    const a1 = v128.load32_splat(a + ars);
+    const a2 = v128.load32_splat(a + 2 * ars);
+    const a3 = v128.load32_splat(a + 3 * ars);
     x00 = madd(a0, b0, x00); x01 = madd(a0, b1, x01);
     x10 = madd(a1, b0, x10); x11 = madd(a1, b1, x11);
     x20 = madd(a2, b0, x20); x21 = madd(a2, b1, x21);
@@ -99,7 +99,7 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
 @inline function tile_1x8(c0: usize, a: usize, aks: usize, b: usize, bks: usize, K: i32): void {
   let x0 = v128.load(c0), x1 = v128.load(c0, 16);
   for (let k = 0; k < K; k++) {
-    const a0 = f32x4.splat(load<f32>(a));
+    const a0 = v128.load32_splat(a);
     x0 = madd(a0, v128.load(b), x0);
     x1 = madd(a0, v128.load(b, 16), x1);
     a += aks; b += bks;
