@@ -27,9 +27,9 @@ function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize,
     }
     return;
   }
-  // k in chunks of 256: the 8-column panel of Bm a tile walks (8 KiB) then stays in L1
-  for (let k0 = 0; k0 < K; k0 += 256) {
-    const kc = min(256, K - k0);
+  // k in chunks of KC, each packed then swept by the tiles
+  for (let k0 = 0; k0 < K; k0 += KC) {
+    const kc = min(KC, K - k0);
     gemm_nn_chunk(Cm, ldc, A + <usize>k0 * aks, a_rs, a_ks, Bm + <usize>k0 * bks, ldb, M, N8, kc);
   }
   // columns past the last multiple of 8, with the tiles' arithmetic (c += a*b for k in order), so
@@ -45,49 +45,87 @@ function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize,
   }
 }
 
-// Columns [0, N8) of one k chunk, in tiles of 4 rows x 8 columns (8 accumulators).
-// Loop order follows the shape: when the chunk of Bm fits in L2, each block of rows sweeps all
-// columns (rows of Cm and A stay in L1; a tall Cm like the LM head's dwte is touched once);
-// otherwise each 8-column panel of Bm stays in L1 while all rows sweep it.
+// Packing buffers, one pair per instance (each thread runs its own instance over the shared
+// memory, so the host gives each its own region: set_pack_buffer). A tile then reads A and Bm
+// from two small contiguous buffers at fixed offsets, whatever the strides of the originals.
+const KC = 256, NB = 512;                     // k chunk; columns packed at once
+export const PACK_BYTES: i32 = (4 * KC + KC * NB) * 4;
+let packA: usize = 0;                         // 4 rows of A, k-major: (a0,a1,a2,a3) per k
+let packB: usize = 0;                         // KC x NB of Bm, in panels of 8 columns, k-major
+export function set_pack_buffer(p: usize): void { packA = p; packB = p + 4 * KC * 4; }
+export function pack_bytes(): i32 { return PACK_BYTES; }
+
+// Columns [0, N8) of one k chunk (K <= KC), in tiles of 4 rows x 8 columns (8 accumulators).
+// Up to NB columns of Bm are packed panel by panel, then each block of 4 rows of A is packed
+// and sweeps them (the packed columns stay in L2, the packed rows in L1).
 function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32,
                        M: i32, N8: i32, K: i32): void {
   const aks = <usize>a_ks << 2, bks = <usize>ldb << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2;
-  const M4 = M & ~3;
-  if (<i64>K * <i64>N8 * 4 <= 512 * 1024) {
+  const M4 = M & ~3, panelBytes = <usize>K << 5;
+  if (packA == 0) unreachable(); // the host did not give this instance its buffer: trap, never write at 0
+  for (let j0 = 0; j0 < N8; j0 += NB) {
+    const nb = min(NB, N8 - j0);
+    pack_b(Bm + (<usize>j0 << 2), bks, K, nb);
+    const cj = Cm + (<usize>j0 << 2);
     for (let i = 0; i < M4; i += 4) {
-      const ci = Cm + <usize>i * crs, ai = A + <usize>i * ars;
-      for (let j = 0; j < N8; j += 8) tile_4x8(ci + (<usize>j << 2), crs, ai, ars, aks, Bm + (<usize>j << 2), bks, K);
+      pack_a(A + <usize>i * ars, ars, aks, K);
+      const ci = cj + <usize>i * crs;
+      for (let j = 0; j < nb; j += 8) tile_4x8(ci + (<usize>j << 2), crs, packB + (<usize>(j >> 3)) * panelBytes, K);
     }
-  } else {
-    for (let j = 0; j < N8; j += 8) {
-      const cj = Cm + (<usize>j << 2), bj = Bm + (<usize>j << 2);
-      for (let i = 0; i < M4; i += 4) tile_4x8(cj + <usize>i * crs, crs, A + <usize>i * ars, ars, aks, bj, bks, K);
+    for (let i = M4; i < M; i++) {
+      const ci = cj + <usize>i * crs, ai = A + <usize>i * ars;
+      for (let j = 0; j < nb; j += 8) tile_1x8(ci + (<usize>j << 2), ai, aks, packB + (<usize>(j >> 3)) * panelBytes, K);
     }
-  }
-  for (let i = M4; i < M; i++) {
-    const ci = Cm + <usize>i * crs, ai = A + <usize>i * ars;
-    for (let j = 0; j < N8; j += 8) tile_1x8(ci + (<usize>j << 2), ai, aks, Bm + (<usize>j << 2), bks, K);
   }
 }
 
-// c (4 rows of 8, row stride crs) += A (4 rows, row stride ars, k stride aks) x b (K rows of 8, stride bks)
-@inline function tile_4x8(c0: usize, crs: usize, a: usize, ars: usize, aks: usize, b: usize, bks: usize, K: i32): void {
+// packB panel p, row k = Bm[k, 8p .. 8p+8) (nb columns, a multiple of 8)
+@inline function pack_b(Bm: usize, bks: usize, K: i32, nb: i32): void {
+  const panelBytes = <usize>K << 5;
+  let src = Bm;
+  for (let k = 0; k < K; k++) {
+    let dst = packB + (<usize>k << 5), s = src;
+    for (let j = 0; j < nb; j += 8) {
+      v128.store(dst, v128.load(s)); v128.store(dst, v128.load(s, 16), 16);
+      dst += panelBytes; s += 32;
+    }
+    src += bks;
+  }
+}
+
+// packA = A[0..4, k] for each k, four consecutive floats
+@inline function pack_a(A: usize, ars: usize, aks: usize, K: i32): void {
+  let a = A, dst = packA;
+  if (ars == 4) {
+    for (let k = 0; k < K; k++) { v128.store(dst, v128.load(a)); a += aks; dst += 16; }
+    return;
+  }
+  for (let k = 0; k < K; k++) {
+    store<f32>(dst, load<f32>(a)); store<f32>(dst, load<f32>(a + ars), 4);
+    store<f32>(dst, load<f32>(a + 2 * ars), 8); store<f32>(dst, load<f32>(a + 3 * ars), 12);
+    a += aks; dst += 16;
+  }
+}
+
+// c (4 rows of 8, row stride crs) += packA (4 rows) x b (a packed panel: K rows of 8)
+@inline function tile_4x8(c0: usize, crs: usize, b: usize, K: i32): void {
   const c1 = c0 + crs, c2 = c1 + crs, c3 = c2 + crs;
   let x00 = v128.load(c0), x01 = v128.load(c0, 16);
   let x10 = v128.load(c1), x11 = v128.load(c1, 16);
   let x20 = v128.load(c2), x21 = v128.load(c2, 16);
   let x30 = v128.load(c3), x31 = v128.load(c3, 16);
+  let a = packA;
   for (let k = 0; k < K; k++) {
     const b0 = v128.load(b), b1 = v128.load(b, 16);
     const a0 = v128.load32_splat(a);
-    const a1 = v128.load32_splat(a + ars);
-    const a2 = v128.load32_splat(a + 2 * ars);
-    const a3 = v128.load32_splat(a + 3 * ars);
     x00 = madd(a0, b0, x00); x01 = madd(a0, b1, x01);
+    const a1 = v128.load32_splat(a, 4);
     x10 = madd(a1, b0, x10); x11 = madd(a1, b1, x11);
+    const a2 = v128.load32_splat(a, 8);
     x20 = madd(a2, b0, x20); x21 = madd(a2, b1, x21);
+    const a3 = v128.load32_splat(a, 12);
     x30 = madd(a3, b0, x30); x31 = madd(a3, b1, x31);
-    a += aks; b += bks;
+    a += 16; b += 32;
   }
   v128.store(c0, x00); v128.store(c0, x01, 16);
   v128.store(c1, x10); v128.store(c1, x11, 16);
@@ -95,14 +133,14 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
   v128.store(c3, x30); v128.store(c3, x31, 16);
 }
 
-// one row of 8: c += a (k stride aks) x b (K rows of 8, stride bks)
-@inline function tile_1x8(c0: usize, a: usize, aks: usize, b: usize, bks: usize, K: i32): void {
+// one row of 8: c += a (k stride aks) x b (a packed panel: K rows of 8)
+@inline function tile_1x8(c0: usize, a: usize, aks: usize, b: usize, K: i32): void {
   let x0 = v128.load(c0), x1 = v128.load(c0, 16);
   for (let k = 0; k < K; k++) {
     const a0 = v128.load32_splat(a);
     x0 = madd(a0, v128.load(b), x0);
     x1 = madd(a0, v128.load(b, 16), x1);
-    a += aks; b += bks;
+    a += aks; b += 32;
   }
   v128.store(c0, x0); v128.store(c0, x1, 16);
 }

@@ -30,10 +30,11 @@ const isNode = typeof self === 'undefined';
 const port = isNode ? require('node:worker_threads').parentPort : self;
 const post = (m) => port.postMessage(m);
 const onMessage = (f) => isNode ? port.on('message', f) : (self.onmessage = (e) => f(e.data));
-onMessage(async ({ module, memory, control, slot }) => {
+onMessage(async ({ module, memory, control, slot, pack }) => {
   let ex;
   try { ex = (await WebAssembly.instantiate(module, { env: { memory } })).exports; }
   catch (e) { post({ error: String(e && e.message || e) }); return; }
+  ex.set_pack_buffer(pack);
   const ctrl = new Int32Array(memory.buffer, control, ${SLOTS + 64 * SLOT_INTS});
   let gen = Atomics.load(ctrl, ${GEN});
   post({ ready: true });
@@ -91,12 +92,13 @@ export class ThreadPool {
   }
 
   /** Start `threads - 1` workers (the calling thread is the last one). */
-  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, control: number, threads: number): Promise<ThreadPool> {
+  /** pack[i]: worker i's matmul packing buffer (laid out by the host). */
+  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, control: number, threads: number, pack: number[]): Promise<ThreadPool> {
     if (threads - 1 > 64) throw new RangeError(`threads: at most 65 supported, got ${threads}`);
     const workers: WorkerHandle[] = [];
     await Promise.all(Array.from({ length: threads - 1 }, (_, slot) => new Promise<void>((resolve, reject) => {
       spawnWorker((m) => (m.error ? reject(new Error(`kernel thread ${slot + 1}: ${m.error}`)) : m.ready && resolve()))
-        .then((w) => { workers[slot] = w; w.post({ module, memory, control, slot }); }, reject);
+        .then((w) => { workers[slot] = w; w.post({ module, memory, control, slot, pack: pack[slot] }); }, reject);
     })));
     return new ThreadPool(memory, control, workers);
   }

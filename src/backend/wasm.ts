@@ -5,7 +5,7 @@ import { Backend, type KernelName } from './backend.js';
 import type { Tensor } from './tensor.js';
 import { ThreadPool, splitKernel, CONTROL_BYTES, type PartKernel } from './threads.js';
 
-type KernelExports = Record<KernelName, (...args: number[]) => number | void> & { heap_base(): number };
+type KernelExports = Record<KernelName, (...args: number[]) => number | void> & { heap_base(): number; pack_bytes(): number; set_pack_buffer(p: number): void };
 
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
@@ -111,10 +111,14 @@ export class WasmBackend extends Backend {
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
     const kernels = instance.exports as unknown as KernelExports;
     const arena = new Arena(memory, kernels.heap_base() >>> 0);
+    // each thread's instance packs matmul tiles into its own buffer (workers never allocate)
+    const packBytes = kernels.pack_bytes();
+    const pack = Array.from({ length: threads }, (_, i) => arena.alloc(packBytes, `matmul packing buffer of thread ${i}`));
+    kernels.set_pack_buffer(pack[0]);
     let pool: ThreadPool | null = null;
     if (threads > 1) {
       const control = arena.alloc(CONTROL_BYTES, 'thread control block');
-      pool = await ThreadPool.start(module, memory, control, threads);
+      pool = await ThreadPool.start(module, memory, control, threads, pack.slice(1));
     }
     const backend = new WasmBackend(arena, kernels, pool, simd);
     if (options.warmUp ?? true) await backend.warmUp();
