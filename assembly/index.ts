@@ -14,3 +14,6 @@ export { adamw_update, sum_squares, scale_inplace } from './adamw';
 
 // first byte the host may use: everything below belongs to the module's own static data
 export function heap_base(): usize { return __heap_base; }
+
+// zero n bytes at p (memory.fill: a native memset, where JS's fill over shared memory is slow)
+export function zero_bytes(p: usize, n: usize): void { memory.fill(p, 0, n); }

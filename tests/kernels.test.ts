@@ -75,6 +75,7 @@ const shapes = [
   { B: 1, T: 7, C: 33, OC: 41 },
   { B: 2, T: 9, C: 64, OC: 200 },
   { B: 1, T: 3, C: 262, OC: 45 }, // decode: the matmul's two k halves (C >= 256, M < 4)
+  { B: 1, T: 261, C: 300, OC: 530 }, // packed matmul: two k chunks (256), two column blocks (512) and a column tail, a single last row
 ];
 
 describe('wasm kernels (plain and relaxed SIMD builds) equal the JS reference', () => {

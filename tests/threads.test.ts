@@ -39,7 +39,7 @@ describe('threads', () => {
   it('every threaded kernel equals one thread bit for bit, on odd shapes', () => {
     // the last two are decode shapes (M < 4) big enough for the matmul's k halves to go to two threads
     const shapes = [{ M: 1, C: 52, OC: 156 }, { M: 3, C: 33, OC: 97 }, { M: 13, C: 64, OC: 200 }, { M: 37, C: 128, OC: 390 },
-      { M: 1, C: 1030, OC: 1030 }, { M: 3, C: 771, OC: 1403 }];
+      { M: 261, C: 300, OC: 530 }, { M: 1, C: 1030, OC: 1030 }, { M: 3, C: 771, OC: 1403 }];
     for (const { M, C, OC } of shapes) {
       const before = two.parallelCalls;
       const r = rng(M * 1000 + C);
@@ -63,6 +63,35 @@ describe('threads', () => {
         expect(firstDiff(results[4][k], results[3][k]), `M${M} C${C} OC${OC} output ${k}, relaxed SIMD, 2 threads`).toBe(-1);
       }
       if (M < 4 && C >= 256) expect(two.parallelCalls - before, 'the decode matmul and LM head ran split').toBeGreaterThanOrEqual(1);
+    }
+  });
+
+  it('element- and row-wise kernels split by ranges equal one thread bit for bit', () => {
+    const N = 70_003, rows = 701, C = 101; // above the split threshold, not multiples of 4
+    const r = rng(11);
+    const x = randomArray(N, r, 4), y = randomArray(N, r), z = randomArray(N, r), w = randomArray(C, r), b = randomArray(C, r);
+    const results = [one, two, three, oneR, twoR].map((be: Backend) => {
+      const before = be instanceof WasmBackend ? be.parallelCalls : 0;
+      const t = (shape: number[], d: Float32Array) => tensorFrom(be, shape, d);
+      const inp = t([N], x), out = t([N], new Float32Array(N)), d1 = t([N], y), d2 = t([N], z);
+      be.gelu_forward(out, inp, N);
+      be.gelu_backward(d1, inp, t([N], z), N);
+      const res = t([N], new Float32Array(N));
+      be.residual_forward(res, inp, t([N], y), N);
+      be.residual_backward(d2, d2, t([N], y), N);
+      const lnIn = t([rows, C], x.subarray(0, rows * C)), lnOut = t([rows, C], new Float32Array(rows * C));
+      const mean = t([rows], new Float32Array(rows)), rstd = t([rows], new Float32Array(rows));
+      be.layernorm_forward(lnOut, mean, rstd, lnIn, t([C], w), t([C], b), rows, C);
+      const probs = t([1, rows, C], new Float32Array(rows * C));
+      be.softmax_forward(probs, lnIn, 1, rows, C);
+      const split = be.threads > 1 ? (be as WasmBackend).parallelCalls - before : 6;
+      expect(split, `all six calls split on ${be.threads} threads`).toBe(6);
+      return [out, d1, res, d2, lnOut, mean, rstd, probs].map((v) => bits(v.data()));
+    });
+    for (let k = 0; k < results[0].length; k++) {
+      expect(firstDiff(results[1][k], results[0][k]), `output ${k}, 2 threads`).toBe(-1);
+      expect(firstDiff(results[2][k], results[0][k]), `output ${k}, 3 threads`).toBe(-1);
+      expect(firstDiff(results[4][k], results[3][k]), `output ${k}, relaxed SIMD, 2 threads`).toBe(-1);
     }
   });
 

@@ -25,6 +25,12 @@ export class Arena {
   private live = new Map<number, number>(); // start -> size
   private cachedBuffer: ArrayBufferLike | null = null;
   private cachedU8: Uint8Array | null = null;
+  /**
+   * Zero-fills [start, start+bytes). TypedArray.fill over a shared memory runs at 2-4 GB/s in V8
+   * (measured: 20x slower than over an unshared one), so the wasm backend puts the kernels'
+   * memory.fill (a native memset) here.
+   */
+  zeroFill: (start: number, bytes: number) => void = (start, bytes) => { this.u8.fill(0, start, start + bytes); };
 
   /** `base` is the first byte the arena may hand out (the kernel module's static data lies below). */
   constructor(memory: WebAssembly.Memory, base = 0) {
@@ -61,7 +67,7 @@ export class Arena {
         if (b.size === size) this.free.splice(i, 1);
         else { b.start += size; b.size -= size; }
         this.live.set(start, size);
-        this.u8.fill(0, start, start + size);
+        this.zeroFill(start, size);
         return start;
       }
     }
@@ -76,7 +82,7 @@ export class Arena {
     this.top = end;
     this.live.set(start, size);
     // bytes below the high-water mark may hold a released block's data; above it they are fresh zeros
-    if (start < this.highWater) this.u8.fill(0, start, Math.min(end, this.highWater));
+    if (start < this.highWater) this.zeroFill(start, Math.min(end, this.highWater) - start);
     this.highWater = Math.max(this.highWater, end);
     return start;
   }

@@ -10,6 +10,8 @@ export const PART_KERNELS = [
   'matmul_forward_part', 'matmul_backward_part', 'lm_head_forward_part', 'lm_head_backward_part',
   'attention_forward_part', 'attention_backward_part', 'matmul_forward_half', 'matmul_forward_join',
   'matmul_forward_f16_half', 'lm_head_forward_f16_part',
+  // row- or element-wise kernels run on a range of their rows through offset addresses
+  'gelu_forward', 'gelu_backward', 'residual_forward', 'residual_backward', 'layernorm_forward', 'softmax_forward',
 ] as const;
 export type PartKernel = typeof PART_KERNELS[number];
 
@@ -156,6 +158,7 @@ const DECODE_SCRATCH_FLOATS = 3 * 16384;
  */
 export function splitKernel(kernel: string, a: number[], n: number): Split | null {
   const MIN_WORK = 1 << 21; // multiply-adds below which one thread beats waking the others (measured: a 768x768 decode matmul is slower split)
+  const MIN_ELEMENTS = 1 << 16; // elements of an element- or row-wise kernel worth splitting
   switch (kernel) {
     case 'matmul_forward_f16': {
       // f16 weights are for decode: only its two k halves go to threads
@@ -203,14 +206,32 @@ export function splitKernel(kernel: string, a: number[], n: number): Split | nul
       const cs = splitRange(C, n, 8), vs = splitRange(V, n, 4);
       return cs.map(([c0, c1], i) => ['lm_head_backward_part', [dinp, dwte, dlogits, inp, wte, M, C, V, c0, c1, vs[i][0], vs[i][1]]]);
     }
+    // Element-wise kernels: ranges that start at multiples of 4, so every element but the
+    // whole array's last few takes the same vector path as in one call (bit-identical).
+    case 'gelu_forward': case 'gelu_backward': case 'residual_forward': case 'residual_backward': {
+      const N = a[a.length - 1], ptrs = a.slice(0, -1);
+      if (N < MIN_ELEMENTS) return null;
+      return splitRange(N, n, 4).map(([i0, i1]) => [kernel as PartKernel, [...ptrs.map((p) => p + 4 * i0), i1 - i0]] as Job);
+    }
+    // Row-wise kernels: each range of rows is the same kernel on fewer rows.
+    case 'layernorm_forward': {
+      const [out, mean, rstd, inp, w, b, N, C] = a;
+      if (N * C < MIN_ELEMENTS || N < 2) return null;
+      return splitRange(N, n, 1).map(([r0, r1]) => ['layernorm_forward', [out + 4 * r0 * C, mean + 4 * r0, rstd + 4 * r0, inp + 4 * r0 * C, w, b, r1 - r0, C]] as Job);
+    }
+    case 'softmax_forward': {
+      const [probs, logits, B, T, V] = a, N = B * T;
+      if (N * V < MIN_ELEMENTS || N < 2) return null;
+      return splitRange(N, n, 1).map(([r0, r1]) => ['softmax_forward', [probs + 4 * r0 * V, logits + 4 * r0 * V, 1, r1 - r0, V]] as Job);
+    }
     case 'attention_forward': {
       const [out, att, qkv, B, Tq, Tk, C, NH] = a;
-      if (B * NH < 2 || Tq * Tk * C < MIN_WORK / 64) return null;
+      if (B * NH < 2 || B * Tq * Tk * C < MIN_WORK / 64) return null;
       return splitRange(B * NH, n, 1).map(([h0, h1]) => ['attention_forward_part', [out, att, qkv, B, Tq, Tk, C, NH, h0, h1]]);
     }
     case 'attention_backward': {
       const [dinp, datt, dout, inp, att, B, T, C, NH] = a;
-      if (B * NH < 2 || T * T * C < MIN_WORK / 8) return null;
+      if (B * NH < 2 || B * T * T * C < MIN_WORK / 8) return null;
       return splitRange(B * NH, n, 1).map(([h0, h1]) => ['attention_backward_part', [dinp, datt, dout, inp, att, B, T, C, NH, h0, h1]]);
     }
     default:

@@ -5,7 +5,7 @@ import { Backend, type KernelName } from './backend.js';
 import type { Tensor } from './tensor.js';
 import { ThreadPool, splitKernel, CONTROL_BYTES, type PartKernel } from './threads.js';
 
-type KernelExports = Record<KernelName, (...args: number[]) => number | void> & { heap_base(): number; pack_bytes(): number; set_pack_buffer(p: number): void };
+type KernelExports = Record<KernelName, (...args: number[]) => number | void> & { heap_base(): number; pack_bytes(): number; set_pack_buffer(p: number): void; zero_bytes(p: number, n: number): void };
 
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
@@ -111,6 +111,7 @@ export class WasmBackend extends Backend {
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
     const kernels = instance.exports as unknown as KernelExports;
     const arena = new Arena(memory, kernels.heap_base() >>> 0);
+    arena.zeroFill = (start, bytes) => kernels.zero_bytes(start, bytes);
     // each thread's instance packs matmul tiles into its own buffer (workers never allocate)
     const packBytes = kernels.pack_bytes();
     const pack = Array.from({ length: threads }, (_, i) => arena.alloc(packBytes, `matmul packing buffer of thread ${i}`));

@@ -26,7 +26,7 @@ export class ParameterSet {
   }
 
   zero(): void {
-    this.all.data().fill(0);
+    this.all.arena.zeroFill(this.all.ptr, this.bytes);
   }
 }
 
@@ -103,7 +103,7 @@ class Activations {
   }
 
   zero(backend: Backend, bytes: number): void {
-    backend.arena.u8.fill(0, this.ptr, this.ptr + bytes);
+    backend.arena.zeroFill(this.ptr, bytes);
   }
 }
 
