@@ -186,7 +186,9 @@ export function splitKernel(kernel: string, a: number[], n: number): Split | nul
         return parts;
       }
       if (M * C * OC < MIN_WORK) return null;
-      if (M >= 4 * n) return splitRange(M, n, 4).map(([m0, m1]) => ['matmul_forward_part', [out, inp, w, b, M, C, OC, m0, m1, 0, OC]]);
+      // rows when the activations outnumber the weights' columns (training batches); otherwise
+      // columns (prefill), so each thread packs and reads only its part of the weight
+      if (M >= 4 * n && M >= OC) return splitRange(M, n, 4).map(([m0, m1]) => ['matmul_forward_part', [out, inp, w, b, M, C, OC, m0, m1, 0, OC]]);
       return splitRange(OC, n, 8).map(([n0, n1]) => ['matmul_forward_part', [out, inp, w, b, M, C, OC, 0, M, n0, n1]]);
     }
     case 'matmul_backward': {
