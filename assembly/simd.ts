@@ -84,7 +84,7 @@
 // e^r, then 2^n put straight into the exponent bits. About 1 ulp; x clamped to [-87, 88] so
 // 2^n stays a normal float (e^-87 ~ 1.6e-38, e^88 ~ 1.7e38).
 @inline export function exp4(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.0)), f32x4.splat(88.0)); // pmin/pmax: one instruction each (min/max carry NaN and -0 rules)
   const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
   let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
