@@ -46,10 +46,11 @@ function accuracy(examples: [number, number][]): number {
   const V = P + 1;
   for (let start = 0; start < examples.length; start += 2048) {
     const chunk = examples.slice(start, start + 2048);
-    const { tokens } = batch(chunk);
-    const logits = model.forward(tokens, chunk.length, T).logits.data();
+    const { tokens, targets } = batch(chunk);
+    // logits of the answer positions only: (1, chunk.length, V)
+    const logits = model.forward(tokens, chunk.length, T, targets, { rows: 'targets' }).logits.data();
     chunk.forEach(([a, b], i) => {
-      const row = (i * T + 2) * V;
+      const row = i * V;
       let best = 0;
       for (let v = 1; v < P; v++) if (logits[row + v] > logits[row + best]) best = v;
       if (best === (a + b) % P) right++;
@@ -69,7 +70,8 @@ const batchRand = new Random(seed + 1);
 for (let step = 1; step <= maxSteps; step++) {
   const examples = Array.from({ length: B }, () => train[batchRand.int(train.length)]);
   const { tokens, targets } = batch(examples);
-  const { loss } = model.forward(tokens, B, T, targets);
+  // only the answer has a loss: past the attention, the model computes that row alone
+  const { loss } = model.forward(tokens, B, T, targets, { rows: 'targets' });
   model.zeroGrad();
   model.backward();
   model.step({ lr: 1e-3, beta1: 0.9, beta2: 0.98, eps: 1e-8, weightDecay: 1.0, decay: 'all' });

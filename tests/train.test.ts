@@ -15,7 +15,7 @@ import { Trainer, NaNLossError, DEFAULT_TRAIN_CONFIG, type TrainConfig } from '.
 import { learningRate } from '../src/train/schedule.js';
 import { saveCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
 import { loadGPT2, saveGPT2 } from '../src/weights/node.js';
-import { bothBackends, readShared } from './helpers.js';
+import { bothBackends, readShared, rng, expectClose } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const shakespeare = new TextDecoder().decode(readShared('data/tinyshakespeare.txt')).slice(0, 20000);
@@ -105,6 +105,35 @@ describe('training', () => {
     model.zeroGrad(); model.backward();
     expect(Float32Array.from(model.gradient('wte.weight').data())).toEqual(g1);
     model.dispose();
+  });
+
+  it("rows: 'targets' (the last layer past attention on the target rows only) gives the loss, logits and every gradient of a full pass", () => {
+    const config = { n_layer: 2, n_head: 2, n_embd: 20, n_positions: 9, vocab_size: 23 };
+    const B = 3, T = 9, V = config.vocab_size;
+    const r = rng(5);
+    const tokens = Int32Array.from({ length: B * T }, () => Math.floor(r() * V));
+    const targets = Int32Array.from({ length: B * T }, (_, i) => (i % 4 === 1 || i % 7 === 0 ? Math.floor(r() * V) : -1));
+    const rows = [...targets.keys()].filter((i) => targets[i] >= 0);
+    expect(rows.length).toBeGreaterThan(3);
+    expect(rows.length).toBeLessThan(B * T);
+    for (const name of ['js', 'wasm', 'relaxed'] as const) {
+      const model = new GPT(config, backends[name], { seed: 11 });
+      const full = model.forward(tokens, B, T, targets);
+      const fullLogits = Float32Array.from(full.logits.data());
+      model.zeroGrad(); model.backward();
+      const grads = new Map(model.parameterSpecs.map((s) => [s.name, Float32Array.from(model.gradient(s.name).data())]));
+      const sel = model.forward(tokens, B, T, targets, { rows: 'targets' });
+      expect(sel.logits.shape).toEqual([1, rows.length, V]);
+      expect(Math.abs(sel.loss! - full.loss!), name).toBeLessThan(1e-6);
+      const L = sel.logits.data();
+      rows.forEach((row, i) => expectClose(`${name} logits of row ${row}`, L.subarray(i * V, (i + 1) * V), fullLogits.subarray(row * V, (row + 1) * V), 1e-5));
+      model.zeroGrad(); model.backward();
+      for (const [p, g] of grads) expectClose(`${name} gradient ${p}`, model.gradient(p).data(), g, 1e-6, 1e-5);
+      // and a full pass after it is unchanged (the selected pass leaves nothing behind)
+      expect(model.forward(tokens, B, T, targets).loss).toBe(full.loss);
+      expect(() => model.forward(tokens, B, T, undefined, { rows: 'targets' })).toThrow("rows: 'targets' needs targets");
+      model.dispose();
+    }
   });
 
   it('a NaN loss stops training at that step before any update', () => {

@@ -40,8 +40,21 @@ export interface StepOptions {
   decay?: 'all' | 'matrices';
 }
 
+export interface ForwardOptions {
+  /**
+   * 'all' (the default): logits for every position. 'targets': only the positions that have a
+   * target (>= 0) go past the last layer's attention (its c_proj, MLP, ln_f, the LM head and the
+   * loss); the others are still needed for keys and values up to there. Same loss and gradients,
+   * less work when most positions carry no loss (answers, chat responses). Needs targets.
+   */
+  rows?: 'all' | 'targets';
+}
+
 export interface ForwardResult {
-  /** (B,T,V) logits; a view into the arena, valid until the next forward. */
+  /**
+   * (B,T,V) logits, or (1,M,V) for the M positions with a target (in order) with rows: 'targets';
+   * a view into the arena, valid until the next forward.
+   */
   logits: Tensor;
   /** Mean cross-entropy over the positions with a target (>= 0), or null without targets. */
   loss: number | null;
@@ -60,6 +73,9 @@ function activationSpecs(c: GPTConfig, B: number, T: number): { name: string; sh
     { name: 'tokens', shape: [B, T], dtype: 'i32' },
     { name: 'targets', shape: [B, T], dtype: 'i32' },
     { name: 'encoded', shape: [B, T, C] },
+    // the last layer's attention output and residual input, gathered to the rows with a target (rows: 'targets')
+    { name: 'sel_atty', shape: [B, T, C] },
+    { name: 'sel_residual', shape: [B, T, C] },
   ];
   for (let l = 0; l < c.n_layer; l++) {
     specs.push(
@@ -85,6 +101,22 @@ function activationSpecs(c: GPTConfig, B: number, T: number): { name: string; sh
   return specs;
 }
 
+/** out row i = inp row rows[i] (rows of width C; a copy within the arena). */
+function gatherRows(out: Tensor, inp: Tensor, rows: Int32Array, C: number): Tensor {
+  const o = out.data(), x = inp.data();
+  for (let i = 0; i < rows.length; i++) o.set(x.subarray(rows[i] * C, rows[i] * C + C), i * C);
+  return out;
+}
+
+/** inp row rows[i] += out row i: the backward of gatherRows. */
+function scatterAddRows(dinp: Tensor, dout: Tensor, rows: Int32Array, C: number): void {
+  const di = dinp.data(), d = dout.data();
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i] * C;
+    for (let c = 0; c < C; c++) di[r + c] += d[i * C + c];
+  }
+}
+
 class Activations {
   constructor(readonly B: number, readonly T: number, readonly ptr: number, private readonly tensors: Map<string, Tensor>) {}
 
@@ -102,6 +134,12 @@ class Activations {
     return this.tensors.get(`${l}.${name}`)!;
   }
 
+  /** The first n of the B*T rows of a per-position tensor, as (1, n, width). */
+  rows(name: string, n: number): Tensor {
+    const t = this.tensors.get(name)!;
+    return n === this.B * this.T ? t : t.take([1, n, t.size / (this.B * this.T)]);
+  }
+
   zero(backend: Backend, bytes: number): void {
     backend.arena.zeroFill(this.ptr, bytes);
   }
@@ -116,7 +154,8 @@ export class GPT {
   private acts: Activations | null = null;
   private gradActs: Activations | null = null;
   private gradActBytes = 0;
-  private last: { B: number; T: number; targets: boolean } | null = null;
+  /** The last forward: its shape, whether it had targets, and the rows it kept past the last attention (null: all). */
+  private last: { B: number; T: number; targets: boolean; sel: Int32Array | null } | null = null;
   private specs: ParameterSpec[];
   /** AdamW steps taken. */
   stepCount = 0;
@@ -220,12 +259,14 @@ export class GPT {
    * tokens (B*T ids, row-major), optional targets (B*T ids; -1 = no loss there) ->
    * logits (B,T,V) and the mean loss over the positions that have a target.
    */
-  forward(tokens: ArrayLike<number>, B: number, T: number, targets?: ArrayLike<number>): ForwardResult {
+  forward(tokens: ArrayLike<number>, B: number, T: number, targets?: ArrayLike<number>, options: ForwardOptions = {}): ForwardResult {
     this.checkInputs(tokens, B, T, targets);
     const { n_layer: L, n_head: NH, n_embd: C, vocab_size: V } = this.config;
     const be = this.backend, p = (n: string) => this.params.get(n);
     const a = this.ensureActivations(B, T);
     a.get('tokens').ints().set(tokens);
+    const sel = this.selectRows(B * T, targets, options);
+    const M = sel ? sel.length : B * T; // rows past the last layer's attention
 
     be.encoder_forward(a.get('encoded'), a.get('tokens'), p('wte.weight'), p('wpe.weight'), B, T, C);
     let residual = a.get('encoded');
@@ -234,30 +275,51 @@ export class GPT {
       be.layernorm_forward(x('ln1'), x('ln1_mean'), x('ln1_rstd'), residual, p(`${h}.ln_1.weight`), p(`${h}.ln_1.bias`), B * T, C);
       be.matmul_forward(x('qkv'), x('ln1'), p(`${h}.attn.c_attn.weight`), p(`${h}.attn.c_attn.bias`), B, T, C, 3 * C);
       be.attention_forward(x('atty'), x('att'), x('qkv'), B, T, T, C, NH);
-      be.matmul_forward(x('attproj'), x('atty'), p(`${h}.attn.c_proj.weight`), p(`${h}.attn.c_proj.bias`), B, T, C, C);
-      be.residual_forward(x('residual2'), residual, x('attproj'), B * T * C);
-      be.layernorm_forward(x('ln2'), x('ln2_mean'), x('ln2_rstd'), x('residual2'), p(`${h}.ln_2.weight`), p(`${h}.ln_2.bias`), B * T, C);
-      be.matmul_forward(x('fch'), x('ln2'), p(`${h}.mlp.c_fc.weight`), p(`${h}.mlp.c_fc.bias`), B, T, C, 4 * C);
-      be.gelu_forward(x('fch_gelu'), x('fch'), B * T * 4 * C);
-      be.matmul_forward(x('fcproj'), x('fch_gelu'), p(`${h}.mlp.c_proj.weight`), p(`${h}.mlp.c_proj.bias`), B, T, 4 * C, C);
-      be.residual_forward(x('residual3'), x('residual2'), x('fcproj'), B * T * C);
-      residual = x('residual3');
+      // past attention each position is on its own: n rows (all B*T, or the last layer's M selected rows)
+      let n = B * T, atty = x('atty');
+      if (sel && l === L - 1) {
+        n = M;
+        atty = gatherRows(a.rows('sel_atty', M), atty, sel, C);
+        residual = gatherRows(a.rows('sel_residual', M), residual, sel, C);
+      }
+      const y = (name: string) => a.rows(`${l}.${name}`, n);
+      be.matmul_forward(y('attproj'), atty, p(`${h}.attn.c_proj.weight`), p(`${h}.attn.c_proj.bias`), 1, n, C, C);
+      be.residual_forward(y('residual2'), residual, y('attproj'), n * C);
+      be.layernorm_forward(y('ln2'), y('ln2_mean'), y('ln2_rstd'), y('residual2'), p(`${h}.ln_2.weight`), p(`${h}.ln_2.bias`), n, C);
+      be.matmul_forward(y('fch'), y('ln2'), p(`${h}.mlp.c_fc.weight`), p(`${h}.mlp.c_fc.bias`), 1, n, C, 4 * C);
+      be.gelu_forward(y('fch_gelu'), y('fch'), n * 4 * C);
+      be.matmul_forward(y('fcproj'), y('fch_gelu'), p(`${h}.mlp.c_proj.weight`), p(`${h}.mlp.c_proj.bias`), 1, n, 4 * C, C);
+      be.residual_forward(y('residual3'), y('residual2'), y('fcproj'), n * C);
+      residual = y('residual3');
     }
-    be.layernorm_forward(a.get('lnf'), a.get('lnf_mean'), a.get('lnf_rstd'), residual, p('ln_f.weight'), p('ln_f.bias'), B * T, C);
-    be.lm_head_forward(a.get('logits'), a.get('lnf'), p('wte.weight'), B, T, C, V);
+    be.layernorm_forward(a.rows('lnf', M), a.rows('lnf_mean', M), a.rows('lnf_rstd', M), residual, p('ln_f.weight'), p('ln_f.bias'), M, C);
+    be.lm_head_forward(a.rows('logits', M), a.rows('lnf', M), p('wte.weight'), 1, M, C, V);
 
     let loss: number | null = null;
     if (targets) {
-      a.get('targets').ints().set(targets);
-      be.softmax_forward(a.get('probs'), a.get('logits'), B, T, V);
-      be.crossentropy_forward(a.get('losses'), a.get('probs'), a.get('targets'), B, T, V);
+      const tg = a.get('targets').ints();
+      if (sel) sel.forEach((row, i) => { tg[i] = targets[row]; });
+      else tg.set(targets);
+      be.softmax_forward(a.rows('probs', M), a.rows('logits', M), 1, M, V);
+      be.crossentropy_forward(a.rows('losses', M), a.rows('probs', M), a.rows('targets', M), 1, M, V);
       const losses = a.get('losses').data();
       let sum = 0, count = 0;
-      for (let i = 0; i < B * T; i++) if (targets[i] >= 0) { sum += losses[i]; count++; }
+      for (let i = 0; i < M; i++) if (tg[i] >= 0) { sum += losses[i]; count++; }
       loss = count > 0 ? sum / count : 0;
     }
-    this.last = { B, T, targets: !!targets };
-    return { logits: a.get('logits'), loss };
+    this.last = { B, T, targets: !!targets, sel };
+    return { logits: sel ? a.rows('logits', M) : a.get('logits'), loss };
+  }
+
+  /** For rows: 'targets', the positions with a target, in order; null when every position has one (or none has). */
+  private selectRows(N: number, targets: ArrayLike<number> | undefined, options: ForwardOptions): Int32Array | null {
+    const rows = options.rows ?? 'all';
+    if (rows !== 'all' && rows !== 'targets') throw new RangeError(`forward: rows must be 'all' or 'targets', got ${String(rows)}`);
+    if (rows === 'all') return null;
+    if (!targets) throw new RangeError("forward: rows: 'targets' needs targets");
+    const sel: number[] = [];
+    for (let i = 0; i < N; i++) if (targets[i] >= 0) sel.push(i);
+    return sel.length > 0 && sel.length < N ? Int32Array.from(sel) : null;
   }
 
   /** A KV cache for generation with this model (batch 1); prefill runs up to `chunk` tokens per pass. */
@@ -358,38 +420,45 @@ export class GPT {
   /** Gradients of the last forward's mean loss, accumulated (+=) into the parameter gradients. */
   backward(): void {
     if (!this.last || !this.last.targets || !this.acts) throw new Error('backward() needs a forward pass with targets first');
-    const { B, T } = this.last;
+    const { B, T, sel } = this.last;
     const { n_layer: L, n_head: NH, n_embd: C, vocab_size: V } = this.config;
     const be = this.backend, a = this.acts, p = (n: string) => this.params.get(n);
     if (!this.grads) this.grads = ParameterSet.allocate(be, this.specs, 'parameter gradients');
     const g = (n: string) => this.grads!.get(n);
     const d = this.ensureGradActivations(B, T);
     d.zero(be, this.gradActBytes);
+    const M = sel ? sel.length : B * T; // rows past the last layer's attention (see forward)
 
     // d(mean loss)/d(loss at each position with a target)
     const targets = a.get('targets').ints();
     let count = 0;
-    for (let i = 0; i < B * T; i++) if (targets[i] >= 0) count++;
+    for (let i = 0; i < M; i++) if (targets[i] >= 0) count++;
     d.get('losses').data().fill(count > 0 ? 1 / count : 0);
 
-    be.crossentropy_softmax_backward(d.get('logits'), d.get('losses'), a.get('probs'), a.get('targets'), B, T, V);
-    be.lm_head_backward(d.get('lnf'), g('wte.weight'), d.get('logits'), a.get('lnf'), p('wte.weight'), B, T, C, V);
-    const lastResidual = L > 0 ? a.layer(L - 1, 'residual3') : a.get('encoded');
-    const dLastResidual = L > 0 ? d.layer(L - 1, 'residual3') : d.get('encoded');
-    be.layernorm_backward(dLastResidual, g('ln_f.weight'), g('ln_f.bias'), d.get('lnf'), lastResidual, p('ln_f.weight'),
-      a.get('lnf_mean'), a.get('lnf_rstd'), B * T, C);
+    be.crossentropy_softmax_backward(d.rows('logits', M), d.rows('losses', M), a.rows('probs', M), a.rows('targets', M), 1, M, V);
+    be.lm_head_backward(d.rows('lnf', M), g('wte.weight'), d.rows('logits', M), a.rows('lnf', M), p('wte.weight'), 1, M, C, V);
+    be.layernorm_backward(d.rows(`${L - 1}.residual3`, M), g('ln_f.weight'), g('ln_f.bias'), d.rows('lnf', M), a.rows(`${L - 1}.residual3`, M),
+      p('ln_f.weight'), a.rows('lnf_mean', M), a.rows('lnf_rstd', M), M, C);
 
     for (let l = L - 1; l >= 0; l--) {
       const h = `h.${l}`, x = (n: string) => a.layer(l, n), dx = (n: string) => d.layer(l, n);
       const residual = l > 0 ? a.layer(l - 1, 'residual3') : a.get('encoded');
       const dresidual = l > 0 ? d.layer(l - 1, 'residual3') : d.get('encoded');
-      be.residual_backward(dx('residual2'), dx('fcproj'), dx('residual3'), B * T * C);
-      be.matmul_backward(dx('fch_gelu'), g(`${h}.mlp.c_proj.weight`), g(`${h}.mlp.c_proj.bias`), dx('fcproj'), x('fch_gelu'), p(`${h}.mlp.c_proj.weight`), B, T, 4 * C, C);
-      be.gelu_backward(dx('fch'), x('fch'), dx('fch_gelu'), B * T * 4 * C);
-      be.matmul_backward(dx('ln2'), g(`${h}.mlp.c_fc.weight`), g(`${h}.mlp.c_fc.bias`), dx('fch'), x('ln2'), p(`${h}.mlp.c_fc.weight`), B, T, C, 4 * C);
-      be.layernorm_backward(dx('residual2'), g(`${h}.ln_2.weight`), g(`${h}.ln_2.bias`), dx('ln2'), x('residual2'), p(`${h}.ln_2.weight`), x('ln2_mean'), x('ln2_rstd'), B * T, C);
-      be.residual_backward(dresidual, dx('attproj'), dx('residual2'), B * T * C);
-      be.matmul_backward(dx('atty'), g(`${h}.attn.c_proj.weight`), g(`${h}.attn.c_proj.bias`), dx('attproj'), x('atty'), p(`${h}.attn.c_proj.weight`), B, T, C, C);
+      const n = sel && l === L - 1 ? M : B * T;
+      const y = (name: string) => a.rows(`${l}.${name}`, n), dy = (name: string) => d.rows(`${l}.${name}`, n);
+      const atty = n < B * T ? a.rows('sel_atty', n) : x('atty'), datty = n < B * T ? d.rows('sel_atty', n) : dx('atty');
+      const dres = n < B * T ? d.rows('sel_residual', n) : dresidual;
+      be.residual_backward(dy('residual2'), dy('fcproj'), dy('residual3'), n * C);
+      be.matmul_backward(dy('fch_gelu'), g(`${h}.mlp.c_proj.weight`), g(`${h}.mlp.c_proj.bias`), dy('fcproj'), y('fch_gelu'), p(`${h}.mlp.c_proj.weight`), 1, n, 4 * C, C);
+      be.gelu_backward(dy('fch'), y('fch'), dy('fch_gelu'), n * 4 * C);
+      be.matmul_backward(dy('ln2'), g(`${h}.mlp.c_fc.weight`), g(`${h}.mlp.c_fc.bias`), dy('fch'), y('ln2'), p(`${h}.mlp.c_fc.weight`), 1, n, C, 4 * C);
+      be.layernorm_backward(dy('residual2'), g(`${h}.ln_2.weight`), g(`${h}.ln_2.bias`), dy('ln2'), y('residual2'), p(`${h}.ln_2.weight`), y('ln2_mean'), y('ln2_rstd'), n, C);
+      be.residual_backward(dres, dy('attproj'), dy('residual2'), n * C);
+      be.matmul_backward(datty, g(`${h}.attn.c_proj.weight`), g(`${h}.attn.c_proj.bias`), dy('attproj'), atty, p(`${h}.attn.c_proj.weight`), 1, n, C, C);
+      if (n < B * T) { // back from the selected rows to every position (the others got no gradient past attention)
+        scatterAddRows(dresidual, dres, sel!, C);
+        scatterAddRows(dx('atty'), datty, sel!, C);
+      }
       be.attention_backward(dx('qkv'), dx('att'), dx('atty'), x('qkv'), x('att'), B, T, C, NH);
       be.matmul_backward(dx('ln1'), g(`${h}.attn.c_attn.weight`), g(`${h}.attn.c_attn.bias`), dx('qkv'), x('ln1'), p(`${h}.attn.c_attn.weight`), B, T, C, 3 * C);
       be.layernorm_backward(dresidual, g(`${h}.ln_1.weight`), g(`${h}.ln_1.bias`), dx('ln1'), residual, p(`${h}.ln_1.weight`), x('ln1_mean'), x('ln1_rstd'), B * T, C);

@@ -82,7 +82,8 @@ export class Trainer {
     let loss = 0;
     for (let micro = 0; micro < c.gradAccum; micro++) {
       const { tokens, targets } = this.data.batch('train', c.batchSize, c.blockSize, this.rng);
-      const l = m.forward(tokens, c.batchSize, c.blockSize, targets).loss!;
+      // rows: 'targets' skips the last layer's work on positions without a loss (chat prompts, padding)
+      const l = m.forward(tokens, c.batchSize, c.blockSize, targets, { rows: 'targets' }).loss!;
       if (!Number.isFinite(l)) throw new NaNLossError(this.iter + 1, l);
       loss += l / c.gradAccum;
       m.backward();
@@ -105,7 +106,7 @@ export class Trainer {
       let sum = 0;
       for (let i = 0; i < c.evalIters; i++) {
         const { tokens, targets } = this.data.batch(split, c.batchSize, c.blockSize, rand);
-        sum += this.model.forward(tokens, c.batchSize, c.blockSize, targets).loss!;
+        sum += this.model.forward(tokens, c.batchSize, c.blockSize, targets, { rows: 'targets' }).loss!;
       }
       out[split] = sum / c.evalIters;
     }
