@@ -90,6 +90,6 @@ writeFileSync(join(out, 'log.csv'), log.join('\n') + '\n');
 writeFileSync(join(out, 'accuracy.svg'), lineChartSvg([
   { name: 'train accuracy', color: '#1f5fa8', points: trainCurve },
   { name: 'validation accuracy', color: '#d9622b', points: valCurve },
-], { title: `Grokking a+b mod ${P} with ${(fraction * 100).toFixed(0)}% of pairs for training`, xLabel: 'step', yLabel: 'accuracy (%)', yMin: 0, yMax: 100 }));
+], { title: `Grokking a+b mod ${P} with ${(fraction * 100).toFixed(0)}% of pairs for training`, xLabel: 'step', yLabel: 'accuracy (%)', yMin: 0, yMax: 100, legend: 'bottom-right' }));
 console.log(`train accuracy reached 99% at step ${trainAt ?? 'never'}, validation at step ${valAt ?? `never (within ${maxSteps})`}; ` +
   `wall time ${seconds.toFixed(0)} s (evaluation included); ${out}/accuracy.svg`);

@@ -2,7 +2,7 @@
 // val losses, with axes and a legend. Plain strings, so Node and the page both use it.
 export interface Series { name: string; color: string; points: [number, number][]; dots?: boolean }
 
-export function lineChartSvg(series: Series[], opts: { title: string; xLabel: string; yLabel: string; width?: number; height?: number; yMin?: number; yMax?: number }): string {
+export function lineChartSvg(series: Series[], opts: { title: string; xLabel: string; yLabel: string; width?: number; height?: number; yMin?: number; yMax?: number; legend?: 'top-right' | 'bottom-right' }): string {
   const W = opts.width ?? 720, H = opts.height ?? 420, L = 64, R = 20, Tm = 40, Bm = 50;
   const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
   const xMax = Math.max(1, ...all.map(([x]) => x)), xMin = Math.min(0, ...all.map(([x]) => x));
@@ -18,10 +18,15 @@ export function lineChartSvg(series: Series[], opts: { title: string; xLabel: st
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="600">${esc(opts.title)}</text>`,
   ];
   for (let i = 0; i <= 5; i++) {
-    const y = yMin + ((yMax - yMin) * i) / 5, x = xMin + ((xMax - xMin) * i) / 5;
+    const y = yMin + ((yMax - yMin) * i) / 5;
     parts.push(`<line x1="${L}" x2="${W - R}" y1="${py(y)}" y2="${py(y)}" stroke="#e5e5e5"/>`,
-      `<text x="${L - 6}" y="${py(y) + 4}" text-anchor="end" fill="#555">${+y.toPrecision(3)}</text>`,
-      `<text x="${px(x)}" y="${H - Bm + 16}" text-anchor="middle" fill="#555">${Math.round(x)}</text>`);
+      `<text x="${L - 6}" y="${py(y) + 4}" text-anchor="end" fill="#555">${+y.toPrecision(3)}</text>`);
+  }
+  // x ticks at round steps (1, 2 or 5 times a power of ten), about five of them
+  const raw = (xMax - xMin) / 5, pow = 10 ** Math.floor(Math.log10(raw)), f = raw / pow;
+  const xStep = (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * pow;
+  for (let x = Math.ceil(xMin / xStep) * xStep; x <= xMax + 1e-9; x += xStep) {
+    parts.push(`<text x="${px(x)}" y="${H - Bm + 16}" text-anchor="middle" fill="#555">${+x.toPrecision(6)}</text>`);
   }
   parts.push(`<line x1="${L}" x2="${L}" y1="${Tm}" y2="${H - Bm}" stroke="#333"/>`, `<line x1="${L}" x2="${W - R}" y1="${H - Bm}" y2="${H - Bm}" stroke="#333"/>`,
     `<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">${esc(opts.xLabel)}</text>`,
@@ -34,10 +39,12 @@ export function lineChartSvg(series: Series[], opts: { title: string; xLabel: st
     }
   });
   // the legend on a white box, so it stays readable over the curves
-  parts.push(`<rect x="${W - R - 158}" y="${Tm}" width="154" height="${series.length * 18 + 8}" fill="white" fill-opacity="0.9" stroke="#ddd"/>`);
+  // (bottom-right for curves that rise, such as accuracies)
+  const boxH = series.length * 18 + 8, top = opts.legend === 'bottom-right' ? H - Bm - boxH - 6 : Tm;
+  parts.push(`<rect x="${W - R - 158}" y="${top}" width="154" height="${boxH}" fill="white" fill-opacity="0.9" stroke="#ddd"/>`);
   series.forEach((s, i) => {
-    parts.push(`<rect x="${W - R - 150}" y="${Tm + 6 + i * 18}" width="12" height="3" fill="${s.color}"/>`,
-      `<text x="${W - R - 132}" y="${Tm + 11 + i * 18}">${esc(s.name)}</text>`);
+    parts.push(`<rect x="${W - R - 150}" y="${top + 6 + i * 18}" width="12" height="3" fill="${s.color}"/>`,
+      `<text x="${W - R - 132}" y="${top + 11 + i * 18}">${esc(s.name)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n');
