@@ -49,7 +49,7 @@ function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize,
 // memory, so the host gives each its own region: set_pack_buffer). A tile then reads A and Bm
 // from two small contiguous buffers at fixed offsets, whatever the strides of the originals.
 const KC = 256, NB = 512;                     // k chunk; columns packed at once
-export const PACK_BYTES: i32 = (4 * KC + KC * NB) * 4;
+const PACK_BYTES: i32 = (4 * KC + KC * NB) * 4;
 let packA: usize = 0;                         // 4 rows of A, k-major: (a0,a1,a2,a3) per k
 let packB: usize = 0;                         // KC x NB of Bm, in panels of 8 columns, k-major
 export function set_pack_buffer(p: usize): void { packA = p; packB = p + 4 * KC * 4; }

@@ -275,12 +275,13 @@ export class GPT {
       be.layernorm_forward(x('ln1'), x('ln1_mean'), x('ln1_rstd'), residual, p(`${h}.ln_1.weight`), p(`${h}.ln_1.bias`), B * T, C);
       be.matmul_forward(x('qkv'), x('ln1'), p(`${h}.attn.c_attn.weight`), p(`${h}.attn.c_attn.bias`), B, T, C, 3 * C);
       be.attention_forward(x('atty'), x('att'), x('qkv'), B, T, T, C, NH);
-      // past attention each position is on its own: n rows (all B*T, or the last layer's M selected rows)
-      let n = B * T, atty = x('atty');
-      if (sel && l === L - 1) {
-        n = M;
-        atty = gatherRows(a.rows('sel_atty', M), atty, sel, C);
-        residual = gatherRows(a.rows('sel_residual', M), residual, sel, C);
+      // past attention each position is on its own: n rows (all B*T, or the last layer's selected rows)
+      const picked = l === L - 1 ? sel : null;
+      const n = picked ? M : B * T;
+      let atty = x('atty');
+      if (picked) {
+        atty = gatherRows(a.rows('sel_atty', n), atty, picked, C);
+        residual = gatherRows(a.rows('sel_residual', n), residual, picked, C);
       }
       const y = (name: string) => a.rows(`${l}.${name}`, n);
       be.matmul_forward(y('attproj'), atty, p(`${h}.attn.c_proj.weight`), p(`${h}.attn.c_proj.bias`), 1, n, C, C);
@@ -308,7 +309,7 @@ export class GPT {
       loss = count > 0 ? sum / count : 0;
     }
     this.last = { B, T, targets: !!targets, sel };
-    return { logits: sel ? a.rows('logits', M) : a.get('logits'), loss };
+    return { logits: a.rows('logits', M), loss };
   }
 
   /** For rows: 'targets', the positions with a target, in order; null when every position has one (or none has). */
@@ -444,10 +445,11 @@ export class GPT {
       const h = `h.${l}`, x = (n: string) => a.layer(l, n), dx = (n: string) => d.layer(l, n);
       const residual = l > 0 ? a.layer(l - 1, 'residual3') : a.get('encoded');
       const dresidual = l > 0 ? d.layer(l - 1, 'residual3') : d.get('encoded');
-      const n = sel && l === L - 1 ? M : B * T;
+      const picked = l === L - 1 ? sel : null; // the rows forward kept past attention (null: all)
+      const n = picked ? M : B * T;
       const y = (name: string) => a.rows(`${l}.${name}`, n), dy = (name: string) => d.rows(`${l}.${name}`, n);
-      const atty = n < B * T ? a.rows('sel_atty', n) : x('atty'), datty = n < B * T ? d.rows('sel_atty', n) : dx('atty');
-      const dres = n < B * T ? d.rows('sel_residual', n) : dresidual;
+      const atty = picked ? a.rows('sel_atty', n) : x('atty'), datty = picked ? d.rows('sel_atty', n) : dx('atty');
+      const dres = picked ? d.rows('sel_residual', n) : dresidual;
       be.residual_backward(dy('residual2'), dy('fcproj'), dy('residual3'), n * C);
       be.matmul_backward(dy('fch_gelu'), g(`${h}.mlp.c_proj.weight`), g(`${h}.mlp.c_proj.bias`), dy('fcproj'), y('fch_gelu'), p(`${h}.mlp.c_proj.weight`), 1, n, 4 * C, C);
       be.gelu_backward(dy('fch'), y('fch'), dy('fch_gelu'), n * 4 * C);
@@ -455,9 +457,9 @@ export class GPT {
       be.layernorm_backward(dy('residual2'), g(`${h}.ln_2.weight`), g(`${h}.ln_2.bias`), dy('ln2'), y('residual2'), p(`${h}.ln_2.weight`), y('ln2_mean'), y('ln2_rstd'), n, C);
       be.residual_backward(dres, dy('attproj'), dy('residual2'), n * C);
       be.matmul_backward(datty, g(`${h}.attn.c_proj.weight`), g(`${h}.attn.c_proj.bias`), dy('attproj'), atty, p(`${h}.attn.c_proj.weight`), 1, n, C, C);
-      if (n < B * T) { // back from the selected rows to every position (the others got no gradient past attention)
-        scatterAddRows(dresidual, dres, sel!, C);
-        scatterAddRows(dx('atty'), datty, sel!, C);
+      if (picked) { // back from the selected rows to every position (the others got no gradient past attention)
+        scatterAddRows(dresidual, dres, picked, C);
+        scatterAddRows(dx('atty'), datty, picked, C);
       }
       be.attention_backward(dx('qkv'), dx('att'), dx('atty'), x('qkv'), x('att'), B, T, C, NH);
       be.matmul_backward(dx('ln1'), g(`${h}.attn.c_attn.weight`), g(`${h}.attn.c_attn.bias`), dx('qkv'), x('ln1'), p(`${h}.attn.c_attn.weight`), B, T, C, 3 * C);
