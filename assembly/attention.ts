@@ -250,14 +250,16 @@ export function attention_backward_part(dinp: usize, datt: usize, dout: usize, i
     const vc = v + (<usize>c << 2), p0 = o0 + (<usize>c << 2), p1 = o1 + (<usize>c << 2);
     let x0 = v128.load(p0), x1 = v128.load(p0, 16), x2 = v128.load(p0, 32), x3 = v128.load(p0, 48);
     let y0 = v128.load(p1), y1 = v128.load(p1, 16), y2 = v128.load(p1, 32), y3 = v128.load(p1, 48);
+    let wj = w0, r = vc; // running pointers (measured faster than j * stride)
+    const w10 = w1 - w0;
     for (let j = 0; j < count; j++) {
-      const jw = <usize>j * wStride, r = vc + <usize>j * stride;
-      const a = f32x4.splat(load<f32>(w0 + jw)), e = f32x4.splat(load<f32>(w1 + jw));
-      const r0 = v128.load(r), r1 = v128.load(r, 16), r2 = v128.load(r, 32), r3 = v128.load(r, 48);
-      x0 = madd(a, r0, x0); y0 = madd(e, r0, y0);
-      x1 = madd(a, r1, x1); y1 = madd(e, r1, y1);
-      x2 = madd(a, r2, x2); y2 = madd(e, r2, y2);
-      x3 = madd(a, r3, x3); y3 = madd(e, r3, y3);
+      const a = v128.load32_splat(wj), e = v128.load32_splat(wj + w10);
+      wj += wStride;
+      const r0 = v128.load(r); x0 = madd(a, r0, x0); y0 = madd(e, r0, y0);
+      const r1 = v128.load(r, 16); x1 = madd(a, r1, x1); y1 = madd(e, r1, y1);
+      const r2 = v128.load(r, 32); x2 = madd(a, r2, x2); y2 = madd(e, r2, y2);
+      const r3 = v128.load(r, 48); x3 = madd(a, r3, x3); y3 = madd(e, r3, y3);
+      r += stride;
     }
     v128.store(p0, x0); v128.store(p0, x1, 16); v128.store(p0, x2, 32); v128.store(p0, x3, 48);
     v128.store(p1, y0); v128.store(p1, y1, 16); v128.store(p1, y2, 32); v128.store(p1, y3, 48);
