@@ -309,7 +309,7 @@ export function matmul_backward(dinp: usize, dweight: usize, dbias: usize,
                                 dout: usize, inp: usize, weight: usize,
                                 B: i32, T: i32, C: i32, OC: i32): void {
   const M = B * T;
-  matmul_backward_part(dinp, dweight, dbias, dout, inp, weight, M, C, OC, 0, M, 0, C, 0, OC);
+  matmul_backward_part(dinp, dweight, dbias, dout, inp, weight, M, C, OC, 0, M, 0, C, 0, OC, 0, OC);
 }
 
 // inp (B,T,C), wte (V,C) -> logits (B,T,V) = inp @ wte^T (the tied LM head, no bias)
@@ -340,14 +340,17 @@ export function matmul_forward_part(out: usize, inp: usize, weight: usize, bias:
   gemm_nn(out + <usize>m0 * rowBytes + n0b, OC, inp + (<usize>m0 * <usize>C << 2), C, 1, weight + n0b, OC, m1 - m0, n1 - n0, C);
 }
 
-// dinp rows [m0,m1), dweight rows [c0,c1), dbias columns [n0,n1)
+// dinp rows [m0,m1), dweight rows [c0,c1) x columns [o0,o1), dbias columns [n0,n1)
 export function matmul_backward_part(dinp: usize, dweight: usize, dbias: usize,
                                      dout: usize, inp: usize, weight: usize, M: i32, C: i32, OC: i32,
-                                     m0: i32, m1: i32, c0: i32, c1: i32, n0: i32, n1: i32): void {
+                                     m0: i32, m1: i32, c0: i32, c1: i32, o0: i32, o1: i32, n0: i32, n1: i32): void {
   // dinp[m,c] = sum_o dout[m,o] * weight[c,o]
   if (m1 > m0) gemm_nt(dinp + (<usize>m0 * <usize>C << 2), C, dout + (<usize>m0 * <usize>OC << 2), OC, weight, OC, m1 - m0, C, OC);
   // dweight[c,o] = sum_m inp[m,c] * dout[m,o]: inp read transposed (row stride 1, k stride C)
-  if (c1 > c0) gemm_nn(dweight + (<usize>c0 * <usize>OC << 2), OC, inp + (<usize>c0 << 2), 1, C, dout, OC, c1 - c0, OC, M);
+  if (c1 > c0 && o1 > o0) {
+    gemm_nn(dweight + ((<usize>c0 * <usize>OC + <usize>o0) << 2), OC, inp + (<usize>c0 << 2), 1, C,
+            dout + (<usize>o0 << 2), OC, c1 - c0, o1 - o0, M);
+  }
   if (dbias != 0 && n1 > n0) {
     const rowBytes = <usize>OC << 2;
     for (let m = 0; m < M; m++) {

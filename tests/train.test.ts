@@ -15,14 +15,14 @@ import { Trainer, NaNLossError, DEFAULT_TRAIN_CONFIG, type TrainConfig } from '.
 import { learningRate } from '../src/train/schedule.js';
 import { saveCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
 import { loadGPT2, saveGPT2 } from '../src/weights/node.js';
-import { bothBackends, readShared, rng, expectClose } from './helpers.js';
+import { bothBackends, readShared, rng, expectClose, type TestBackends } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const shakespeare = new TextDecoder().decode(readShared('data/tinyshakespeare.txt')).slice(0, 20000);
 const tok = CharTokenizer.fromText(shakespeare);
 const small = { n_layer: 2, n_head: 2, n_embd: 32, n_positions: 32, vocab_size: tok.vocabSize };
 const cfg: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, batchSize: 4, blockSize: 32, maxIters: 40, lr: 3e-3, minLr: 3e-4, warmupIters: 5, lrDecayIters: 40, evalInterval: 20, evalIters: 2, seed: 7 };
-let backends: { wasm: Backend; js: Backend };
+let backends: TestBackends;
 let dir: string;
 beforeAll(async () => { backends = await bothBackends(); dir = mkdtempSync(join(tmpdir(), 'train-')); });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -194,8 +194,13 @@ export function splitKernel(kernel: string, a: number[], n: number): Split | nul
     case 'matmul_backward': {
       const [dinp, dw, db, dout, inp, w, B, T, C, OC] = a, M = B * T;
       if (M * C * OC < MIN_WORK) return null;
-      const ms = splitRange(M, n, 4), cs = splitRange(C, n, 4), ns = splitRange(OC, n, 4);
-      return ms.map(([m0, m1], i) => ['matmul_backward_part', [dinp, dw, db, dout, inp, w, M, C, OC, m0, m1, cs[i][0], cs[i][1], ns[i][0], ns[i][1]]]);
+      // dweight = inp^T dout is split along its longer side: each thread then packs its share of
+      // the larger operand (dout's columns when OC > C) and all of the smaller one
+      const ms = splitRange(M, n, 4), ns = splitRange(OC, n, 4);
+      const whole = (k: number) => ms.map((): [number, number] => [0, k]);
+      const cs = OC > C ? whole(C) : splitRange(C, n, 4);
+      const os = OC > C ? splitRange(OC, n, 8) : whole(OC);
+      return ms.map(([m0, m1], i) => ['matmul_backward_part', [dinp, dw, db, dout, inp, w, M, C, OC, m0, m1, cs[i][0], cs[i][1], os[i][0], os[i][1], ns[i][0], ns[i][1]]]);
     }
     case 'lm_head_forward': {
       const [logits, inp, wte, B, T, C, V] = a, M = B * T;

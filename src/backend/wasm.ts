@@ -169,7 +169,7 @@ export class WasmBackend extends Backend {
       k.attention_backward(y, datt, x, x, att, B, T, C, NH);
       const p = k as unknown as Record<string, (...a: number[]) => void>;
       p.matmul_forward_part(y, x, w, w, B * T, C, OC, 0, B * T, 0, OC);
-      p.matmul_backward_part(x, w, w, y, x, w, B * T, C, OC, 0, B * T, 0, C, 0, OC);
+      p.matmul_backward_part(x, w, w, y, x, w, B * T, C, OC, 0, B * T, 0, C, 0, OC, 0, OC);
       p.lm_head_forward_part(y, x, wte, B * T, C, V, 0, V);
       p.lm_head_backward_part(x, wte, y, x, wte, B * T, C, V, 0, C, 0, V);
       p.attention_forward_part(y, att, x, B, T, T, C, NH, 0, B * NH);
