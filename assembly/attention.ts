@@ -5,7 +5,7 @@
 // is computed with the same arithmetic whether its row is paired or alone (a decode step's
 // single query included): a pair runs to the longer row's last key, and the shorter row's
 // weight there is the zero above the causal diagonal, which adds nothing.
-import { dot, zero, exp4, exp1, hsum, madd, madd1 } from './simd';
+import { dot, zero, softmax, hsum, madd, madd1 } from './simd';
 
 // qkv (B,Tk,3C) holds q | k | v for every position; the queries are the last Tq positions
 // (Tq == Tk in training; Tq < Tk when a KV cache holds earlier positions).
@@ -96,20 +96,15 @@ export function attention_backward_part(dinp: usize, datt: usize, dout: usize, i
     // per key t2, over the queries t >= t2 that see it (columns of att and d(scores)), in order of t:
     // dv[t2] += sum att[t,t2] dout[t], dk[t2] += sum d(scores)[t,t2] q[t]. Keys in pairs too: key
     // t2 takes row t2 alone (key t2 + 1 is above that row's diagonal), then both take rows t > t2.
-    let t2 = 0;
-    for (; t2 + 2 <= T; t2 += 2) {
+    for (let t2 = 0; t2 < T; t2 += 2) {
       const col = <usize>t2 * rowBytes + (<usize>t2 << 2), next = col + rowBytes;
       const dv = dv0 + <usize>t2 * stride, dk = dk0 + <usize>t2 * stride;
       const g = g0 + <usize>t2 * gStride, q = q0 + <usize>t2 * stride;
       weighted_sum_into(dv, rows + col, rowBytes, g, gStride, 1, hs);
       weighted_sum_into(dk, drows + col, rowBytes, q, stride, 1, hs);
+      if (t2 + 1 == T) break; // an odd T's last key has no partner
       weighted_sum_pair(dv, dv + stride, rows + next, rows + next + 4, rowBytes, g + gStride, gStride, T - t2 - 1, hs);
       weighted_sum_pair(dk, dk + stride, drows + next, drows + next + 4, rowBytes, q + stride, stride, T - t2 - 1, hs);
-    }
-    if (t2 < T) {
-      const col = <usize>t2 * rowBytes + (<usize>t2 << 2);
-      weighted_sum_into(dv0 + <usize>t2 * stride, rows + col, rowBytes, g0 + <usize>t2 * gStride, gStride, 1, hs);
-      weighted_sum_into(dk0 + <usize>t2 * stride, drows + col, rowBytes, q0 + <usize>t2 * stride, stride, 1, hs);
     }
   }
 }
@@ -188,35 +183,7 @@ export function attention_backward_part(dinp: usize, datt: usize, dout: usize, i
 
 // row[0..n) = softmax(row[0..n)); row[n..Tk) = 0 (the keys this query must not see)
 @inline function softmax_row(row: usize, n: i32, Tk: i32): void {
-  let vmaxs = f32x4.splat(-Infinity);
-  let j = 0;
-  for (; j + 4 <= n; j += 4) vmaxs = f32x4.max(vmaxs, v128.load(row + (<usize>j << 2)));
-  let maxv = max(f32x4.extract_lane(vmaxs, 0), max(f32x4.extract_lane(vmaxs, 1), max(f32x4.extract_lane(vmaxs, 2), f32x4.extract_lane(vmaxs, 3))));
-  for (; j < n; j++) maxv = max(maxv, load<f32>(row + (<usize>j << 2)));
-  const vmax = f32x4.splat(maxv);
-  let acc = f32x4.splat(0);
-  for (j = 0; j + 4 <= n; j += 4) {
-    const p = row + (<usize>j << 2);
-    const e = exp4(f32x4.sub(v128.load(p), vmax));
-    v128.store(p, e);
-    acc = f32x4.add(acc, e);
-  }
-  let total = hsum(acc);
-  for (; j < n; j++) {
-    const p = row + (<usize>j << 2);
-    const e = exp1(load<f32>(p) - maxv);
-    store<f32>(p, e);
-    total += e;
-  }
-  const inv: f32 = 1.0 / total, vinv = f32x4.splat(inv);
-  for (j = 0; j + 4 <= n; j += 4) {
-    const p = row + (<usize>j << 2);
-    v128.store(p, f32x4.mul(v128.load(p), vinv));
-  }
-  for (; j < n; j++) {
-    const p = row + (<usize>j << 2);
-    store<f32>(p, load<f32>(p) * inv);
-  }
+  softmax(row, row, n);
   if (n < Tk) zero(row + (<usize>n << 2), Tk - n);
 }
 

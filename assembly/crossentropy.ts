@@ -1,5 +1,5 @@
 // Softmax over the vocabulary and the cross-entropy loss; the backward pass is fused.
-import { exp4, exp1, hsum } from './simd';
+import { softmax } from './simd';
 
 // A negative target means "no loss at this position" (e.g. prompt tokens in fine-tuning).
 
@@ -7,30 +7,7 @@ import { exp4, exp1, hsum } from './simd';
 export function softmax_forward(probs: usize, logits: usize, B: i32, T: i32, V: i32): void {
   const N = B * T;
   const rowBytes = <usize>V << 2;
-  for (let n = 0; n < N; n++) {
-    const l = logits + <usize>n * rowBytes, p = probs + <usize>n * rowBytes;
-    let maxv: f32 = -Infinity;
-    for (let i = 0; i < V; i++) { const x = load<f32>(l + (<usize>i << 2)); if (x > maxv) maxv = x; }
-    const vmax = f32x4.splat(maxv);
-    let acc = f32x4.splat(0);
-    let i = 0;
-    for (; i + 4 <= V; i += 4) {
-      const e = exp4(f32x4.sub(v128.load(l + (<usize>i << 2)), vmax));
-      v128.store(p + (<usize>i << 2), e);
-      acc = f32x4.add(acc, e);
-    }
-    let total = hsum(acc);
-    for (; i < V; i++) {
-      const e = exp1(load<f32>(l + (<usize>i << 2)) - maxv);
-      store<f32>(p + (<usize>i << 2), e);
-      total += e;
-    }
-    const inv: f32 = 1.0 / total;
-    i = 0;
-    const vi = f32x4.splat(inv);
-    for (; i + 4 <= V; i += 4) v128.store(p + (<usize>i << 2), f32x4.mul(v128.load(p + (<usize>i << 2)), vi));
-    for (; i < V; i++) store<f32>(p + (<usize>i << 2), load<f32>(p + (<usize>i << 2)) * inv);
-  }
+  for (let n = 0; n < N; n++) softmax(probs + <usize>n * rowBytes, logits + <usize>n * rowBytes, V);
 }
 
 // probs (B,T,V), targets (B,T) int32 -> losses (B,T) = -log probs[target] (0 where target < 0)

@@ -103,6 +103,37 @@
   return f32x4.mul(p, scale);
 }
 
+// out[0..n) = softmax(inp[0..n)) (out may be inp): max, then e^(x - max) and their sum, then scale
+@inline export function softmax(out: usize, inp: usize, n: i32): void {
+  let vmaxs = f32x4.splat(-Infinity);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) vmaxs = f32x4.max(vmaxs, v128.load(inp + (<usize>j << 2)));
+  let maxv = max(f32x4.extract_lane(vmaxs, 0), max(f32x4.extract_lane(vmaxs, 1), max(f32x4.extract_lane(vmaxs, 2), f32x4.extract_lane(vmaxs, 3))));
+  for (; j < n; j++) maxv = max(maxv, load<f32>(inp + (<usize>j << 2)));
+  const vmax = f32x4.splat(maxv);
+  let acc = f32x4.splat(0);
+  for (j = 0; j + 4 <= n; j += 4) {
+    const e = exp4(f32x4.sub(v128.load(inp + (<usize>j << 2)), vmax));
+    v128.store(out + (<usize>j << 2), e);
+    acc = f32x4.add(acc, e);
+  }
+  let total = hsum(acc);
+  for (; j < n; j++) {
+    const e = exp1(load<f32>(inp + (<usize>j << 2)) - maxv);
+    store<f32>(out + (<usize>j << 2), e);
+    total += e;
+  }
+  const inv: f32 = 1.0 / total, vinv = f32x4.splat(inv);
+  for (j = 0; j + 4 <= n; j += 4) {
+    const p = out + (<usize>j << 2);
+    v128.store(p, f32x4.mul(v128.load(p), vinv));
+  }
+  for (; j < n; j++) {
+    const p = out + (<usize>j << 2);
+    store<f32>(p, load<f32>(p) * inv);
+  }
+}
+
 // tanh for four lanes: a rational approximation x P(x^2) / Q(x^2) (Eigen's float tanh, degrees
 // 13/6), one division and no exponential. Absolute error under 4e-7; x is clamped to +-7.9053,
 // where the quotient rounds to exactly +-1, so it saturates cleanly.
