@@ -5,20 +5,26 @@
 // the token embedding wte (V, C) transposed: logits = inp @ wte^T.
 //
 // Two register-blocked helpers do all the work:
-//   gemm_nn: Cm[i,j] += sum_k A[i,k] * Bm[k,j]  (A read with any row/k strides; rows of Bm contiguous)
-//   gemm_nt: Cm[i,j] += sum_k A[i,k] * Bm[j,k]  (dot products of contiguous rows)
+//   gemm_nn: Cm[i,j] += sum_k A[i,k] * Bm[k,j]  (A read with any row/k strides; Bm by rows or
+//            transposed; both packed into small buffers that 6x8 tiles sweep)
+//   gemm_nt: Cm[i,j] += sum_k A[i,k] * Bm[j,k]  (dot products of contiguous rows: the LM head,
+//            whose 154 MB wte must stream from memory once)
 import { axpy, add_into, hsum, madd, madd1 } from './simd';
 
-// Cm (M,N) with row stride ldc; A element (i,k) at A + 4*(i*a_rs + k*a_ks); Bm (K,N) row stride ldb.
-// Tiles of 4 rows x 8 columns keep 8 f32x4 accumulators in registers across the whole k loop.
-function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32,
-                 M: i32, N: i32, K: i32): void {
-  const aks = <usize>a_ks << 2, bks = <usize>ldb << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2;
+// Cm (M,N) with row stride ldc; A element (i,k) at A + 4*(i*a_rs + k*a_ks); Bm (K,N) row stride
+// ldb, or with bt, Bm stored transposed: element (k,j) at Bm + 4*(j*ldb + k). With bias = 0,
+// Cm += A Bm; otherwise Cm = bias (one row of N, for every row) + A Bm, and the old contents of
+// Cm are never read (the forward pass needs no separate pass writing the bias).
+function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32, bt: bool,
+                 M: i32, N: i32, K: i32, bias: usize): void {
+  const aks = <usize>a_ks << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2;
+  const bks: usize = bt ? 4 : <usize>ldb << 2, bjs: usize = bt ? <usize>ldb << 2 : 4; // k and column strides of Bm
   const N8 = N & ~7;
-  if (M < 4) {
+  if (M < 4 && !bt) {
     // few rows (decode): stream each row of Bm once, the output row stays in cache
     for (let i = 0; i < M; i++) {
       const c = Cm + <usize>i * crs;
+      if (bias != 0) memory.copy(c, bias, <usize>N << 2);
       let a = A + <usize>i * ars, b = Bm;
       for (let k = 0; k < K; k++) {
         axpy(c, load<f32>(a), b, N);
@@ -27,18 +33,20 @@ function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize,
     }
     return;
   }
-  // k in chunks of KC, each packed then swept by the tiles
+  // k in chunks of KC, each packed then swept by the tiles; the first starts from the bias.
+  // A chunk stores its sums and the next one loads them back (exactly), so every element is one
+  // chain c = a*b + c over k in order, from the bias or from Cm.
   for (let k0 = 0; k0 < K; k0 += KC) {
     const kc = min(KC, K - k0);
-    gemm_nn_chunk(Cm, ldc, A + <usize>k0 * aks, a_rs, a_ks, Bm + <usize>k0 * bks, ldb, M, N8, kc);
+    gemm_nn_chunk(Cm, ldc, A + <usize>k0 * aks, a_rs, a_ks, Bm + <usize>k0 * bks, ldb, bt, M, N8, kc, k0 == 0 ? bias : 0);
   }
-  // columns past the last multiple of 8, with the tiles' arithmetic (c += a*b for k in order), so
-  // every element comes out the same whichever path or thread computes it
+  // columns past the last multiple of 8, with the tiles' arithmetic, so every element comes out
+  // the same whichever path or thread computes it
   for (let i = 0; i < M; i++) {
     for (let j = N8; j < N; j++) {
       const c = Cm + <usize>i * crs + (<usize>j << 2);
-      let s = load<f32>(c);
-      let a = A + <usize>i * ars, b = Bm + (<usize>j << 2);
+      let s = load<f32>(bias != 0 ? bias + (<usize>j << 2) : c);
+      let a = A + <usize>i * ars, b = Bm + <usize>j * bjs;
       for (let k = 0; k < K; k++) { s = madd1(load<f32>(a), load<f32>(b), s); a += aks; b += bks; }
       store<f32>(c, s);
     }
@@ -49,32 +57,49 @@ function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize,
 // memory, so the host gives each its own region: set_pack_buffer). A tile then reads A and Bm
 // from two small contiguous buffers at fixed offsets, whatever the strides of the originals.
 const KC = 256, NB = 512;                     // k chunk; columns packed at once
-const PACK_BYTES: i32 = (4 * KC + KC * NB) * 4;
-let packA: usize = 0;                         // 4 rows of A, k-major: (a0,a1,a2,a3) per k
+const PACK_BYTES: i32 = (6 * KC + KC * NB) * 4;
+let packA: usize = 0;                         // 6 rows of A, k-major: (a0, .., a5) per k
 let packB: usize = 0;                         // KC x NB of Bm, in panels of 8 columns, k-major
-export function set_pack_buffer(p: usize): void { packA = p; packB = p + 4 * KC * 4; }
+export function set_pack_buffer(p: usize): void { packA = p; packB = p + 6 * KC * 4; }
 export function pack_bytes(): i32 { return PACK_BYTES; }
 
-// Columns [0, N8) of one k chunk (K <= KC), in tiles of 4 rows x 8 columns (8 accumulators).
-// Up to NB columns of Bm are packed panel by panel, then each block of 4 rows of A is packed
-// and sweeps them (the packed columns stay in L2, the packed rows in L1).
-function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32,
-                       M: i32, N8: i32, K: i32): void {
-  const aks = <usize>a_ks << 2, bks = <usize>ldb << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2;
-  const M4 = M & ~3, panelBytes = <usize>K << 5;
+// Columns [0, N8) of one k chunk (K <= KC), in tiles of 6 rows x 8 columns (12 accumulators).
+// Up to NB columns of Bm are packed panel by panel, then each block of 6 rows of A is packed
+// and sweeps them (the packed columns stay in L2, the packed rows in L1). Sums start from the
+// row at init (the bias) or, with init = 0, from Cm.
+function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32, bt: bool,
+                       M: i32, N8: i32, K: i32, init: usize): void {
+  const aks = <usize>a_ks << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2, lb = <usize>ldb << 2;
+  // Relaxed build: rows in blocks of 6, the last 2-5 in blocks of 4 (M = 6q + 2 as 6(q-1) + 4 + 4)
+  // and of 1. Plain build: blocks of 4, as its mul and add need one more register (the product):
+  // 6-row tiles spill there (measured 1.4x slower).
+  const r = M % 6, M6 = ASC_FEATURE_RELAXED_SIMD ? M - (r == 2 && M >= 8 ? 8 : r) : 0, M4 = M6 + (M - M6) / 4 * 4;
+  const panelBytes = <usize>K << 5;
   if (packA == 0) unreachable(); // the host did not give this instance its buffer: trap, never write at 0
   for (let j0 = 0; j0 < N8; j0 += NB) {
     const nb = min(NB, N8 - j0);
-    pack_b(Bm + (<usize>j0 << 2), bks, K, nb);
-    const cj = Cm + (<usize>j0 << 2);
-    for (let i = 0; i < M4; i += 4) {
-      pack_a(A + <usize>i * ars, ars, aks, K);
+    if (bt) pack_bt(Bm + <usize>j0 * lb, lb, K, nb);
+    else pack_b(Bm + (<usize>j0 << 2), lb, K, nb);
+    const cj = Cm + (<usize>j0 << 2), ij = init != 0 ? init + (<usize>j0 << 2) : 0;
+    for (let i = 0; i < M6; i += 6) {
+      pack_a(A + <usize>i * ars, ars, aks, K, true);
       const ci = cj + <usize>i * crs;
-      for (let j = 0; j < nb; j += 8) tile_4x8(ci + (<usize>j << 2), crs, packB + (<usize>(j >> 3)) * panelBytes, K);
+      for (let j = 0; j < nb; j += 8) {
+        tile_6x8(ci + (<usize>j << 2), crs, packA, packB + (<usize>(j >> 3)) * panelBytes, K, ij != 0 ? ij + (<usize>j << 2) : 0);
+      }
+    }
+    for (let i = M6; i < M4; i += 4) {
+      pack_a(A + <usize>i * ars, ars, aks, K, false);
+      const ci = cj + <usize>i * crs;
+      for (let j = 0; j < nb; j += 8) {
+        tile_4x8(ci + (<usize>j << 2), crs, packA, packB + (<usize>(j >> 3)) * panelBytes, K, ij != 0 ? ij + (<usize>j << 2) : 0);
+      }
     }
     for (let i = M4; i < M; i++) {
       const ci = cj + <usize>i * crs, ai = A + <usize>i * ars;
-      for (let j = 0; j < nb; j += 8) tile_1x8(ci + (<usize>j << 2), ai, aks, packB + (<usize>(j >> 3)) * panelBytes, K);
+      for (let j = 0; j < nb; j += 8) {
+        tile_1x8(ci + (<usize>j << 2), ai, aks, packB + (<usize>(j >> 3)) * panelBytes, K, ij != 0 ? ij + (<usize>j << 2) : 0);
+      }
     }
   }
 }
@@ -93,49 +118,133 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
   }
 }
 
-// packA = A[0..4, k] for each k, four consecutive floats
-@inline function pack_a(A: usize, ars: usize, aks: usize, K: i32): void {
-  let a = A, dst = packA;
-  if (ars == 4) {
-    for (let k = 0; k < K; k++) { v128.store(dst, v128.load(a)); a += aks; dst += 16; }
-    return;
-  }
-  for (let k = 0; k < K; k++) {
-    store<f32>(dst, load<f32>(a)); store<f32>(dst, load<f32>(a + ars), 4);
-    store<f32>(dst, load<f32>(a + 2 * ars), 8); store<f32>(dst, load<f32>(a + 3 * ars), 12);
-    a += aks; dst += 16;
+// the same panels from a transposed Bm (column j of Bm is the row at Bm + j*ljs, k contiguous):
+// 4 k x 4 columns at a time, transposed in registers
+@inline function pack_bt(Bm: usize, ljs: usize, K: i32, nb: i32): void {
+  const panelBytes = <usize>K << 5, K4 = K & ~3;
+  for (let j = 0; j < nb; j += 4) {
+    const r0 = Bm + <usize>j * ljs, r1 = r0 + ljs, r2 = r1 + ljs, r3 = r2 + ljs;
+    let dst = packB + <usize>(j >> 3) * panelBytes + (<usize>(j & 4) << 2);
+    let k = 0;
+    for (; k < K4; k += 4) {
+      const o = <usize>k << 2;
+      store_transposed(dst, 32, v128.load(r0 + o), v128.load(r1 + o), v128.load(r2 + o), v128.load(r3 + o));
+      dst += 128;
+    }
+    for (; k < K; k++) {
+      const o = <usize>k << 2;
+      store<f32>(dst, load<f32>(r0 + o)); store<f32>(dst, load<f32>(r1 + o), 4);
+      store<f32>(dst, load<f32>(r2 + o), 8); store<f32>(dst, load<f32>(r3 + o), 12);
+      dst += 32;
+    }
   }
 }
 
-// c (4 rows of 8, row stride crs) += packA (4 rows) x b (a packed panel: K rows of 8)
-@inline function tile_4x8(c0: usize, crs: usize, b: usize, K: i32): void {
-  const c1 = c0 + crs, c2 = c1 + crs, c3 = c2 + crs;
-  let x00 = v128.load(c0), x01 = v128.load(c0, 16);
-  let x10 = v128.load(c1), x11 = v128.load(c1, 16);
-  let x20 = v128.load(c2), x21 = v128.load(c2, 16);
-  let x30 = v128.load(c3), x31 = v128.load(c3, 16);
-  let a = packA;
+// rows x0..x3 (4 floats each) stored as columns: lane i of every row at dst + i*step
+@inline function store_transposed(dst: usize, step: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
+  const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(dst + step, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+  v128.store(dst + 2 * step, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+  v128.store(dst + 3 * step, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+}
+
+// packA = A[0..6, k] (or A[0..4, k] when !six) for each k, at 6 floats per k. Fast paths for the
+// two layouts the callers have: rows adjacent (A read transposed: dweight) and k contiguous
+// (forward, dinp).
+@inline function pack_a(A: usize, ars: usize, aks: usize, K: i32, six: bool): void {
+  let a = A, dst = packA, k = 0;
+  if (ars == 4) {
+    for (; k < K; k++) {
+      v128.store(dst, v128.load(a));
+      if (six) store<u64>(dst, load<u64>(a, 16), 16);
+      a += aks; dst += 24;
+    }
+    return;
+  }
+  if (aks == 4) {
+    // 4 k of 6 rows at a time: rows 0-3 transposed in registers, rows 4-5 interleaved in pairs
+    const a1 = a + ars, a2 = a1 + ars, a3 = a2 + ars, a4 = a3 + ars, a5 = a4 + ars;
+    for (; k + 4 <= K; k += 4) {
+      const o = <usize>k << 2;
+      store_transposed(dst, 24, v128.load(a + o), v128.load(a1 + o), v128.load(a2 + o), v128.load(a3 + o));
+      if (six) {
+        const x4 = v128.load(a4 + o), x5 = v128.load(a5 + o);
+        const u = v128.shuffle<f32>(x4, x5, 0, 4, 1, 5), w = v128.shuffle<f32>(x4, x5, 2, 6, 3, 7);
+        v128.store64_lane(dst, u, 0, 16); v128.store64_lane(dst, u, 1, 40);
+        v128.store64_lane(dst, w, 0, 64); v128.store64_lane(dst, w, 1, 88);
+      }
+      dst += 96;
+    }
+    a += <usize>k << 2;
+  }
+  for (; k < K; k++) {
+    store<f32>(dst, load<f32>(a)); store<f32>(dst, load<f32>(a + ars), 4);
+    store<f32>(dst, load<f32>(a + 2 * ars), 8); store<f32>(dst, load<f32>(a + 3 * ars), 12);
+    if (six) { store<f32>(dst, load<f32>(a + 4 * ars), 16); store<f32>(dst, load<f32>(a + 5 * ars), 20); }
+    a += aks; dst += 24;
+  }
+}
+
+// c (6 rows of 8, row stride crs) = (init, or c if init = 0) + a (6 packed rows) x b (a packed
+// panel: K rows of 8). 12 accumulators, two vectors of b and one broadcast of a: 15 of the 16 xmm
+// registers. V8 allocates them without spilling only when the tile is a function of its own, so
+// it is exported (the optimizer inlines a function with one caller, and then it spills: 2x slower).
+export function tile_6x8(c0: usize, crs: usize, a: usize, b: usize, K: i32, init: usize): void {
+  tile_rows(c0, crs, a, b, K, init, true);
+}
+
+// the same for 4 rows (8 accumulators; a: packed at 6 floats per k, the first 4 used)
+@inline function tile_4x8(c0: usize, crs: usize, a: usize, b: usize, K: i32, init: usize): void {
+  tile_rows(c0, crs, a, b, K, init, false);
+}
+
+// 6 rows, or 4 when !six (a constant at every call, so the optimizer drops rows 4 and 5)
+@inline function tile_rows(c0: usize, crs: usize, a: usize, b: usize, K: i32, init: usize, six: bool): void {
+  const c1 = c0 + crs, c2 = c1 + crs, c3 = c2 + crs, c4 = c3 + crs, c5 = c4 + crs;
+  let x00: v128, x01: v128, x10: v128, x11: v128, x20: v128, x21: v128;
+  let x30: v128, x31: v128, x40 = f32x4.splat(0), x41 = f32x4.splat(0), x50 = f32x4.splat(0), x51 = f32x4.splat(0);
+  if (init != 0) {
+    x00 = v128.load(init); x01 = v128.load(init, 16);
+    x10 = x00; x11 = x01; x20 = x00; x21 = x01; x30 = x00; x31 = x01;
+    if (six) { x40 = x00; x41 = x01; x50 = x00; x51 = x01; }
+  } else {
+    x00 = v128.load(c0); x01 = v128.load(c0, 16);
+    x10 = v128.load(c1); x11 = v128.load(c1, 16);
+    x20 = v128.load(c2); x21 = v128.load(c2, 16);
+    x30 = v128.load(c3); x31 = v128.load(c3, 16);
+    if (six) { x40 = v128.load(c4); x41 = v128.load(c4, 16); x50 = v128.load(c5); x51 = v128.load(c5, 16); }
+  }
   for (let k = 0; k < K; k++) {
     const b0 = v128.load(b), b1 = v128.load(b, 16);
-    const a0 = v128.load32_splat(a);
-    x00 = madd(a0, b0, x00); x01 = madd(a0, b1, x01);
-    const a1 = v128.load32_splat(a, 4);
-    x10 = madd(a1, b0, x10); x11 = madd(a1, b1, x11);
-    const a2 = v128.load32_splat(a, 8);
-    x20 = madd(a2, b0, x20); x21 = madd(a2, b1, x21);
-    const a3 = v128.load32_splat(a, 12);
-    x30 = madd(a3, b0, x30); x31 = madd(a3, b1, x31);
-    a += 16; b += 32;
+    let s = v128.load32_splat(a);
+    x00 = madd(s, b0, x00); x01 = madd(s, b1, x01);
+    s = v128.load32_splat(a, 4);
+    x10 = madd(s, b0, x10); x11 = madd(s, b1, x11);
+    s = v128.load32_splat(a, 8);
+    x20 = madd(s, b0, x20); x21 = madd(s, b1, x21);
+    s = v128.load32_splat(a, 12);
+    x30 = madd(s, b0, x30); x31 = madd(s, b1, x31);
+    if (six) {
+      s = v128.load32_splat(a, 16);
+      x40 = madd(s, b0, x40); x41 = madd(s, b1, x41);
+      s = v128.load32_splat(a, 20);
+      x50 = madd(s, b0, x50); x51 = madd(s, b1, x51);
+    }
+    a += 24; b += 32;
   }
   v128.store(c0, x00); v128.store(c0, x01, 16);
   v128.store(c1, x10); v128.store(c1, x11, 16);
   v128.store(c2, x20); v128.store(c2, x21, 16);
   v128.store(c3, x30); v128.store(c3, x31, 16);
+  if (six) { v128.store(c4, x40); v128.store(c4, x41, 16); v128.store(c5, x50); v128.store(c5, x51, 16); }
 }
 
-// one row of 8: c += a (k stride aks) x b (a packed panel: K rows of 8)
-@inline function tile_1x8(c0: usize, a: usize, aks: usize, b: usize, K: i32): void {
-  let x0 = v128.load(c0), x1 = v128.load(c0, 16);
+// one row of 8: c = (init, or c if init = 0) + a (k stride aks) x b (a packed panel: K rows of 8)
+@inline function tile_1x8(c0: usize, a: usize, aks: usize, b: usize, K: i32, init: usize): void {
+  const from = init != 0 ? init : c0;
+  let x0 = v128.load(from), x1 = v128.load(from, 16);
   for (let k = 0; k < K; k++) {
     const a0 = v128.load32_splat(a);
     x0 = madd(a0, v128.load(b), x0);
@@ -332,24 +441,21 @@ export function lm_head_backward(dinp: usize, dwte: usize, dlogits: usize, inp: 
 export function matmul_forward_part(out: usize, inp: usize, weight: usize, bias: usize,
                                     M: i32, C: i32, OC: i32, m0: i32, m1: i32, n0: i32, n1: i32): void {
   const rowBytes = <usize>OC << 2, n0b = <usize>n0 << 2, nb = <usize>(n1 - n0) << 2;
-  for (let m = m0; m < m1; m++) {
-    const o = out + <usize>m * rowBytes + n0b;
-    if (bias != 0) memory.copy(o, bias + n0b, nb);
-    else memory.fill(o, 0, nb);
-  }
-  gemm_nn(out + <usize>m0 * rowBytes + n0b, OC, inp + (<usize>m0 * <usize>C << 2), C, 1, weight + n0b, OC, m1 - m0, n1 - n0, C);
+  if (bias == 0) for (let m = m0; m < m1; m++) memory.fill(out + <usize>m * rowBytes + n0b, 0, nb);
+  gemm_nn(out + <usize>m0 * rowBytes + n0b, OC, inp + (<usize>m0 * <usize>C << 2), C, 1, weight + n0b, OC, false, m1 - m0, n1 - n0, C,
+          bias != 0 ? bias + n0b : 0);
 }
 
 // dinp rows [m0,m1), dweight rows [c0,c1) x columns [o0,o1), dbias columns [n0,n1)
 export function matmul_backward_part(dinp: usize, dweight: usize, dbias: usize,
                                      dout: usize, inp: usize, weight: usize, M: i32, C: i32, OC: i32,
                                      m0: i32, m1: i32, c0: i32, c1: i32, o0: i32, o1: i32, n0: i32, n1: i32): void {
-  // dinp[m,c] = sum_o dout[m,o] * weight[c,o]
-  if (m1 > m0) gemm_nt(dinp + (<usize>m0 * <usize>C << 2), C, dout + (<usize>m0 * <usize>OC << 2), OC, weight, OC, m1 - m0, C, OC);
+  // dinp[m,c] = sum_o dout[m,o] * weight[c,o]: weight read transposed (row stride 1, k stride OC)
+  if (m1 > m0) gemm_nn(dinp + (<usize>m0 * <usize>C << 2), C, dout + (<usize>m0 * <usize>OC << 2), OC, 1, weight, OC, true, m1 - m0, C, OC, 0);
   // dweight[c,o] = sum_m inp[m,c] * dout[m,o]: inp read transposed (row stride 1, k stride C)
   if (c1 > c0 && o1 > o0) {
     gemm_nn(dweight + ((<usize>c0 * <usize>OC + <usize>o0) << 2), OC, inp + (<usize>c0 << 2), 1, C,
-            dout + (<usize>o0 << 2), OC, c1 - c0, o1 - o0, M);
+            dout + (<usize>o0 << 2), OC, false, c1 - c0, o1 - o0, M, 0);
   }
   if (dbias != 0 && n1 > n0) {
     const rowBytes = <usize>OC << 2;
@@ -379,9 +485,9 @@ export function lm_head_forward_part(logits: usize, inp: usize, wte: usize, M: i
 export function lm_head_backward_part(dinp: usize, dwte: usize, dlogits: usize, inp: usize, wte: usize,
                                       M: i32, C: i32, V: i32, c0: i32, c1: i32, v0: i32, v1: i32): void {
   // dinp[m,c] = sum_v dlogits[m,v] * wte[v,c]
-  if (c1 > c0) gemm_nn(dinp + (<usize>c0 << 2), C, dlogits, V, 1, wte + (<usize>c0 << 2), C, M, c1 - c0, V);
+  if (c1 > c0) gemm_nn(dinp + (<usize>c0 << 2), C, dlogits, V, 1, wte + (<usize>c0 << 2), C, false, M, c1 - c0, V, 0);
   // dwte[v,c] = sum_m dlogits[m,v] * inp[m,c]: dlogits read transposed
-  if (v1 > v0) gemm_nn(dwte + (<usize>v0 * <usize>C << 2), C, dlogits + (<usize>v0 << 2), 1, V, inp, C, v1 - v0, C, M);
+  if (v1 > v0) gemm_nn(dwte + (<usize>v0 * <usize>C << 2), C, dlogits + (<usize>v0 << 2), 1, V, inp, C, false, v1 - v0, C, M, 0);
 }
 
 // ---- f16 weights (decode): the same sums with each weight widened to f32 exactly ----

@@ -75,6 +75,7 @@ const shapes = [
   { B: 1, T: 7, C: 33, OC: 41 },
   { B: 2, T: 9, C: 64, OC: 200 },
   { B: 1, T: 3, C: 262, OC: 45 }, // decode: the matmul's two k halves (C >= 256, M < 4)
+  { B: 1, T: 29, C: 140, OC: 70 }, // packed matmul's row blocks: 6s then 4 + 1 (M = 29), 6s then 4 + 4 (dweight's 140 rows); k tails of the packing
   { B: 1, T: 261, C: 300, OC: 530 }, // packed matmul: two k chunks (256), two column blocks (512) and a column tail, a single last row
 ];
 
