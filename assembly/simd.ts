@@ -90,7 +90,12 @@
 // 2^n stays a normal float (e^-87 ~ 1.6e-38, e^88 ~ 1.7e38).
 @inline export function exp4(x: v128): v128 {
   x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.0)), f32x4.splat(88.0)); // pmin/pmax: one instruction each (min/max carry NaN and -0 rules)
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
+  // n = x log2(e) rounded to nearest, ties to even, by adding 1.5 * 2^23: the sum's low mantissa
+  // bits hold n (two's complement), which plus 127 and shifted into the exponent field is 2^n;
+  // subtracting the constant back gives n as a float. The same n as f32x4.nearest, without a
+  // float-to-int conversion (which V8 expands to seven instructions for its saturation rules).
+  const t = f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), f32x4.splat(12582912.0));
+  const n = f32x4.sub(t, f32x4.splat(12582912.0));
   let r = madd(n, f32x4.splat(-0.693359375), x);
   r = madd(n, f32x4.splat(2.12194440e-4), r);
   let p = madd(f32x4.splat(1.9875691500e-4), r, f32x4.splat(1.3981999507e-3));
@@ -99,7 +104,7 @@
   p = madd(p, r, f32x4.splat(1.6666665459e-1));
   p = madd(p, r, f32x4.splat(5.0000001201e-1));
   p = f32x4.add(madd(p, f32x4.mul(r, r), r), f32x4.splat(1.0));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  const scale = i32x4.shl(i32x4.add(t, i32x4.splat(127)), 23);
   return f32x4.mul(p, scale);
 }
 
