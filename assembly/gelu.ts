@@ -21,7 +21,7 @@ const GELU_SCALE: f32 = 0.7978845608028654; // sqrt(2/pi)
 @inline function gelu_grad4(x: v128): v128 {
   const half = f32x4.splat(0.5), one = f32x4.splat(1.0);
   const x2 = f32x4.mul(x, x);
-  const t = tanh4(f32x4.mul(f32x4.splat(GELU_SCALE), f32x4.add(x, f32x4.mul(f32x4.splat(0.044715), f32x4.mul(x, x2)))));
+  const t = tanh4(gelu_arg(x));
   const sech2 = f32x4.sub(one, f32x4.mul(t, t));
   return f32x4.add(f32x4.mul(half, f32x4.add(one, t)),
     f32x4.mul(f32x4.mul(f32x4.mul(half, x), sech2), f32x4.mul(f32x4.splat(GELU_SCALE), f32x4.add(one, f32x4.mul(f32x4.splat(3.0 * 0.044715), x2)))));

@@ -80,25 +80,25 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
     const nb = min(NB, N8 - j0);
     if (bt) pack_bt(Bm + <usize>j0 * lb, lb, K, nb);
     else pack_b(Bm + (<usize>j0 << 2), lb, K, nb);
-    const cj = Cm + (<usize>j0 << 2), ij = init != 0 ? init + (<usize>j0 << 2) : 0;
+    const cj = Cm + (<usize>j0 << 2), ij = column(init, j0);
     for (let i = 0; i < M6; i += 6) {
       pack_a(A + <usize>i * ars, ars, aks, K, true);
       const ci = cj + <usize>i * crs;
       for (let j = 0; j < nb; j += 8) {
-        tile_6x8(ci + (<usize>j << 2), crs, packA, packB + (<usize>(j >> 3)) * panelBytes, K, ij != 0 ? ij + (<usize>j << 2) : 0);
+        tile_6x8(ci + (<usize>j << 2), crs, packA, packB + (<usize>(j >> 3)) * panelBytes, K, column(ij, j));
       }
     }
     for (let i = M6; i < M4; i += 4) {
       pack_a(A + <usize>i * ars, ars, aks, K, false);
       const ci = cj + <usize>i * crs;
       for (let j = 0; j < nb; j += 8) {
-        tile_4x8(ci + (<usize>j << 2), crs, packA, packB + (<usize>(j >> 3)) * panelBytes, K, ij != 0 ? ij + (<usize>j << 2) : 0);
+        tile_4x8(ci + (<usize>j << 2), crs, packA, packB + (<usize>(j >> 3)) * panelBytes, K, column(ij, j));
       }
     }
     for (let i = M4; i < M; i++) {
       const ci = cj + <usize>i * crs, ai = A + <usize>i * ars;
       for (let j = 0; j < nb; j += 8) {
-        tile_1x8(ci + (<usize>j << 2), ai, aks, packB + (<usize>(j >> 3)) * panelBytes, K, ij != 0 ? ij + (<usize>j << 2) : 0);
+        tile_1x8(ci + (<usize>j << 2), ai, aks, packB + (<usize>(j >> 3)) * panelBytes, K, column(ij, j));
       }
     }
   }
@@ -117,6 +117,9 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
     src += bks;
   }
 }
+
+// column j of a row given by its address, or 0 for no row (the tiles' init)
+@inline function column(row: usize, j: i32): usize { return row != 0 ? row + (<usize>j << 2) : 0; }
 
 // the same panels from a transposed Bm (column j of Bm is the row at Bm + j*ljs, k contiguous):
 // 4 k x 4 columns at a time, transposed in registers
