@@ -4,8 +4,9 @@ export { encoder_forward, encoder_backward } from './encoder';
 export { layernorm_forward, layernorm_backward } from './layernorm';
 export { matmul_forward, matmul_backward, lm_head_forward, lm_head_backward,
          matmul_forward_part, matmul_backward_part, lm_head_forward_part, lm_head_backward_part,
-         matmul_forward_half, matmul_forward_join, set_pack_buffer, pack_bytes,
-         matmul_forward_f16, matmul_forward_f16_half, lm_head_forward_f16, lm_head_forward_f16_part, f32_to_f16, tile_6x8 } from './matmul';
+         matmul_forward_half, matmul_forward_join,
+         matmul_forward_f16, matmul_forward_f16_half, lm_head_forward_f16, lm_head_forward_f16_part, f32_to_f16 } from './matmul';
+export { set_pack_buffer, pack_bytes, tile_6x8 } from './gemm';
 export { attention_forward, attention_backward, attention_forward_part, attention_backward_part } from './attention';
 export { gelu_forward, gelu_backward } from './gelu';
 export { residual_forward, residual_backward } from './residual';

@@ -7,7 +7,7 @@ import { bothBackends, rng, randomArray, tensorFrom, expectClose } from './helpe
 type ArgSpec = {
   name: string;
   shape: number[];
-  kind?: 'rand' | 'zero' | 'ids' | 'positive' | 'probs' | 'null';
+  kind?: 'rand' | 'zero' | 'ids' | 'positive' | 'probs' | 'causal' | 'null';
   max?: number;       // for ids: values in [0, max); negative ids appear when ignore is set
   ignore?: boolean;
   scale?: number;
@@ -39,6 +39,18 @@ function makeData(spec: ArgSpec, rand: () => number): ArrayLike<number> | null {
         let s = 0;
         for (let i = 0; i < V; i++) { a[r * V + i] = 0.05 + rand(); s += a[r * V + i]; }
         for (let i = 0; i < V; i++) a[r * V + i] /= s;
+      }
+      return a;
+    }
+    case 'causal': {
+      // attention as the forward pass leaves it: square (T,T) blocks whose row t holds
+      // probabilities over columns 0..t and zeros above the diagonal
+      const a = new Float32Array(n), T = spec.shape[spec.shape.length - 1];
+      for (let r = 0; r < n / T; r++) {
+        const t = r % T;
+        let s = 0;
+        for (let i = 0; i <= t; i++) { a[r * T + i] = 0.05 + rand(); s += a[r * T + i]; }
+        for (let i = 0; i <= t; i++) a[r * T + i] /= s;
       }
       return a;
     }
@@ -143,13 +155,14 @@ describe('wasm kernels (plain and relaxed SIMD builds) equal the JS reference', 
 
   const attShapes = [
     { b: 1, T: 1, C: 4, NH: 1 }, { b: 2, T: 5, C: 12, NH: 3 }, { b: 3, T: 13, C: 52, NH: 4 }, { b: 1, T: 17, C: 40, NH: 2 },
+    { b: 1, T: 300, C: 32, NH: 2 }, // more keys than one k chunk of the tiles (256)
   ];
   for (const { b, T, C, NH } of attShapes) {
     it(`attention B${b} T${T} C${C} NH${NH}`, () => {
       compare('attention_forward', [{ name: 'out', shape: [b, T, C], check: true }, { name: 'att', shape: [b, NH, T, T], check: true },
         { name: 'qkv', shape: [b, T, 3 * C], scale: 2 }], [b, T, T, C, NH], 1e-5);
       compare('attention_backward', [{ name: 'dinp', shape: [b, T, 3 * C], check: true }, { name: 'datt', shape: [b, NH, T, T], kind: 'zero' },
-        { name: 'dout', shape: [b, T, C] }, { name: 'inp', shape: [b, T, 3 * C] }, { name: 'att', shape: [b, NH, T, T], kind: 'probs' }],
+        { name: 'dout', shape: [b, T, C] }, { name: 'inp', shape: [b, T, 3 * C] }, { name: 'att', shape: [b, NH, T, T], kind: 'causal' }],
         [b, T, C, NH], 1e-5);
     });
     it(`attention with cached keys B${b} Tq<Tk C${C} NH${NH}`, () => {

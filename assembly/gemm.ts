@@ -1,0 +1,352 @@
+// The register-blocked matrix product shared by the linear layers (matmul.ts) and attention
+// (attention.ts): Cm[i,j] (+)= sum_k A[i,k] * Bm[k,j], with A read through any row and k strides
+// and Bm by rows or transposed, both packed into small buffers that tiles of 6 (or 4) rows x 8
+// columns sweep with all their sums in registers.
+//
+// Every element is one chain c = a*b + c over k in order, from its start (the bias, zero or Cm),
+// whichever tile, tail, chunk or thread computes it: a split of the work never changes a bit.
+//
+// Attention's products are causal: row i of the result needs only some columns, or only some k,
+// and a mode says which (diag >= 0 is the offset of the diagonal):
+//   CAUSAL_COLS  row i needs columns j <= i + diag (scores = q k^T). Tiles still fill whole
+//                panels of 8 columns, so a few columns past the diagonal get written too.
+//   CAUSAL_K_TO  row i sums over k <= i + diag (att v). The rows of a tile share the longest
+//                range: A[i,k] must be zero past row i's own end, so extra terms add nothing.
+//   CAUSAL_K_FROM row i sums over k >= i + diag (att^T dout); A[i,k] zero before row i's start.
+import { axpy, madd, madd1 } from './simd';
+
+export const DENSE = 0, CAUSAL_COLS = 1, CAUSAL_K_TO = 2, CAUSAL_K_FROM = 3;
+
+// start a sum from zero: pass as init / bias (a row of zeros that every column reads)
+export const ZEROS: usize = memory.data(64, 16);
+
+// Cm (M,N) with row stride ldc; A element (i,k) at A + 4*(i*a_rs + k*a_ks); Bm (K,N) row stride
+// ldb, or with bt, Bm stored transposed: element (k,j) at Bm + 4*(j*ldb + k). With bias = 0,
+// Cm += A Bm; otherwise Cm = bias (one row of N, for every row; ZEROS for none) + A Bm, and the
+// old contents of Cm are never read (the forward pass needs no separate pass writing the bias).
+// causal and diag: see the top of the file (CAUSAL_K_FROM only accumulates: bias = 0).
+export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32, bt: bool,
+                        M: i32, N: i32, K: i32, bias: usize, causal: i32 = DENSE, diag: i32 = 0): void {
+  const aks = <usize>a_ks << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2;
+  const bks: usize = bt ? 4 : <usize>ldb << 2, bjs: usize = bt ? <usize>ldb << 2 : 4; // k and column strides of Bm
+  const N8 = N & ~7;
+  if (causal == CAUSAL_K_FROM && bias != 0) unreachable();
+  if (M < 4 && !bt) {
+    // few rows (decode): stream each row of Bm once, the output row stays in cache
+    for (let i = 0; i < M; i++) {
+      const c = Cm + <usize>i * crs;
+      if (bias == ZEROS) memory.fill(c, 0, <usize>N << 2);
+      else if (bias != 0) memory.copy(c, bias, <usize>N << 2);
+      const lo = k_from(causal, i, 1, diag, K), hi = k_to(causal, i, 1, diag, K);
+      let a = A + <usize>i * ars + <usize>lo * aks, b = Bm + <usize>lo * bks;
+      for (let k = lo; k < hi; k++) {
+        axpy(c, load<f32>(a), b, N);
+        a += aks; b += bks;
+      }
+    }
+    return;
+  }
+  if (M < 4) {
+    // few rows, Bm transposed (a decode step's attention scores): packing Bm would cost more than
+    // the rows' products, so its rows are transposed in registers instead, 4 columns at a time
+    for (let i = 0; i < M; i++) {
+      const lo = k_from(causal, i, 1, diag, K), hi = k_to(causal, i, 1, diag, K);
+      row_bt(Cm + <usize>i * crs, A + <usize>i * ars, aks, Bm, bjs, columns(causal, i, 1, diag, N), lo, hi, bias);
+    }
+    return;
+  }
+  // k in chunks of KC, each packed then swept by the tiles; the first starts from the bias.
+  // A chunk stores its sums and the next one loads them back (exactly), so every element is one
+  // chain c = a*b + c over k in order, from the bias or from Cm.
+  for (let k0 = 0; k0 < K; k0 += KC) {
+    const kc = min(KC, K - k0);
+    gemm_nn_chunk(Cm, ldc, A + <usize>k0 * aks, a_rs, a_ks, Bm + <usize>k0 * bks, ldb, bt, M, N8, kc, k0 == 0 ? bias : 0,
+                  causal, causal == CAUSAL_COLS ? diag : diag - k0);
+  }
+  // columns past the last multiple of 8, with the tiles' arithmetic, so every element comes out
+  // the same whichever path or thread computes it
+  for (let i = 0; i < M; i++) {
+    const lo = k_from(causal, i, 1, diag, K), hi = k_to(causal, i, 1, diag, K);
+    const jn = columns(causal, i, 1, diag, N);
+    for (let j = N8; j < jn; j++) {
+      const c = Cm + <usize>i * crs + (<usize>j << 2);
+      let s = load<f32>(bias != 0 ? column(bias, j) : c);
+      let a = A + <usize>i * ars + <usize>lo * aks, b = Bm + <usize>j * bjs + <usize>lo * bks;
+      for (let k = lo; k < hi; k++) { s = madd1(load<f32>(a), load<f32>(b), s); a += aks; b += bks; }
+      store<f32>(c, s);
+    }
+  }
+}
+
+// One row c (N columns) = init + a (k stride aks) x Bm transposed (column j: the row at Bm + j*bjs),
+// over k in [lo, hi): columns 16 at a time (four independent chains), then 4, then 1, each a chain
+// over k in order as in the tiles.
+@inline function row_bt(c: usize, a: usize, aks: usize, Bm: usize, bjs: usize, N: i32, lo: i32, hi: i32, init: usize): void {
+  let j = 0;
+  for (; j + 16 <= N; j += 16) columns_bt(c, a, aks, Bm, bjs, j, lo, hi, init, true);
+  for (; j + 4 <= N; j += 4) columns_bt(c, a, aks, Bm, bjs, j, lo, hi, init, false);
+  for (; j < N; j++) {
+    const cj = c + (<usize>j << 2);
+    let s = load<f32>(init != 0 ? column(init, j) : cj);
+    for (let k = lo; k < hi; k++) s = madd1(load<f32>(a + <usize>k * aks), load<f32>(Bm + <usize>j * bjs + (<usize>k << 2)), s);
+    store<f32>(cj, s);
+  }
+}
+
+// columns [j, j + 16) (or [j, j + 4) when !wide) of row_bt: 4 x 4 blocks of Bm transposed in registers
+@inline function columns_bt(c: usize, a: usize, aks: usize, Bm: usize, bjs: usize, j: i32, lo: i32, hi: i32, init: usize, wide: bool): void {
+  const cj = c + (<usize>j << 2), from = init != 0 ? column(init, j) : cj;
+  let x0 = v128.load(from), x1 = f32x4.splat(0), x2 = f32x4.splat(0), x3 = f32x4.splat(0);
+  if (wide) { x1 = v128.load(from, 16); x2 = v128.load(from, 32); x3 = v128.load(from, 48); }
+  const r0 = Bm + <usize>j * bjs, r4 = r0 + 4 * bjs, r8 = r4 + 4 * bjs, r12 = r8 + 4 * bjs;
+  let k = lo;
+  for (; k + 4 <= hi; k += 4) {
+    const ak = a + <usize>k * aks, o = <usize>k << 2;
+    const a0 = v128.load32_splat(ak), a1 = v128.load32_splat(ak + aks), a2 = v128.load32_splat(ak + 2 * aks), a3 = v128.load32_splat(ak + 3 * aks);
+    x0 = madd_block(x0, a0, a1, a2, a3, r0 + o, bjs);
+    if (wide) {
+      x1 = madd_block(x1, a0, a1, a2, a3, r4 + o, bjs);
+      x2 = madd_block(x2, a0, a1, a2, a3, r8 + o, bjs);
+      x3 = madd_block(x3, a0, a1, a2, a3, r12 + o, bjs);
+    }
+  }
+  for (; k < hi; k++) {
+    const s = v128.load32_splat(a + <usize>k * aks), o = <usize>k << 2;
+    x0 = madd(s, gather4(r0 + o, bjs), x0);
+    if (wide) { x1 = madd(s, gather4(r4 + o, bjs), x1); x2 = madd(s, gather4(r8 + o, bjs), x2); x3 = madd(s, gather4(r12 + o, bjs), x3); }
+  }
+  v128.store(cj, x0);
+  if (wide) { v128.store(cj, x1, 16); v128.store(cj, x2, 32); v128.store(cj, x3, 48); }
+}
+
+// x + a0 * column 0 + a1 * column 1 + ... (in that order) of the 4 x 4 block whose rows (4 values
+// of k for one column of the result) start at r, r + step, r + 2 step, r + 3 step
+@inline function madd_block(x: v128, a0: v128, a1: v128, a2: v128, a3: v128, r: usize, step: usize): v128 {
+  const y0 = v128.load(r), y1 = v128.load(r + step), y2 = v128.load(r + 2 * step), y3 = v128.load(r + 3 * step);
+  const t0 = v128.shuffle<f32>(y0, y1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(y2, y3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(y0, y1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(y2, y3, 2, 6, 3, 7);
+  x = madd(a0, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), x);
+  x = madd(a1, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), x);
+  x = madd(a2, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), x);
+  return madd(a3, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), x);
+}
+
+// the float at p, p + step, p + 2 step, p + 3 step
+@inline function gather4(p: usize, step: usize): v128 {
+  return f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(v128.load32_splat(p),
+    1, load<f32>(p + step)), 2, load<f32>(p + 2 * step)), 3, load<f32>(p + 3 * step));
+}
+
+// What rows [i, i + r) need, of K values of k (or N columns) counted from the diagonal offset d:
+// the k range [k_from, k_to) they sum over, and the columns [0, columns) they fill.
+@inline function k_from(causal: i32, i: i32, r: i32, d: i32, K: i32): i32 {
+  return causal == CAUSAL_K_FROM ? min(max(i + d, 0), K) : 0;
+}
+@inline function k_to(causal: i32, i: i32, r: i32, d: i32, K: i32): i32 {
+  return causal == CAUSAL_K_TO ? min(max(i + r + d, 0), K) : K;
+}
+@inline function columns(causal: i32, i: i32, r: i32, d: i32, N: i32): i32 {
+  return causal == CAUSAL_COLS ? min(max(i + r + d, 0), N) : N;
+}
+
+// Packing buffers, one pair per instance (each thread runs its own instance over the shared
+// memory, so the host gives each its own region: set_pack_buffer). A tile then reads A and Bm
+// from two small contiguous buffers at fixed offsets, whatever the strides of the originals.
+const KC = 256, NB = 512;                     // k chunk; columns packed at once
+const PACK_BYTES: i32 = (6 * KC + KC * NB) * 4;
+let packA: usize = 0;                         // 6 rows of A, k-major: (a0, .., a5) per k
+let packB: usize = 0;                         // KC x NB of Bm, in panels of 8 columns, k-major
+export function set_pack_buffer(p: usize): void { packA = p; packB = p + 6 * KC * 4; }
+export function pack_bytes(): i32 { return PACK_BYTES; }
+
+// Columns [0, N8) of one k chunk (K <= KC), in tiles of 6 rows x 8 columns (12 accumulators).
+// Up to NB columns of Bm are packed panel by panel, then each block of 6 rows of A is packed
+// and sweeps them (the packed columns stay in L2, the packed rows in L1). Sums start from the
+// row at init (the bias, or ZEROS) or, with init = 0, from Cm. A causal block packs and sweeps
+// only its k range [lo, hi) and its columns [0, jn) (d: the diagonal's offset in this chunk).
+function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32, bt: bool,
+                       M: i32, N8: i32, K: i32, init: usize, causal: i32, d: i32): void {
+  const aks = <usize>a_ks << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2, lb = <usize>ldb << 2;
+  // Relaxed build: rows in blocks of 6, the last 2-5 in blocks of 4 (M = 6q + 2 as 6(q-1) + 4 + 4)
+  // and of 1. Plain build: blocks of 4, as its mul and add need one more register (the product):
+  // 6-row tiles spill there (measured 1.4x slower).
+  const r = M % 6, M6 = ASC_FEATURE_RELAXED_SIMD ? M - (r == 2 && M >= 8 ? 8 : r) : 0, M4 = M6 + (M - M6) / 4 * 4;
+  const panelBytes = <usize>K << 5;
+  if (packA == 0) unreachable(); // the host did not give this instance its buffer: trap, never write at 0
+  for (let j0 = 0; j0 < N8; j0 += NB) {
+    const nb = min(NB, N8 - j0), dj = d - j0;
+    if (columns(causal, M - 1, 1, dj, nb) <= 0) break; // no row needs these columns
+    if (bt) pack_bt(Bm + <usize>j0 * lb, lb, K, nb);
+    else pack_b(Bm + (<usize>j0 << 2), lb, K, nb);
+    const cj = Cm + (<usize>j0 << 2), ij = column(init, j0);
+    for (let i = 0; i < M; ) {
+      const rows = i < M6 ? 6 : i < M4 ? 4 : 1;
+      const lo = k_from(causal, i, rows, d, K), hi = k_to(causal, i, rows, d, K), jn = columns(causal, i, rows, dj, nb);
+      const ci = cj + <usize>i * crs, ai = A + <usize>i * ars + <usize>lo * aks, b = packB + (<usize>lo << 5);
+      if (hi > lo) {
+        if (rows > 1) pack_a(ai, ars, aks, hi - lo, rows == 6);
+        for (let j = 0; j < jn; j += 8) {
+          const c = ci + (<usize>j << 2), panel = b + (<usize>(j >> 3)) * panelBytes, from = column(ij, j);
+          if (rows == 6) tile_6x8(c, crs, packA, panel, hi - lo, from);
+          else if (rows == 4) tile_4x8(c, crs, packA, panel, hi - lo, from);
+          else tile_1x8(c, ai, aks, panel, hi - lo, from);
+        }
+      }
+      i += rows;
+    }
+  }
+}
+
+// packB panel p, row k = Bm[k, 8p .. 8p+8) (nb columns, a multiple of 8)
+@inline function pack_b(Bm: usize, bks: usize, K: i32, nb: i32): void {
+  const panelBytes = <usize>K << 5;
+  let src = Bm;
+  for (let k = 0; k < K; k++) {
+    let dst = packB + (<usize>k << 5), s = src;
+    for (let j = 0; j < nb; j += 8) {
+      v128.store(dst, v128.load(s)); v128.store(dst, v128.load(s, 16), 16);
+      dst += panelBytes; s += 32;
+    }
+    src += bks;
+  }
+}
+
+// column j of a row given by its address (ZEROS: zero in every column), or 0 for no row (the tiles' init)
+@inline function column(row: usize, j: i32): usize { return row != 0 && row != ZEROS ? row + (<usize>j << 2) : row; }
+
+// the same panels from a transposed Bm (column j of Bm is the row at Bm + j*ljs, k contiguous):
+// 4 k x 4 columns at a time, transposed in registers
+@inline function pack_bt(Bm: usize, ljs: usize, K: i32, nb: i32): void {
+  const panelBytes = <usize>K << 5, K4 = K & ~3;
+  for (let j = 0; j < nb; j += 4) {
+    const r0 = Bm + <usize>j * ljs, r1 = r0 + ljs, r2 = r1 + ljs, r3 = r2 + ljs;
+    let dst = packB + <usize>(j >> 3) * panelBytes + (<usize>(j & 4) << 2);
+    let k = 0;
+    for (; k < K4; k += 4) {
+      const o = <usize>k << 2;
+      store_transposed(dst, 32, v128.load(r0 + o), v128.load(r1 + o), v128.load(r2 + o), v128.load(r3 + o));
+      dst += 128;
+    }
+    for (; k < K; k++) {
+      const o = <usize>k << 2;
+      store<f32>(dst, load<f32>(r0 + o)); store<f32>(dst, load<f32>(r1 + o), 4);
+      store<f32>(dst, load<f32>(r2 + o), 8); store<f32>(dst, load<f32>(r3 + o), 12);
+      dst += 32;
+    }
+  }
+}
+
+// rows x0..x3 (4 floats each) stored as columns: lane i of every row at dst + i*step
+@inline function store_transposed(dst: usize, step: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
+  const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(dst + step, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+  v128.store(dst + 2 * step, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+  v128.store(dst + 3 * step, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+}
+
+// packA = A[0..6, k] (or A[0..4, k] when !six) for each k, at 6 floats per k. Fast paths for the
+// two layouts the callers have: rows adjacent (A read transposed: dweight) and k contiguous
+// (forward, dinp).
+@inline function pack_a(A: usize, ars: usize, aks: usize, K: i32, six: bool): void {
+  let a = A, dst = packA, k = 0;
+  if (ars == 4) {
+    for (; k < K; k++) {
+      v128.store(dst, v128.load(a));
+      if (six) store<u64>(dst, load<u64>(a, 16), 16);
+      a += aks; dst += 24;
+    }
+    return;
+  }
+  if (aks == 4) {
+    // 4 k of 6 rows at a time: rows 0-3 transposed in registers, rows 4-5 interleaved in pairs
+    const a1 = a + ars, a2 = a1 + ars, a3 = a2 + ars, a4 = a3 + ars, a5 = a4 + ars;
+    for (; k + 4 <= K; k += 4) {
+      const o = <usize>k << 2;
+      store_transposed(dst, 24, v128.load(a + o), v128.load(a1 + o), v128.load(a2 + o), v128.load(a3 + o));
+      if (six) {
+        const x4 = v128.load(a4 + o), x5 = v128.load(a5 + o);
+        const u = v128.shuffle<f32>(x4, x5, 0, 4, 1, 5), w = v128.shuffle<f32>(x4, x5, 2, 6, 3, 7);
+        v128.store64_lane(dst, u, 0, 16); v128.store64_lane(dst, u, 1, 40);
+        v128.store64_lane(dst, w, 0, 64); v128.store64_lane(dst, w, 1, 88);
+      }
+      dst += 96;
+    }
+    a += <usize>k << 2;
+  }
+  for (; k < K; k++) {
+    store<f32>(dst, load<f32>(a)); store<f32>(dst, load<f32>(a + ars), 4);
+    store<f32>(dst, load<f32>(a + 2 * ars), 8); store<f32>(dst, load<f32>(a + 3 * ars), 12);
+    if (six) { store<f32>(dst, load<f32>(a + 4 * ars), 16); store<f32>(dst, load<f32>(a + 5 * ars), 20); }
+    a += aks; dst += 24;
+  }
+}
+
+// c (6 rows of 8, row stride crs) = (init, or c if init = 0) + a (6 packed rows) x b (a packed
+// panel: K rows of 8). 12 accumulators, two vectors of b and one broadcast of a: 15 of the 16 xmm
+// registers. V8 allocates them without spilling only when the tile is a function of its own, so
+// it is exported (the optimizer inlines a function with one caller, and then it spills: 2x slower).
+export function tile_6x8(c0: usize, crs: usize, a: usize, b: usize, K: i32, init: usize): void {
+  tile_rows(c0, crs, a, b, K, init, true);
+}
+
+// the same for 4 rows (8 accumulators; a: packed at 6 floats per k, the first 4 used)
+@inline function tile_4x8(c0: usize, crs: usize, a: usize, b: usize, K: i32, init: usize): void {
+  tile_rows(c0, crs, a, b, K, init, false);
+}
+
+// 6 rows, or 4 when !six (a constant at every call, so the optimizer drops rows 4 and 5)
+@inline function tile_rows(c0: usize, crs: usize, a: usize, b: usize, K: i32, init: usize, six: bool): void {
+  const c1 = c0 + crs, c2 = c1 + crs, c3 = c2 + crs, c4 = c3 + crs, c5 = c4 + crs;
+  let x00: v128, x01: v128, x10: v128, x11: v128, x20: v128, x21: v128;
+  let x30: v128, x31: v128, x40 = f32x4.splat(0), x41 = f32x4.splat(0), x50 = f32x4.splat(0), x51 = f32x4.splat(0);
+  if (init != 0) {
+    x00 = v128.load(init); x01 = v128.load(init, 16);
+    x10 = x00; x11 = x01; x20 = x00; x21 = x01; x30 = x00; x31 = x01;
+    if (six) { x40 = x00; x41 = x01; x50 = x00; x51 = x01; }
+  } else {
+    x00 = v128.load(c0); x01 = v128.load(c0, 16);
+    x10 = v128.load(c1); x11 = v128.load(c1, 16);
+    x20 = v128.load(c2); x21 = v128.load(c2, 16);
+    x30 = v128.load(c3); x31 = v128.load(c3, 16);
+    if (six) { x40 = v128.load(c4); x41 = v128.load(c4, 16); x50 = v128.load(c5); x51 = v128.load(c5, 16); }
+  }
+  for (let k = 0; k < K; k++) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let s = v128.load32_splat(a);
+    x00 = madd(s, b0, x00); x01 = madd(s, b1, x01);
+    s = v128.load32_splat(a, 4);
+    x10 = madd(s, b0, x10); x11 = madd(s, b1, x11);
+    s = v128.load32_splat(a, 8);
+    x20 = madd(s, b0, x20); x21 = madd(s, b1, x21);
+    s = v128.load32_splat(a, 12);
+    x30 = madd(s, b0, x30); x31 = madd(s, b1, x31);
+    if (six) {
+      s = v128.load32_splat(a, 16);
+      x40 = madd(s, b0, x40); x41 = madd(s, b1, x41);
+      s = v128.load32_splat(a, 20);
+      x50 = madd(s, b0, x50); x51 = madd(s, b1, x51);
+    }
+    a += 24; b += 32;
+  }
+  v128.store(c0, x00); v128.store(c0, x01, 16);
+  v128.store(c1, x10); v128.store(c1, x11, 16);
+  v128.store(c2, x20); v128.store(c2, x21, 16);
+  v128.store(c3, x30); v128.store(c3, x31, 16);
+  if (six) { v128.store(c4, x40); v128.store(c4, x41, 16); v128.store(c5, x50); v128.store(c5, x51, 16); }
+}
+
+// one row of 8: c = (init, or c if init = 0) + a (k stride aks) x b (a packed panel: K rows of 8)
+@inline function tile_1x8(c0: usize, a: usize, aks: usize, b: usize, K: i32, init: usize): void {
+  const from = init != 0 ? init : c0;
+  let x0 = v128.load(from), x1 = v128.load(from, 16);
+  for (let k = 0; k < K; k++) {
+    const a0 = v128.load32_splat(a);
+    x0 = madd(a0, v128.load(b), x0);
+    x1 = madd(a0, v128.load(b, 16), x1);
+    a += aks; b += 32;
+  }
+  v128.store(c0, x0); v128.store(c0, x1, 16);
+}
+
