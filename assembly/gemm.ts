@@ -38,8 +38,12 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
       if (bias == ZEROS) memory.fill(c, 0, <usize>N << 2);
       else if (bias != 0) memory.copy(c, bias, <usize>N << 2);
       const lo = k_from(causal, i, 1, diag, K), hi = k_to(causal, i, 1, diag, K);
-      let a = A + <usize>i * ars + <usize>lo * aks, b = Bm + <usize>lo * bks;
-      for (let k = lo; k < hi; k++) {
+      let a = A + <usize>i * ars + <usize>lo * aks, b = Bm + <usize>lo * bks, k = lo;
+      for (; k + 4 <= hi; k += 4) {
+        axpy4(c, load<f32>(a), load<f32>(a + aks), load<f32>(a + 2 * aks), load<f32>(a + 3 * aks), b, bks, N);
+        a += 4 * aks; b += 4 * bks;
+      }
+      for (; k < hi; k++) {
         axpy(c, load<f32>(a), b, N);
         a += aks; b += bks;
       }
@@ -75,6 +79,28 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
       for (let k = lo; k < hi; k++) { s = madd1(load<f32>(a), load<f32>(b), s); a += aks; b += bks; }
       store<f32>(c, s);
     }
+  }
+}
+
+// c[j] += a0 b[j] + a1 b[step + j] + a2 b[2 step + j] + a3 b[3 step + j], added in that order (four
+// axpy's arithmetic with one load and store of c instead of four)
+@inline function axpy4(c: usize, a0: f32, a1: f32, a2: f32, a3: f32, b: usize, step: usize, N: i32): void {
+  const s0 = f32x4.splat(a0), s1 = f32x4.splat(a1), s2 = f32x4.splat(a2), s3 = f32x4.splat(a3);
+  const b1 = b + step, b2 = b1 + step, b3 = b2 + step;
+  let j = 0;
+  for (; j + 4 <= N; j += 4) {
+    const o = <usize>j << 2;
+    let x = madd(s0, v128.load(b + o), v128.load(c + o));
+    x = madd(s1, v128.load(b1 + o), x);
+    x = madd(s2, v128.load(b2 + o), x);
+    v128.store(c + o, madd(s3, v128.load(b3 + o), x));
+  }
+  for (; j < N; j++) {
+    const o = <usize>j << 2;
+    let x = madd1(a0, load<f32>(b + o), load<f32>(c + o));
+    x = madd1(a1, load<f32>(b1 + o), x);
+    x = madd1(a2, load<f32>(b2 + o), x);
+    store<f32>(c + o, madd1(a3, load<f32>(b3 + o), x));
   }
 }
 
