@@ -217,11 +217,14 @@ export class GPT {
   private ensureGradActivations(B: number, T: number): Activations {
     if (this.gradActs && this.gradActs.B === B && this.gradActs.T === T) return this.gradActs;
     if (this.gradActs) this.backend.arena.release(this.gradActs.ptr);
-    // the same layout without the saved statistics and token ids
-    const specs = activationSpecs(this.config, B, T).filter((s) => s.dtype !== 'i32' && !/_(mean|rstd)$/.test(s.name));
-    const { ptr, bytes, tensors } = carve(this.backend.arena, `activation gradients for B=${B}, T=${T}`, specs);
+    // the same layout without the saved statistics and token ids, and one attention scratch for
+    // every layer instead of one (B,NH,T,T) gradient each: attention_backward only works in it.
+    // It goes last, so zeroing the gradients (which accumulate) can leave it out.
+    const specs = activationSpecs(this.config, B, T).filter((s) => s.dtype !== 'i32' && !/_(mean|rstd)$|\.att$/.test(s.name));
+    specs.push({ name: 'datt', shape: [B, this.config.n_head, T, T] });
+    const { ptr, tensors } = carve(this.backend.arena, `activation gradients for B=${B}, T=${T}`, specs);
     this.gradActs = new Activations(B, T, ptr, tensors);
-    this.gradActBytes = bytes;
+    this.gradActBytes = tensors.get('datt')!.ptr - ptr;
     return this.gradActs;
   }
 
@@ -461,7 +464,7 @@ export class GPT {
         scatterAddRows(dresidual, dres, picked, C);
         scatterAddRows(dx('atty'), datty, picked, C);
       }
-      be.attention_backward(dx('qkv'), dx('att'), dx('atty'), x('qkv'), x('att'), B, T, C, NH);
+      be.attention_backward(dx('qkv'), d.get('datt'), dx('atty'), x('qkv'), x('att'), B, T, C, NH);
       be.matmul_backward(dx('ln1'), g(`${h}.attn.c_attn.weight`), g(`${h}.attn.c_attn.bias`), dx('qkv'), x('ln1'), p(`${h}.attn.c_attn.weight`), B, T, C, 3 * C);
       be.layernorm_backward(dresidual, g(`${h}.ln_1.weight`), g(`${h}.ln_1.bias`), dx('ln1'), residual, p(`${h}.ln_1.weight`), x('ln1_mean'), x('ln1_rstd'), B * T, C);
     }
