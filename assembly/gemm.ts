@@ -13,7 +13,7 @@
 //   CAUSAL_K_TO  row i sums over k <= i + diag (att v). The rows of a tile share the longest
 //                range: A[i,k] must be zero past row i's own end, so extra terms add nothing.
 //   CAUSAL_K_FROM row i sums over k >= i + diag (att^T dout); A[i,k] zero before row i's start.
-import { axpy, madd, madd1 } from './simd';
+import { axpy, madd, madd1, zero } from './simd';
 
 export const DENSE = 0, CAUSAL_COLS = 1, CAUSAL_K_TO = 2, CAUSAL_K_FROM = 3;
 
@@ -32,12 +32,12 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
   const N8 = N & ~7;
   if (causal == CAUSAL_K_FROM && bias != 0) unreachable();
   if (M < 4 && !bt) {
-    // few rows (decode): stream each row of Bm once, the output row stays in cache
+    // few rows (decode): stream Bm's rows once, four at a time; the output row stays in cache
     for (let i = 0; i < M; i++) {
       const c = Cm + <usize>i * crs;
-      if (bias == ZEROS) memory.fill(c, 0, <usize>N << 2);
+      if (bias == ZEROS) zero(c, N);
       else if (bias != 0) memory.copy(c, bias, <usize>N << 2);
-      const lo = k_from(causal, i, 1, diag, K), hi = k_to(causal, i, 1, diag, K);
+      const lo = k_from(causal, i, diag, K), hi = k_to(causal, i, 1, diag, K);
       let a = A + <usize>i * ars + <usize>lo * aks, b = Bm + <usize>lo * bks, k = lo;
       for (; k + 4 <= hi; k += 4) {
         axpy4(c, load<f32>(a), load<f32>(a + aks), load<f32>(a + 2 * aks), load<f32>(a + 3 * aks), b, bks, N);
@@ -54,7 +54,7 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
     // few rows, Bm transposed (a decode step's attention scores): packing Bm would cost more than
     // the rows' products, so its rows are transposed in registers instead, 4 columns at a time
     for (let i = 0; i < M; i++) {
-      const lo = k_from(causal, i, 1, diag, K), hi = k_to(causal, i, 1, diag, K);
+      const lo = k_from(causal, i, diag, K), hi = k_to(causal, i, 1, diag, K);
       row_bt(Cm + <usize>i * crs, A + <usize>i * ars, aks, Bm, bjs, columns(causal, i, 1, diag, N), lo, hi, bias);
     }
     return;
@@ -70,7 +70,7 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
   // columns past the last multiple of 8, with the tiles' arithmetic, so every element comes out
   // the same whichever path or thread computes it
   for (let i = 0; i < M; i++) {
-    const lo = k_from(causal, i, 1, diag, K), hi = k_to(causal, i, 1, diag, K);
+    const lo = k_from(causal, i, diag, K), hi = k_to(causal, i, 1, diag, K);
     const jn = columns(causal, i, 1, diag, N);
     for (let j = N8; j < jn; j++) {
       const c = Cm + <usize>i * crs + (<usize>j << 2);
@@ -105,18 +105,13 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
 }
 
 // One row c (N columns) = init + a (k stride aks) x Bm transposed (column j: the row at Bm + j*bjs),
-// over k in [lo, hi): columns 16 at a time (four independent chains), then 4, then 1, each a chain
-// over k in order as in the tiles.
+// over k in [lo, hi): columns 16 at a time (four independent chains), then 4, then the last 1-3,
+// each a chain over k in order as in the tiles.
 @inline function row_bt(c: usize, a: usize, aks: usize, Bm: usize, bjs: usize, N: i32, lo: i32, hi: i32, init: usize): void {
   let j = 0;
   for (; j + 16 <= N; j += 16) columns_bt(c, a, aks, Bm, bjs, j, lo, hi, init, true);
   for (; j + 4 <= N; j += 4) columns_bt(c, a, aks, Bm, bjs, j, lo, hi, init, false);
-  for (; j < N; j++) {
-    const cj = c + (<usize>j << 2);
-    let s = load<f32>(init != 0 ? column(init, j) : cj);
-    for (let k = lo; k < hi; k++) s = madd1(load<f32>(a + <usize>k * aks), load<f32>(Bm + <usize>j * bjs + (<usize>k << 2)), s);
-    store<f32>(cj, s);
-  }
+  if (j < N) columns_bt_tail(c, a, aks, Bm, bjs, j, N, lo, hi, init);
 }
 
 // columns [j, j + 16) (or [j, j + 4) when !wide) of row_bt: 4 x 4 blocks of Bm transposed in registers
@@ -129,26 +124,51 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
   for (; k + 4 <= hi; k += 4) {
     const ak = a + <usize>k * aks, o = <usize>k << 2;
     const a0 = v128.load32_splat(ak), a1 = v128.load32_splat(ak + aks), a2 = v128.load32_splat(ak + 2 * aks), a3 = v128.load32_splat(ak + 3 * aks);
-    x0 = madd_block(x0, a0, a1, a2, a3, r0 + o, bjs);
+    x0 = madd_block(x0, a0, a1, a2, a3, r0 + o, bjs, bjs, bjs);
     if (wide) {
-      x1 = madd_block(x1, a0, a1, a2, a3, r4 + o, bjs);
-      x2 = madd_block(x2, a0, a1, a2, a3, r8 + o, bjs);
-      x3 = madd_block(x3, a0, a1, a2, a3, r12 + o, bjs);
+      x1 = madd_block(x1, a0, a1, a2, a3, r4 + o, bjs, bjs, bjs);
+      x2 = madd_block(x2, a0, a1, a2, a3, r8 + o, bjs, bjs, bjs);
+      x3 = madd_block(x3, a0, a1, a2, a3, r12 + o, bjs, bjs, bjs);
     }
   }
   for (; k < hi; k++) {
     const s = v128.load32_splat(a + <usize>k * aks), o = <usize>k << 2;
-    x0 = madd(s, gather4(r0 + o, bjs), x0);
-    if (wide) { x1 = madd(s, gather4(r4 + o, bjs), x1); x2 = madd(s, gather4(r8 + o, bjs), x2); x3 = madd(s, gather4(r12 + o, bjs), x3); }
+    x0 = madd(s, gather4(r0 + o, bjs, bjs, bjs), x0);
+    if (wide) {
+      x1 = madd(s, gather4(r4 + o, bjs, bjs, bjs), x1);
+      x2 = madd(s, gather4(r8 + o, bjs, bjs, bjs), x2);
+      x3 = madd(s, gather4(r12 + o, bjs, bjs, bjs), x3);
+    }
   }
   v128.store(cj, x0);
   if (wide) { v128.store(cj, x1, 16); v128.store(cj, x2, 32); v128.store(cj, x3, 48); }
 }
 
+// the last n = N - j columns (1-3) of row_bt: four lanes as in columns_bt, the missing columns
+// reading the last one's row again (their lanes are not stored), so the same chains
+@inline function columns_bt_tail(c: usize, a: usize, aks: usize, Bm: usize, bjs: usize, j: i32, N: i32, lo: i32, hi: i32, init: usize): void {
+  const n = N - j, cj = c + (<usize>j << 2), from = init != 0 ? column(init, j) : cj;
+  const r0 = Bm + <usize>j * bjs, s1: usize = n > 1 ? bjs : 0, s2: usize = n > 2 ? bjs : 0;
+  let x = f32x4.replace_lane(f32x4.splat(0), 0, load<f32>(from));
+  if (n > 1) x = f32x4.replace_lane(x, 1, load<f32>(from, 4));
+  if (n > 2) x = f32x4.replace_lane(x, 2, load<f32>(from, 8));
+  let k = lo;
+  for (; k + 4 <= hi; k += 4) {
+    const ak = a + <usize>k * aks;
+    x = madd_block(x, v128.load32_splat(ak), v128.load32_splat(ak + aks), v128.load32_splat(ak + 2 * aks), v128.load32_splat(ak + 3 * aks),
+                   r0 + (<usize>k << 2), s1, s2, 0);
+  }
+  for (; k < hi; k++) x = madd(v128.load32_splat(a + <usize>k * aks), gather4(r0 + (<usize>k << 2), s1, s2, 0), x);
+  store<f32>(cj, f32x4.extract_lane(x, 0));
+  if (n > 1) store<f32>(cj, f32x4.extract_lane(x, 1), 4);
+  if (n > 2) store<f32>(cj, f32x4.extract_lane(x, 2), 8);
+}
+
 // x + a0 * column 0 + a1 * column 1 + ... (in that order) of the 4 x 4 block whose rows (4 values
-// of k for one column of the result) start at r, r + step, r + 2 step, r + 3 step
-@inline function madd_block(x: v128, a0: v128, a1: v128, a2: v128, a3: v128, r: usize, step: usize): v128 {
-  const y0 = v128.load(r), y1 = v128.load(r + step), y2 = v128.load(r + 2 * step), y3 = v128.load(r + 3 * step);
+// of k for one column of the result) start at r, then each the given step (bytes) after the last
+@inline function madd_block(x: v128, a0: v128, a1: v128, a2: v128, a3: v128, r: usize, s1: usize, s2: usize, s3: usize): v128 {
+  const p1 = r + s1, p2 = p1 + s2, p3 = p2 + s3;
+  const y0 = v128.load(r), y1 = v128.load(p1), y2 = v128.load(p2), y3 = v128.load(p3);
   const t0 = v128.shuffle<f32>(y0, y1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(y2, y3, 0, 4, 1, 5);
   const t2 = v128.shuffle<f32>(y0, y1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(y2, y3, 2, 6, 3, 7);
   x = madd(a0, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), x);
@@ -157,15 +177,17 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
   return madd(a3, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), x);
 }
 
-// the float at p, p + step, p + 2 step, p + 3 step
-@inline function gather4(p: usize, step: usize): v128 {
+// the float at p and at three more places, each the given step (bytes) after the last
+@inline function gather4(p: usize, s1: usize, s2: usize, s3: usize): v128 {
+  const p1 = p + s1, p2 = p1 + s2, p3 = p2 + s3;
   return f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(v128.load32_splat(p),
-    1, load<f32>(p + step)), 2, load<f32>(p + 2 * step)), 3, load<f32>(p + 3 * step));
+    1, load<f32>(p1)), 2, load<f32>(p2)), 3, load<f32>(p3));
 }
 
-// What rows [i, i + r) need, of K values of k (or N columns) counted from the diagonal offset d:
-// the k range [k_from, k_to) they sum over, and the columns [0, columns) they fill.
-@inline function k_from(causal: i32, i: i32, r: i32, d: i32, K: i32): i32 {
+// What rows [i, i + r) need, of K values of k (or N columns), d being the diagonal's offset: the
+// k range [k_from, k_to) they sum over (the first row starts latest, the last ends latest), and
+// the columns [0, columns) they fill.
+@inline function k_from(causal: i32, i: i32, d: i32, K: i32): i32 {
   return causal == CAUSAL_K_FROM ? min(max(i + d, 0), K) : 0;
 }
 @inline function k_to(causal: i32, i: i32, r: i32, d: i32, K: i32): i32 {
@@ -207,7 +229,7 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
     const cj = Cm + (<usize>j0 << 2), ij = column(init, j0);
     for (let i = 0; i < M; ) {
       const rows = i < M6 ? 6 : i < M4 ? 4 : 1;
-      const lo = k_from(causal, i, rows, d, K), hi = k_to(causal, i, rows, d, K), jn = columns(causal, i, rows, dj, nb);
+      const lo = k_from(causal, i, d, K), hi = k_to(causal, i, rows, d, K), jn = columns(causal, i, rows, dj, nb);
       const ci = cj + <usize>i * crs, ai = A + <usize>i * ars + <usize>lo * aks, b = packB + (<usize>lo << 5);
       if (hi > lo) {
         if (rows > 1) pack_a(ai, ars, aks, hi - lo, rows == 6);
