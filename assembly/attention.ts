@@ -6,7 +6,7 @@
 // row's range of keys, which only ever adds a zero of att (or of d(scores)) above the diagonal:
 // every element comes out the same whether its row is computed in a tile, alone, or as a decode
 // step's single query.
-import { zero, hsum, madd, exp4 } from './simd';
+import { zero, hsum, madd, softmax, lanes_below, load_part, store_part } from './simd';
 import { gemm_nn, ZEROS, CAUSAL_COLS, CAUSAL_K_TO, CAUSAL_K_FROM } from './gemm';
 
 // qkv (B,Tk,3C) holds q | k | v for every position; the queries are the last Tq positions
@@ -31,7 +31,7 @@ export function attention_forward_part(out: usize, att: usize, qkv: usize,
     const o = out + (<usize>b * <usize>Tq * <usize>C << 2) + (<usize>(h * hs) << 2);
     // scores[t,j] = q_t . k_j (k read transposed), then each row softmaxed in place
     gemm_nn(rows, Tk, q, C3, 1, k, C3, true, Tq, Tk, hs, ZEROS, CAUSAL_COLS, past);
-    for (let t = 0; t < Tq; t++) softmax_row(rows + <usize>t * rowBytes, t + past + 1, Tk, scale);
+    for (let t = 0; t < Tq; t++) { const row = rows + <usize>t * rowBytes; softmax(row, row, t + past + 1, Tk, scale); }
     // out_t = sum_j att[t,j] v_j
     gemm_nn(o, C, rows, Tk, 1, v, C3, false, Tq, hs, Tk, ZEROS, CAUSAL_K_TO, past);
   }
@@ -71,43 +71,7 @@ export function attention_backward_part(dinp: usize, datt: usize, dout: usize, i
   }
 }
 
-// ---- the softmax of one row, forward and backward ----
-// Vectors of 4 all the way: the last, partial vector is read whole when it stays inside the row
-// (its lanes past n masked off), else lane by lane.
-
-// row[0..n) = softmax(row[0..n) * scale), scores in, probabilities out; row[n..Tk) = 0
-@inline function softmax_row(row: usize, n: i32, Tk: i32, scale: f32): void {
-  const full = n & ~3, rem = n & 3, whole = full + 4 <= Tk, mask = lanes_below(rem);
-  const last = row + (<usize>full << 2);
-  // the maximum through pmax (one instruction; f32x4.max's NaN and -0 rules cost V8 six)
-  let vmax = f32x4.splat(-Infinity), x = f32x4.splat(0);
-  for (let j = 0; j < full; j += 4) vmax = f32x4.pmax(vmax, v128.load(row + (<usize>j << 2)));
-  if (rem != 0) {
-    x = load_part(last, rem, whole);
-    vmax = f32x4.pmax(vmax, v128.bitselect(x, f32x4.splat(-Infinity), mask));
-  }
-  vmax = f32x4.pmax(vmax, v128.shuffle<f32>(vmax, vmax, 2, 3, 0, 1));
-  const m = f32x4.pmax(vmax, v128.shuffle<f32>(vmax, vmax, 1, 0, 3, 2)); // the maximum in every lane
-  const vscale = f32x4.splat(scale);
-  let acc = f32x4.splat(0);
-  for (let j = 0; j < full; j += 4) {
-    const p = row + (<usize>j << 2), e = exp4(f32x4.mul(f32x4.sub(v128.load(p), m), vscale));
-    v128.store(p, e);
-    acc = f32x4.add(acc, e);
-  }
-  if (rem != 0) {
-    x = v128.and(exp4(f32x4.mul(f32x4.sub(x, m), vscale)), mask);
-    acc = f32x4.add(acc, x);
-  }
-  const inv = f32x4.splat(<f32>1.0 / hsum(acc));
-  for (let j = 0; j < full; j += 4) {
-    const p = row + (<usize>j << 2);
-    v128.store(p, f32x4.mul(v128.load(p), inv));
-  }
-  if (rem != 0) store_part(last, f32x4.mul(x, inv), rem, whole);
-  const z = rem != 0 && whole ? full + 4 : n;
-  zero(row + (<usize>z << 2), Tk - z);
-}
+// ---- the backward of one row's softmax (the forward is simd.ts softmax) ----
 
 // da[0..n) holds d(att) for one row of att a; becomes d(scores) = a * (da - sum(a * da)) * scale.
 // da[n..n+5) = 0: the other rows of a 6-row tile read these (above the diagonal) as zero terms.
@@ -133,27 +97,4 @@ export function attention_backward_part(dinp: usize, datt: usize, dout: usize, i
   const z = rem != 0 && whole ? full + 4 : n;
   const end = min(T, n + 5);
   if (end > z) zero(da + (<usize>z << 2), end - z);
-}
-
-// all ones in lanes [0, r), zero in the others
-@inline function lanes_below(r: i32): v128 {
-  return i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(r));
-}
-
-// the r < 4 floats at p (the rest zero): one load when the whole vector lies inside the row
-@inline function load_part(p: usize, r: i32, whole: bool): v128 {
-  if (whole) return v128.load(p);
-  let x = f32x4.splat(0);
-  x = f32x4.replace_lane(x, 0, load<f32>(p));
-  if (r > 1) x = f32x4.replace_lane(x, 1, load<f32>(p, 4));
-  if (r > 2) x = f32x4.replace_lane(x, 2, load<f32>(p, 8));
-  return x;
-}
-
-// lanes [0, r) of x to p (with whole, all four: the others are zeros the row wants)
-@inline function store_part(p: usize, x: v128, r: i32, whole: bool): void {
-  if (whole) { v128.store(p, x); return; }
-  store<f32>(p, f32x4.extract_lane(x, 0));
-  if (r > 1) store<f32>(p, f32x4.extract_lane(x, 1), 4);
-  if (r > 2) store<f32>(p, f32x4.extract_lane(x, 2), 8);
 }

@@ -7,7 +7,7 @@ import { softmax } from './simd';
 export function softmax_forward(probs: usize, logits: usize, B: i32, T: i32, V: i32): void {
   const N = B * T;
   const rowBytes = <usize>V << 2;
-  for (let n = 0; n < N; n++) softmax(probs + <usize>n * rowBytes, logits + <usize>n * rowBytes, V);
+  for (let n = 0; n < N; n++) softmax(probs + <usize>n * rowBytes, logits + <usize>n * rowBytes, V, V, 1.0);
 }
 
 // probs (B,T,V), targets (B,T) int32 -> losses (B,T) = -log probs[target] (0 where target < 0)

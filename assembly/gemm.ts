@@ -13,7 +13,7 @@
 //   CAUSAL_K_TO  row i sums over k <= i + diag (att v). The rows of a tile share the longest
 //                range: A[i,k] must be zero past row i's own end, so extra terms add nothing.
 //   CAUSAL_K_FROM row i sums over k >= i + diag (att^T dout); A[i,k] zero before row i's start.
-import { axpy, madd, madd1, zero } from './simd';
+import { axpy, madd, madd1, zero, load_part, store_part } from './simd';
 
 export const DENSE = 0, CAUSAL_COLS = 1, CAUSAL_K_TO = 2, CAUSAL_K_FROM = 3;
 
@@ -105,26 +105,29 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
 }
 
 // One row c (N columns) = init + a (k stride aks) x Bm transposed (column j: the row at Bm + j*bjs),
-// over k in [lo, hi): columns 16 at a time (four independent chains), then 4, then the last 1-3,
-// each a chain over k in order as in the tiles.
+// over k in [lo, hi): columns 16 at a time (four independent chains), then 4 (the last 1-4), each
+// a chain over k in order as in the tiles.
 @inline function row_bt(c: usize, a: usize, aks: usize, Bm: usize, bjs: usize, N: i32, lo: i32, hi: i32, init: usize): void {
   let j = 0;
-  for (; j + 16 <= N; j += 16) columns_bt(c, a, aks, Bm, bjs, j, lo, hi, init, true);
-  for (; j + 4 <= N; j += 4) columns_bt(c, a, aks, Bm, bjs, j, lo, hi, init, false);
-  if (j < N) columns_bt_tail(c, a, aks, Bm, bjs, j, N, lo, hi, init);
+  for (; j + 16 <= N; j += 16) columns_bt(c, a, aks, Bm, bjs, j, 16, lo, hi, init, true);
+  for (; j < N; j += 4) columns_bt(c, a, aks, Bm, bjs, j, min(4, N - j), lo, hi, init, false);
 }
 
-// columns [j, j + 16) (or [j, j + 4) when !wide) of row_bt: 4 x 4 blocks of Bm transposed in registers
-@inline function columns_bt(c: usize, a: usize, aks: usize, Bm: usize, bjs: usize, j: i32, lo: i32, hi: i32, init: usize, wide: bool): void {
-  const cj = c + (<usize>j << 2), from = init != 0 ? column(init, j) : cj;
-  let x0 = v128.load(from), x1 = f32x4.splat(0), x2 = f32x4.splat(0), x3 = f32x4.splat(0);
+// columns [j, j + n) of row_bt (wide: n = 16, else n <= 4): 4 x 4 blocks of Bm transposed in
+// registers. With n < 4 the missing columns read the last one's row again and their lanes are not
+// stored, so every column is the same chain however the row's columns fall into groups.
+@inline function columns_bt(c: usize, a: usize, aks: usize, Bm: usize, bjs: usize, j: i32, n: i32, lo: i32, hi: i32,
+                            init: usize, wide: bool): void {
+  const cj = c + (<usize>j << 2), from = init != 0 ? column(init, j) : cj, all = wide || n == 4;
+  let x0 = load_part(from, n, all), x1 = f32x4.splat(0), x2 = f32x4.splat(0), x3 = f32x4.splat(0);
   if (wide) { x1 = v128.load(from, 16); x2 = v128.load(from, 32); x3 = v128.load(from, 48); }
+  const s1: usize = all || n > 1 ? bjs : 0, s2: usize = all || n > 2 ? bjs : 0, s3: usize = all ? bjs : 0;
   const r0 = Bm + <usize>j * bjs, r4 = r0 + 4 * bjs, r8 = r4 + 4 * bjs, r12 = r8 + 4 * bjs;
   let k = lo;
   for (; k + 4 <= hi; k += 4) {
     const ak = a + <usize>k * aks, o = <usize>k << 2;
     const a0 = v128.load32_splat(ak), a1 = v128.load32_splat(ak + aks), a2 = v128.load32_splat(ak + 2 * aks), a3 = v128.load32_splat(ak + 3 * aks);
-    x0 = madd_block(x0, a0, a1, a2, a3, r0 + o, bjs, bjs, bjs);
+    x0 = madd_block(x0, a0, a1, a2, a3, r0 + o, s1, s2, s3);
     if (wide) {
       x1 = madd_block(x1, a0, a1, a2, a3, r4 + o, bjs, bjs, bjs);
       x2 = madd_block(x2, a0, a1, a2, a3, r8 + o, bjs, bjs, bjs);
@@ -133,35 +136,15 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
   }
   for (; k < hi; k++) {
     const s = v128.load32_splat(a + <usize>k * aks), o = <usize>k << 2;
-    x0 = madd(s, gather4(r0 + o, bjs, bjs, bjs), x0);
+    x0 = madd(s, gather4(r0 + o, s1, s2, s3), x0);
     if (wide) {
       x1 = madd(s, gather4(r4 + o, bjs, bjs, bjs), x1);
       x2 = madd(s, gather4(r8 + o, bjs, bjs, bjs), x2);
       x3 = madd(s, gather4(r12 + o, bjs, bjs, bjs), x3);
     }
   }
-  v128.store(cj, x0);
+  store_part(cj, x0, n, all);
   if (wide) { v128.store(cj, x1, 16); v128.store(cj, x2, 32); v128.store(cj, x3, 48); }
-}
-
-// the last n = N - j columns (1-3) of row_bt: four lanes as in columns_bt, the missing columns
-// reading the last one's row again (their lanes are not stored), so the same chains
-@inline function columns_bt_tail(c: usize, a: usize, aks: usize, Bm: usize, bjs: usize, j: i32, N: i32, lo: i32, hi: i32, init: usize): void {
-  const n = N - j, cj = c + (<usize>j << 2), from = init != 0 ? column(init, j) : cj;
-  const r0 = Bm + <usize>j * bjs, s1: usize = n > 1 ? bjs : 0, s2: usize = n > 2 ? bjs : 0;
-  let x = f32x4.replace_lane(f32x4.splat(0), 0, load<f32>(from));
-  if (n > 1) x = f32x4.replace_lane(x, 1, load<f32>(from, 4));
-  if (n > 2) x = f32x4.replace_lane(x, 2, load<f32>(from, 8));
-  let k = lo;
-  for (; k + 4 <= hi; k += 4) {
-    const ak = a + <usize>k * aks;
-    x = madd_block(x, v128.load32_splat(ak), v128.load32_splat(ak + aks), v128.load32_splat(ak + 2 * aks), v128.load32_splat(ak + 3 * aks),
-                   r0 + (<usize>k << 2), s1, s2, 0);
-  }
-  for (; k < hi; k++) x = madd(v128.load32_splat(a + <usize>k * aks), gather4(r0 + (<usize>k << 2), s1, s2, 0), x);
-  store<f32>(cj, f32x4.extract_lane(x, 0));
-  if (n > 1) store<f32>(cj, f32x4.extract_lane(x, 1), 4);
-  if (n > 2) store<f32>(cj, f32x4.extract_lane(x, 2), 8);
 }
 
 // x + a0 * column 0 + a1 * column 1 + ... (in that order) of the 4 x 4 block whose rows (4 values

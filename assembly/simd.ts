@@ -108,35 +108,63 @@
   return f32x4.mul(p, scale);
 }
 
-// out[0..n) = softmax(inp[0..n)) (out may be inp): max, then e^(x - max) and their sum, then scale
-@inline export function softmax(out: usize, inp: usize, n: i32): void {
-  let vmaxs = f32x4.splat(-Infinity);
-  let j = 0;
-  for (; j + 4 <= n; j += 4) vmaxs = f32x4.max(vmaxs, v128.load(inp + (<usize>j << 2)));
-  let maxv = max(f32x4.extract_lane(vmaxs, 0), max(f32x4.extract_lane(vmaxs, 1), max(f32x4.extract_lane(vmaxs, 2), f32x4.extract_lane(vmaxs, 3))));
-  for (; j < n; j++) maxv = max(maxv, load<f32>(inp + (<usize>j << 2)));
-  const vmax = f32x4.splat(maxv);
+// out[0..n) = softmax(inp[0..n) * scale) (out may be inp); out[n..len) = 0. Vectors all the way:
+// the last, partial vector is read whole when it stays inside [0, len) (its lanes past n masked
+// off), else lane by lane. The maximum through pmax (one instruction; f32x4.max's NaN and -0 rules
+// cost V8 six, in a loop-carried chain).
+@inline export function softmax(out: usize, inp: usize, n: i32, len: i32, scale: f32): void {
+  const full = n & ~3, rem = n & 3, whole = full + 4 <= len, mask = lanes_below(rem);
+  let vmax = f32x4.splat(-Infinity), x = f32x4.splat(0);
+  for (let j = 0; j < full; j += 4) vmax = f32x4.pmax(vmax, v128.load(inp + (<usize>j << 2)));
+  if (rem != 0) {
+    x = load_part(inp + (<usize>full << 2), rem, whole);
+    vmax = f32x4.pmax(vmax, v128.bitselect(x, f32x4.splat(-Infinity), mask));
+  }
+  vmax = f32x4.pmax(vmax, v128.shuffle<f32>(vmax, vmax, 2, 3, 0, 1));
+  const m = f32x4.pmax(vmax, v128.shuffle<f32>(vmax, vmax, 1, 0, 3, 2)); // the maximum in every lane
+  const vscale = f32x4.splat(scale);
   let acc = f32x4.splat(0);
-  for (j = 0; j + 4 <= n; j += 4) {
-    const e = exp4(f32x4.sub(v128.load(inp + (<usize>j << 2)), vmax));
-    v128.store(out + (<usize>j << 2), e);
+  for (let j = 0; j < full; j += 4) {
+    const o = <usize>j << 2, e = exp4(f32x4.mul(f32x4.sub(v128.load(inp + o), m), vscale));
+    v128.store(out + o, e);
     acc = f32x4.add(acc, e);
   }
-  let total = hsum(acc);
-  for (; j < n; j++) {
-    const e = exp1(load<f32>(inp + (<usize>j << 2)) - maxv);
-    store<f32>(out + (<usize>j << 2), e);
-    total += e;
+  if (rem != 0) {
+    x = v128.and(exp4(f32x4.mul(f32x4.sub(x, m), vscale)), mask);
+    acc = f32x4.add(acc, x);
   }
-  const inv: f32 = 1.0 / total, vinv = f32x4.splat(inv);
-  for (j = 0; j + 4 <= n; j += 4) {
+  const inv = f32x4.splat(<f32>1.0 / hsum(acc));
+  for (let j = 0; j < full; j += 4) {
     const p = out + (<usize>j << 2);
-    v128.store(p, f32x4.mul(v128.load(p), vinv));
+    v128.store(p, f32x4.mul(v128.load(p), inv));
   }
-  for (; j < n; j++) {
-    const p = out + (<usize>j << 2);
-    store<f32>(p, load<f32>(p) * inv);
-  }
+  if (rem != 0) store_part(out + (<usize>full << 2), f32x4.mul(x, inv), rem, whole);
+  const z = rem != 0 && whole ? full + 4 : n;
+  zero(out + (<usize>z << 2), len - z);
+}
+
+// all ones in lanes [0, r), zero in the others
+@inline export function lanes_below(r: i32): v128 {
+  return i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(r));
+}
+
+// the r <= 4 floats at p (the rest zero): one load when the whole vector may be read
+@inline export function load_part(p: usize, r: i32, whole: bool): v128 {
+  if (whole) return v128.load(p);
+  let x = f32x4.replace_lane(f32x4.splat(0), 0, load<f32>(p));
+  if (r > 1) x = f32x4.replace_lane(x, 1, load<f32>(p, 4));
+  if (r > 2) x = f32x4.replace_lane(x, 2, load<f32>(p, 8));
+  if (r > 3) x = f32x4.replace_lane(x, 3, load<f32>(p, 12));
+  return x;
+}
+
+// lanes [0, r) of x to p (with whole, all four: the caller's row wants the others too)
+@inline export function store_part(p: usize, x: v128, r: i32, whole: bool): void {
+  if (whole) { v128.store(p, x); return; }
+  store<f32>(p, f32x4.extract_lane(x, 0));
+  if (r > 1) store<f32>(p, f32x4.extract_lane(x, 1), 4);
+  if (r > 2) store<f32>(p, f32x4.extract_lane(x, 2), 8);
+  if (r > 3) store<f32>(p, f32x4.extract_lane(x, 3), 12);
 }
 
 // tanh for four lanes: a rational approximation x P(x^2) / Q(x^2) (Eigen's float tanh, degrees
@@ -155,9 +183,4 @@
   q = madd(x2, q, f32x4.splat(2.26843463243900e-03));
   q = madd(x2, q, f32x4.splat(4.89352518554385e-03));
   return f32x4.div(f32x4.mul(x, p), q);
-}
-
-// e^x for one value through the same lanes (tails of the vector loops)
-@inline export function exp1(x: f32): f32 {
-  return f32x4.extract_lane(exp4(f32x4.splat(x)), 0);
 }
