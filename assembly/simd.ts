@@ -168,10 +168,13 @@
 }
 
 // tanh for four lanes: a rational approximation x P(x^2) / Q(x^2) (Eigen's float tanh, degrees
-// 13/6), one division and no exponential. Absolute error under 4e-7; x is clamped to +-7.9053,
-// where the quotient rounds to exactly +-1, so it saturates cleanly.
+// 13/6), one division and no exponential. Absolute error under 4e-7. u is clamped where the
+// quotient rounds to exactly +-1, so it saturates cleanly; that point depends on the arithmetic:
+// 7.9053 with a separate multiply and add, 7.9988 with fused ones (Eigen's two constants; with
+// the first, fused arithmetic gave 1 - 2.4e-7 there, GELU(-1e4) = -0.0012 and its gradient -25518).
 @inline export function tanh4(u: v128): v128 {
-  const x = f32x4.pmin(f32x4.pmax(u, f32x4.splat(-7.90531110763549805)), f32x4.splat(7.90531110763549805));
+  const CLAMP: f32 = ASC_FEATURE_RELAXED_SIMD ? 7.99881172180175781 : 7.90531110763549805;
+  const x = f32x4.pmin(f32x4.pmax(u, f32x4.splat(-CLAMP)), f32x4.splat(CLAMP));
   const x2 = f32x4.mul(x, x);
   let p = madd(x2, f32x4.splat(-2.76076847742355e-16), f32x4.splat(2.00018790482477e-13));
   p = madd(x2, p, f32x4.splat(-8.60467152213735e-11));

@@ -94,7 +94,12 @@ describe('JS reference backward kernels equal finite differences (float64)', () 
     const N = 11;
     gradcheck('gelu', { inp: randn(N, 3) }, N,
       (x) => { const o = new Float64Array(N); ref.gelu_forward(o, x.inp, N); return o; },
-      (x, d) => { const g = { inp: new Float64Array(N) }; ref.gelu_backward(g.inp, x.inp, d, N); return g; });
+      (x, d) => {
+        const g = { inp: new Float64Array(N) }, o = new Float64Array(N);
+        ref.gelu_forward(o, x.inp, N);
+        ref.gelu_backward(g.inp, x.inp, o, d, N);
+        return g;
+      });
   });
 
   it('residual', () => {

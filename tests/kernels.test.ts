@@ -1,13 +1,14 @@
 // Every wasm kernel against the JS reference on random inputs of odd shapes, forward and
 // backward. Outputs that accumulate (+=) start from random values so the accumulation is checked.
-import { describe, it, beforeAll } from 'vitest';
+import { describe, it, beforeAll, expect } from 'vitest';
 import type { Backend } from '../src/backend/index.js';
 import { bothBackends, rng, randomArray, tensorFrom, expectClose } from './helpers.js';
+import * as reference from '../src/backend/reference.js';
 
 type ArgSpec = {
   name: string;
   shape: number[];
-  kind?: 'rand' | 'zero' | 'ids' | 'positive' | 'probs' | 'causal' | 'null';
+  kind?: 'rand' | 'zero' | 'ids' | 'positive' | 'probs' | 'causal' | 'gelu' | 'null';
   max?: number;       // for ids: values in [0, max); negative ids appear when ignore is set
   ignore?: boolean;
   scale?: number;
@@ -17,9 +18,15 @@ type ArgSpec = {
 let B: { wasm: Backend; relaxed: Backend; js: Backend };
 beforeAll(async () => { B = await bothBackends(); });
 
-function makeData(spec: ArgSpec, rand: () => number): ArrayLike<number> | null {
+function makeData(spec: ArgSpec, rand: () => number, previous: (ArrayLike<number> | null)[]): ArrayLike<number> | null {
   const n = spec.shape.reduce((a, b) => a * b, 1);
   switch (spec.kind ?? 'rand') {
+    case 'gelu': {
+      // GELU of the argument before (as the forward pass keeps it beside its input)
+      const a = new Float32Array(n);
+      reference.gelu_forward(a, previous[previous.length - 1]!, n);
+      return a;
+    }
     case 'null': return null;
     case 'zero': return new Float32Array(n);
     case 'ids': {
@@ -61,7 +68,8 @@ function makeData(spec: ArgSpec, rand: () => number): ArrayLike<number> | null {
 /** Run one kernel on both backends with the same inputs and compare every checked tensor. */
 function compare(kernel: string, args: ArgSpec[], scalars: number[], atol: number, rtol = 1e-4, seed = 1): void {
   const rand = rng(seed);
-  const data = args.map((a) => makeData(a, rand));
+  const data: (ArrayLike<number> | null)[] = [];
+  for (const a of args) data.push(makeData(a, rand, data));
   const results: Record<string, ArrayLike<number>[]> = {};
   for (const backend of [B.js, B.wasm, B.relaxed]) {
     const tensors = args.map((a, i) => (data[i] === null ? null
@@ -129,7 +137,8 @@ describe('wasm kernels (plain and relaxed SIMD builds) equal the JS reference', 
     it(`gelu and residual ${tag}`, () => {
       const N = b * T * C;
       compare('gelu_forward', [{ name: 'out', shape: [N], check: true }, { name: 'inp', shape: [N], scale: 4 }], [N], 1e-6);
-      compare('gelu_backward', [{ name: 'dinp', shape: [N], check: true }, { name: 'inp', shape: [N], scale: 4 }, { name: 'dout', shape: [N] }], [N], 1e-6);
+      compare('gelu_backward', [{ name: 'dinp', shape: [N], check: true }, { name: 'inp', shape: [N], scale: 4 },
+        { name: 'out', shape: [N], kind: 'gelu' }, { name: 'dout', shape: [N] }], [N], 1e-6);
       compare('residual_forward', [{ name: 'out', shape: [N], check: true }, { name: 'inp1', shape: [N] }, { name: 'inp2', shape: [N] }], [N], 0);
       compare('residual_backward', [{ name: 'dinp1', shape: [N], check: true }, { name: 'dinp2', shape: [N], check: true }, { name: 'dout', shape: [N] }], [N], 0);
     });
@@ -152,6 +161,29 @@ describe('wasm kernels (plain and relaxed SIMD builds) equal the JS reference', 
       compare('scale_inplace', [{ name: 'x', shape: [N], check: true }], [0.37, N], 0);
     });
   }
+
+  it('gelu backward at zero, tiny, large and saturated inputs (its tanh comes from the forward output)', () => {
+    const xs = [0, -0, 1e-38, -1e-38, 1e-30, 1e-20, -1e-20, 1e-7, -1e-3, 0.5, -0.5, 2, -2, 3.3, -3.3, 5.2, -5.2, 5.6, -5.6,
+      7, -7, 9, -9, 30, -30, 1e4, -1e4, 3e18, -3e18];
+    const N = xs.length, results: Float32Array[] = [];
+    for (const be of [B.js, B.wasm, B.relaxed]) {
+      const inp = tensorFrom(be, [N], Float32Array.from(xs)), out = tensorFrom(be, [N], new Float32Array(N));
+      const dinp = tensorFrom(be, [N], new Float32Array(N)), dout = tensorFrom(be, [N], new Float32Array(N).fill(1));
+      be.gelu_forward(out, inp, N);
+      be.gelu_backward(dinp, inp, out, dout, N);
+      results.push(Float32Array.from(dinp.view()));
+      for (const t of [inp, out, dinp, dout]) be.arena.release(t.ptr);
+    }
+    for (const r of results) {
+      for (let i = 0; i < N; i++) {
+        expect(Number.isFinite(r[i]), `GELU'(${xs[i]}) = ${r[i]}`).toBe(true);
+        // saturated: the gradient is exactly 1 far right and 0 far left (the tanh is exactly +-1)
+        if (Math.abs(xs[i]) >= 30) expect(r[i], `GELU'(${xs[i]})`).toBe(xs[i] > 0 ? 1 : 0);
+      }
+    }
+    expectClose('gelu_backward at edge inputs (plain SIMD)', results[1], results[0], 2e-6, 1e-5);
+    expectClose('gelu_backward at edge inputs (relaxed SIMD)', results[2], results[0], 2e-6, 1e-5);
+  });
 
   const attShapes = [
     { b: 1, T: 1, C: 4, NH: 1 }, { b: 2, T: 5, C: 12, NH: 3 }, { b: 3, T: 13, C: 52, NH: 4 }, { b: 1, T: 17, C: 40, NH: 2 },

@@ -75,7 +75,7 @@ describe('threads', () => {
       const t = (shape: number[], d: Float32Array) => tensorFrom(be, shape, d);
       const inp = t([N], x), out = t([N], new Float32Array(N)), d1 = t([N], y), d2 = t([N], z);
       be.gelu_forward(out, inp, N);
-      be.gelu_backward(d1, inp, t([N], z), N);
+      be.gelu_backward(d1, inp, out, t([N], z), N);
       const res = t([N], new Float32Array(N));
       be.residual_forward(res, inp, t([N], y), N);
       be.residual_backward(d2, d2, t([N], y), N);

@@ -117,8 +117,9 @@ export abstract class Backend {
   gelu_forward(out: Tensor, inp: Tensor, N: number): void {
     this.call('gelu_forward', { N }, [['out', out, [N]], ['inp', inp, [N]]], [N]);
   }
-  gelu_backward(dinp: Tensor, inp: Tensor, dout: Tensor, N: number): void {
-    this.call('gelu_backward', { N }, [['dinp', dinp, [N]], ['inp', inp, [N]], ['dout', dout, [N]]], [N]);
+  /** out: gelu_forward(inp), which the forward pass keeps (the wasm kernel takes tanh from it). */
+  gelu_backward(dinp: Tensor, inp: Tensor, out: Tensor, dout: Tensor, N: number): void {
+    this.call('gelu_backward', { N }, [['dinp', dinp, [N]], ['inp', inp, [N]], ['out', out, [N]], ['dout', dout, [N]]], [N]);
   }
   residual_forward(out: Tensor, inp1: Tensor, inp2: Tensor, N: number): void {
     this.call('residual_forward', { N }, [['out', out, [N]], ['inp1', inp1, [N]], ['inp2', inp2, [N]]], [N]);

@@ -193,7 +193,9 @@ export function gelu_forward(out: Floats, inp: Floats, N: number): void {
   }
 }
 
-export function gelu_backward(dinp: Floats, inp: Floats, dout: Floats, N: number): void {
+// out (= gelu_forward(inp)) is what the wasm kernel takes its tanh from; the definition here
+// computes the tanh again.
+export function gelu_backward(dinp: Floats, inp: Floats, _out: Floats, dout: Floats, N: number): void {
   for (let i = 0; i < N; i++) {
     const x = inp[i];
     const th = Math.tanh(GELU_SCALE * (x + 0.044715 * x * x * x));

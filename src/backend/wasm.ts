@@ -180,7 +180,7 @@ export class WasmBackend extends Backend {
       p.matmul_forward_join(y, 1, OC);
       k.f32_to_f16(y, x, C);
       k.gelu_forward(y, x, B * T * C);
-      k.gelu_backward(y, x, x, B * T * C);
+      k.gelu_backward(y, x, x, x, B * T * C);
       k.residual_forward(y, x, x, B * T * C);
       k.residual_backward(y, y, x, B * T * C);
       k.softmax_forward(y, x, B, T, V);

@@ -455,7 +455,7 @@ export class GPT {
       const dres = picked ? d.rows('sel_residual', n) : dresidual;
       be.residual_backward(dy('residual2'), dy('fcproj'), dy('residual3'), n * C);
       be.matmul_backward(dy('fch_gelu'), g(`${h}.mlp.c_proj.weight`), g(`${h}.mlp.c_proj.bias`), dy('fcproj'), y('fch_gelu'), p(`${h}.mlp.c_proj.weight`), 1, n, 4 * C, C);
-      be.gelu_backward(dy('fch'), y('fch'), dy('fch_gelu'), n * 4 * C);
+      be.gelu_backward(dy('fch'), y('fch'), y('fch_gelu'), dy('fch_gelu'), n * 4 * C);
       be.matmul_backward(dy('ln2'), g(`${h}.mlp.c_fc.weight`), g(`${h}.mlp.c_fc.bias`), dy('fch'), y('ln2'), p(`${h}.mlp.c_fc.weight`), 1, n, C, 4 * C);
       be.layernorm_backward(dy('residual2'), g(`${h}.ln_2.weight`), g(`${h}.ln_2.bias`), dy('ln2'), y('residual2'), p(`${h}.ln_2.weight`), y('ln2_mean'), y('ln2_rstd'), n, C);
       be.residual_backward(dres, dy('attproj'), dy('residual2'), n * C);
