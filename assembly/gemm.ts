@@ -228,17 +228,19 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
   }
 }
 
-// packB panel p, row k = Bm[k, 8p .. 8p+8) (nb columns, a multiple of 8)
+// packB panel p, row k = Bm[k, 8p .. 8p+8) (nb columns, a multiple of 8), panel by panel: the
+// writes are one sequential stream. (Row by row, each row's 32 bytes went to nb/8 places K*32
+// bytes apart, which share their L1 sets: the toy model's dweight at 4096 x 128 x 384 measured
+// 8.38 -> 7.81 ms, at 4096 x 128 x 512 11.26 -> 10.25 ms. Two panels at a time, reading whole
+// 64-byte rows: in between.)
 @inline function pack_b(Bm: usize, bks: usize, K: i32, nb: i32): void {
-  const panelBytes = <usize>K << 5;
-  let src = Bm;
-  for (let k = 0; k < K; k++) {
-    let dst = packB + (<usize>k << 5), s = src;
-    for (let j = 0; j < nb; j += 8) {
+  let dst = packB;
+  for (let j = 0; j < nb; j += 8) {
+    let s = Bm + (<usize>j << 2);
+    for (let k = 0; k < K; k++) {
       v128.store(dst, v128.load(s)); v128.store(dst, v128.load(s, 16), 16);
-      dst += panelBytes; s += 32;
+      dst += 32; s += bks;
     }
-    src += bks;
   }
 }
 
