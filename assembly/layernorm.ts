@@ -1,5 +1,5 @@
 // LayerNorm over the last dimension, eps 1e-5 as in GPT-2.
-import { sum, hsum } from './simd';
+import { sum, sum_sq_dev, hsum } from './simd';
 
 // inp (N,C) -> out (N,C); saves mean (N) and rstd (N) for the backward pass
 export function layernorm_forward(out: usize, mean: usize, rstd: usize,
@@ -11,19 +11,10 @@ export function layernorm_forward(out: usize, mean: usize, rstd: usize,
     const o = out + <usize>n * rowBytes;
     const m = sum(x, C) / <f32>C;
     // variance in a second pass over the row: exact enough and cheap at these widths
-    const vm = f32x4.splat(m);
-    let acc = f32x4.splat(0);
-    let i = 0;
-    for (; i + 4 <= C; i += 4) {
-      const d = f32x4.sub(v128.load(x + (<usize>i << 2)), vm);
-      acc = f32x4.add(acc, f32x4.mul(d, d));
-    }
-    let v = hsum(acc);
-    for (; i < C; i++) { const d = load<f32>(x + (<usize>i << 2)) - m; v += d * d; }
-    v /= <f32>C;
+    const v = sum_sq_dev(x, C, m) / <f32>C;
     const s: f32 = 1.0 / Mathf.sqrt(v + 1e-5);
-    const vs = f32x4.splat(s);
-    i = 0;
+    const vm = f32x4.splat(m), vs = f32x4.splat(s);
+    let i = 0;
     for (; i + 4 <= C; i += 4) {
       const off = <usize>i << 2;
       const norm = f32x4.mul(f32x4.sub(v128.load(x + off), vm), vs);
@@ -51,8 +42,18 @@ export function layernorm_backward(dinp: usize, dweight: usize, dbias: usize,
     const s = load<f32>(rstd + (<usize>n << 2));
     const vm = f32x4.splat(m), vs = f32x4.splat(s);
     // two reductions: mean of dnorm and mean of dnorm * norm
-    let a1 = f32x4.splat(0), a2 = f32x4.splat(0);
+    // (two chains of each, 8 floats a step: one chain waits on each add's latency)
+    let a1 = f32x4.splat(0), a2 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0);
     let i = 0;
+    for (; i + 8 <= C; i += 8) {
+      const off = <usize>i << 2;
+      const norm = f32x4.mul(f32x4.sub(v128.load(x + off), vm), vs);
+      const dnorm = f32x4.mul(v128.load(weight + off), v128.load(dy + off));
+      const norm1 = f32x4.mul(f32x4.sub(v128.load(x + off, 16), vm), vs);
+      const dnorm1 = f32x4.mul(v128.load(weight + off, 16), v128.load(dy + off, 16));
+      a1 = f32x4.add(a1, dnorm); a2 = f32x4.add(a2, f32x4.mul(dnorm, norm));
+      b1 = f32x4.add(b1, dnorm1); b2 = f32x4.add(b2, f32x4.mul(dnorm1, norm1));
+    }
     for (; i + 4 <= C; i += 4) {
       const off = <usize>i << 2;
       const norm = f32x4.mul(f32x4.sub(v128.load(x + off), vm), vs);
@@ -60,7 +61,7 @@ export function layernorm_backward(dinp: usize, dweight: usize, dbias: usize,
       a1 = f32x4.add(a1, dnorm);
       a2 = f32x4.add(a2, f32x4.mul(dnorm, norm));
     }
-    let dnormMean = hsum(a1), dnormNormMean = hsum(a2);
+    let dnormMean = hsum(f32x4.add(a1, b1)), dnormNormMean = hsum(f32x4.add(a2, b2));
     for (; i < C; i++) {
       const off = <usize>i << 2;
       const norm = (load<f32>(x + off) - m) * s;

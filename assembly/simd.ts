@@ -60,13 +60,36 @@
   }
 }
 
-// sum_i x[i]
+// sum_i x[i]: four chains of vector sums (one chain waits on each add's latency)
 @inline export function sum(x: usize, n: i32): f32 {
-  let acc = f32x4.splat(0);
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let i = 0;
-  for (; i + 4 <= n; i += 4) acc = f32x4.add(acc, v128.load(x + (<usize>i << 2)));
-  let s = hsum(acc);
+  for (; i + 16 <= n; i += 16) {
+    const p = x + (<usize>i << 2);
+    a0 = f32x4.add(a0, v128.load(p)); a1 = f32x4.add(a1, v128.load(p, 16));
+    a2 = f32x4.add(a2, v128.load(p, 32)); a3 = f32x4.add(a3, v128.load(p, 48));
+  }
+  for (; i + 4 <= n; i += 4) a0 = f32x4.add(a0, v128.load(x + (<usize>i << 2)));
+  let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
   for (; i < n; i++) s += load<f32>(x + (<usize>i << 2));
+  return s;
+}
+
+// sum_i (x[i] - m)^2, four chains as in sum
+@inline export function sum_sq_dev(x: usize, n: i32, m: f32): f32 {
+  const vm = f32x4.splat(m);
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const p = x + (<usize>i << 2);
+    const d0 = f32x4.sub(v128.load(p), vm), d1 = f32x4.sub(v128.load(p, 16), vm);
+    const d2 = f32x4.sub(v128.load(p, 32), vm), d3 = f32x4.sub(v128.load(p, 48), vm);
+    a0 = f32x4.add(a0, f32x4.mul(d0, d0)); a1 = f32x4.add(a1, f32x4.mul(d1, d1));
+    a2 = f32x4.add(a2, f32x4.mul(d2, d2)); a3 = f32x4.add(a3, f32x4.mul(d3, d3));
+  }
+  for (; i + 4 <= n; i += 4) { const d = f32x4.sub(v128.load(x + (<usize>i << 2)), vm); a0 = f32x4.add(a0, f32x4.mul(d, d)); }
+  let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  for (; i < n; i++) { const d = load<f32>(x + (<usize>i << 2)) - m; s += d * d; }
   return s;
 }
 
