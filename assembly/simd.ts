@@ -146,8 +146,19 @@
   vmax = f32x4.pmax(vmax, v128.shuffle<f32>(vmax, vmax, 2, 3, 0, 1));
   const m = f32x4.pmax(vmax, v128.shuffle<f32>(vmax, vmax, 1, 0, 3, 2)); // the maximum in every lane
   const vscale = f32x4.splat(scale);
-  let acc = f32x4.splat(0);
-  for (let j = 0; j < full; j += 4) {
+  // exps four vectors at a time (each is a long dependent chain; side by side they overlap),
+  // summed in the same order as one at a time
+  let acc = f32x4.splat(0), j = 0;
+  for (; j + 16 <= full; j += 16) {
+    const o = <usize>j << 2;
+    const e0 = exp4(f32x4.mul(f32x4.sub(v128.load(inp + o), m), vscale));
+    const e1 = exp4(f32x4.mul(f32x4.sub(v128.load(inp + o, 16), m), vscale));
+    const e2 = exp4(f32x4.mul(f32x4.sub(v128.load(inp + o, 32), m), vscale));
+    const e3 = exp4(f32x4.mul(f32x4.sub(v128.load(inp + o, 48), m), vscale));
+    v128.store(out + o, e0); v128.store(out + o, e1, 16); v128.store(out + o, e2, 32); v128.store(out + o, e3, 48);
+    acc = f32x4.add(f32x4.add(f32x4.add(f32x4.add(acc, e0), e1), e2), e3);
+  }
+  for (; j < full; j += 4) {
     const o = <usize>j << 2, e = exp4(f32x4.mul(f32x4.sub(v128.load(inp + o), m), vscale));
     v128.store(out + o, e);
     acc = f32x4.add(acc, e);
