@@ -24,7 +24,7 @@ function makeData(spec: ArgSpec, rand: () => number, previous: (ArrayLike<number
     case 'gelu': {
       // GELU of the argument before (as the forward pass keeps it beside its input)
       const a = new Float32Array(n);
-      reference.gelu_forward(a, previous[previous.length - 1]!, n);
+      reference.gelu_forward(a, Float32Array.from(previous[previous.length - 1]!), n);
       return a;
     }
     case 'null': return null;
