@@ -24,13 +24,14 @@ export const ZEROS: usize = memory.data(64, 16);
 // ldb, or with bt, Bm stored transposed: element (k,j) at Bm + 4*(j*ldb + k). With bias = 0,
 // Cm += A Bm; otherwise Cm = bias (one row of N, for every row; ZEROS for none) + A Bm, and the
 // old contents of Cm are never read (the forward pass needs no separate pass writing the bias).
-// causal and diag: see the top of the file (CAUSAL_K_FROM only accumulates: bias = 0).
+// causal and diag: see the top of the file. With CAUSAL_K_FROM every row must have a term
+// (M - 1 + diag < K) when there is a bias: a row with none would never be written.
 export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32, bt: bool,
                         M: i32, N: i32, K: i32, bias: usize, causal: i32 = DENSE, diag: i32 = 0): void {
   const aks = <usize>a_ks << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2;
   const bks: usize = bt ? 4 : <usize>ldb << 2, bjs: usize = bt ? <usize>ldb << 2 : 4; // k and column strides of Bm
   const N8 = N & ~7;
-  if (causal == CAUSAL_K_FROM && bias != 0) unreachable();
+  if (causal == CAUSAL_K_FROM && bias != 0 && M - 1 + diag >= K) unreachable();
   if (M < 4 && !bt) {
     // few rows (decode): stream Bm's rows once, four at a time; the output row stays in cache
     for (let i = 0; i < M; i++) {
@@ -68,7 +69,7 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
   const chunk = min(KC_MAX, KC * NB / max(8, min(N8, NB)));
   for (let k0 = 0; k0 < K; k0 += chunk) {
     const kc = min(chunk, K - k0);
-    gemm_nn_chunk(Cm, ldc, A + <usize>k0 * aks, a_rs, a_ks, Bm + <usize>k0 * bks, ldb, bt, M, N8, kc, k0 == 0 ? bias : 0,
+    gemm_nn_chunk(Cm, ldc, A + <usize>k0 * aks, a_rs, a_ks, Bm + <usize>k0 * bks, ldb, bt, M, N8, kc, bias, k0,
                   causal, causal == CAUSAL_COLS ? diag : diag - k0);
   }
   // columns past the last multiple of 8, with the tiles' arithmetic, so every element comes out
@@ -171,6 +172,13 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
     1, load<f32>(p1)), 2, load<f32>(p2)), 3, load<f32>(p3));
 }
 
+// Whether rows [i, ..) begin their k range in the chunk starting at k0 (d: the diagonal's offset
+// in it): only a CAUSAL_K_FROM block can begin past the first chunk (at its first row's i + d;
+// before the chunk's start it began in an earlier one, unless that is k = 0).
+@inline function begins_here(causal: i32, i: i32, d: i32, k0: i32): bool {
+  return k0 == 0 || (causal == CAUSAL_K_FROM && i + d >= 0);
+}
+
 // What rows [i, i + r) need, of K values of k (or N columns), d being the diagonal's offset: the
 // k range [k_from, k_to) they sum over (the first row starts latest, the last ends latest), and
 // the columns [0, columns) they fill.
@@ -197,10 +205,11 @@ export function pack_bytes(): i32 { return PACK_BYTES; }
 // Columns [0, N8) of one k chunk (K <= KC_MAX, K x min(N8, NB) <= KC x NB), in tiles of 6 rows x 8 columns (12 accumulators).
 // Up to NB columns of Bm are packed panel by panel, then each block of 6 rows of A is packed
 // and sweeps them (the packed columns stay in L2, the packed rows in L1). Sums start from the
-// row at init (the bias, or ZEROS) or, with init = 0, from Cm. A causal block packs and sweeps
-// only its k range [lo, hi) and its columns [0, jn) (d: the diagonal's offset in this chunk).
+// row at init (the bias, or ZEROS) in the chunk where a block's k range begins (k0: this chunk's
+// first k), else, or with init = 0, from Cm. A causal block packs and sweeps only its k range
+// [lo, hi) and its columns [0, jn) (d: the diagonal's offset in this chunk).
 function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32, bt: bool,
-                       M: i32, N8: i32, K: i32, init: usize, causal: i32, d: i32): void {
+                       M: i32, N8: i32, K: i32, init: usize, k0: i32, causal: i32, d: i32): void {
   const aks = <usize>a_ks << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2, lb = <usize>ldb << 2;
   // Relaxed build: rows in blocks of 6, the last 2-5 in blocks of 4 (M = 6q + 2 as 6(q-1) + 4 + 4)
   // and of 1. Plain build: blocks of 4, as its mul and add need one more register (the product):
@@ -218,11 +227,12 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
       const rows = i < M6 ? 6 : i < M4 ? 4 : 1;
       const lo = k_from(causal, i, d, K), hi = k_to(causal, i, rows, d, K), jn = columns(causal, i, rows, dj, nb);
       const ci = cj + <usize>i * crs, ai = A + <usize>i * ars + <usize>lo * aks, b = packB + (<usize>lo << 5);
+      const bi = begins_here(causal, i, d, k0) ? ij : 0;
       if (hi > lo) {
         if (rows > 1) pack_a(ai, ars, aks, hi - lo, rows == 6);
         if (aks == 4 && i + 18 <= M) warm_rows(ai + 12 * ars, ars, (hi - lo) << 2);
         for (let j = 0; j < jn; j += 8) {
-          const c = ci + (<usize>j << 2), panel = b + (<usize>(j >> 3)) * panelBytes, from = column(ij, j);
+          const c = ci + (<usize>j << 2), panel = b + (<usize>(j >> 3)) * panelBytes, from = column(bi, j);
           if (rows == 6) tile_6x8(c, crs, packA, panel, hi - lo, from);
           else if (rows == 4) tile_4x8(c, crs, packA, panel, hi - lo, from);
           else tile_1x8(c, ai, aks, panel, hi - lo, from);

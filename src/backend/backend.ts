@@ -106,7 +106,7 @@ export abstract class Backend {
     if (Tq > Tk) throw new RangeError(`${k}: Tq (${Tq}) queries cannot exceed Tk (${Tk}) keys`);
     this.call(k, { B, Tq, Tk, C, NH }, [['out', out, [B, Tq, C]], ['att', att, [B, NH, Tq, Tk]], ['qkv', qkv, [B, Tk, 3 * C]]], [B, Tq, Tk, C, NH]);
   }
-  /** att as attention_forward left it (zero above the causal diagonal); datt is working space. */
+  /** dinp is overwritten (the whole gradient of qkv); att as attention_forward left it (zero above the causal diagonal); datt is working space. */
   attention_backward(dinp: Tensor, datt: Tensor, dout: Tensor, inp: Tensor, att: Tensor, B: number, T: number, C: number, NH: number): void {
     const k = 'attention_backward';
     this.checkHeads(k, C, NH);

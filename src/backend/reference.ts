@@ -155,9 +155,11 @@ export function attention_forward(out: Floats, att: Floats, qkv: Floats,
 }
 
 // Training shape (Tq == Tk == T): dout (B,T,C) -> dinp (B,T,3C) +=; datt (B,NH,T,T) working space
+// dinp is overwritten (=): it is the whole gradient of qkv
 export function attention_backward(dinp: Floats, datt: Floats, dout: Floats, inp: Floats, att: Floats,
                                    B: number, T: number, C: number, NH: number): void {
   const hs = C / NH, scale = 1 / Math.sqrt(hs);
+  dinp.fill(0, 0, B * T * 3 * C);
   for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let h = 0; h < NH; h++) {
     const row = ((b * NH + h) * T + t) * T;
     const q = (b * T + t) * 3 * C + h * hs;
