@@ -15,7 +15,12 @@ export const PART_KERNELS = [
 ] as const;
 export type PartKernel = typeof PART_KERNELS[number];
 
-const GEN = 0, PENDING = 1, FAILED = 2, SLOTS = 16, SLOT_INTS = 24;
+// The control block: GEN (the call's generation, bumped once per split call), FAILED, then one
+// slot per worker: kernel id (0: nothing, -1: exit), argument count, arguments, and last DONE:
+// the generation this worker finished last. Each worker acknowledges in its own word (no shared
+// counter to decrement), and every wait is bounded or re-checked, so a lost wake-up can cost a
+// moment, never a hang.
+const GEN = 0, FAILED = 2, SLOTS = 16, SLOT_INTS = 24, DONE = SLOT_INTS - 1;
 /**
  * Polls of a counter before falling back to a futex sleep (tens of microseconds). Not longer: an
  * idle thread that keeps polling slows the busy one (measured: decode matmuls 35% slower with
@@ -43,7 +48,7 @@ onMessage(async ({ module, memory, control, slot, pack }) => {
   for (;;) {
     // kernel calls come in bursts (a decode step makes dozens): spin a little before sleeping
     for (let spin = 0; spin < ${SPIN} && Atomics.load(ctrl, ${GEN}) === gen; spin++);
-    Atomics.wait(ctrl, ${GEN}, gen);
+    while (Atomics.load(ctrl, ${GEN}) === gen) Atomics.wait(ctrl, ${GEN}, gen, 200);
     gen = Atomics.load(ctrl, ${GEN});
     const base = ${SLOTS} + slot * ${SLOT_INTS};
     const id = ctrl[base];
@@ -53,8 +58,8 @@ onMessage(async ({ module, memory, control, slot, pack }) => {
       for (let i = 0; i < n; i++) args[i] = ctrl[base + 2 + i];
       try { ex[KERNELS[id - 1]](...args); } catch (e) { Atomics.store(ctrl, ${FAILED}, 1); }
     }
-    Atomics.sub(ctrl, ${PENDING}, 1);
-    Atomics.notify(ctrl, ${PENDING});
+    Atomics.store(ctrl, base + ${DONE}, gen);
+    Atomics.notify(ctrl, base + ${DONE});
   }
   if (isNode) port.close();
 });
@@ -116,20 +121,23 @@ export class ThreadPool {
       const job = jobs[w + 1] ?? null, base = SLOTS + w * SLOT_INTS;
       if (!job) { c[base] = 0; continue; }
       c[base] = PART_KERNELS.indexOf(job[0]) + 1;
+      if (job[1].length > SLOT_INTS - 3) throw new RangeError(`${job[0]}: ${job[1].length} arguments, a thread slot holds ${SLOT_INTS - 3}`);
       c[base + 1] = job[1].length;
       for (let i = 0; i < job[1].length; i++) c[base + 2 + i] = job[1][i];
     }
     Atomics.store(c, FAILED, 0);
-    Atomics.store(c, PENDING, this.workers.length);
-    Atomics.add(c, GEN, 1);
+    const gen = (Atomics.add(c, GEN, 1) + 1) | 0; // as the Int32 word holds it (it wraps)
     Atomics.notify(c, GEN);
     if (jobs[0]) runHere(jobs[0][0], jobs[0][1]);
-    // wait for the workers: spin first (parts finish at about the same time), then block where the
-    // platform allows it (Node, workers; not a page's main thread)
+    // wait for each worker to acknowledge this generation: spin first (parts finish at about the
+    // same time), then block where the platform allows it (Node, workers; not a page's main thread)
     let spin = 0;
-    for (let v = Atomics.load(c, PENDING); v !== 0; v = Atomics.load(c, PENDING)) {
-      if (++spin > SPIN && this.canWait) {
-        try { Atomics.wait(c, PENDING, v, 50); } catch { this.canWait = false; }
+    for (let w = 0; w < this.workers.length; w++) {
+      const done = SLOTS + w * SLOT_INTS + DONE;
+      for (let v = Atomics.load(c, done); v !== gen; v = Atomics.load(c, done)) {
+        if (++spin > SPIN && this.canWait) {
+          try { Atomics.wait(c, done, v, 50); } catch { this.canWait = false; }
+        }
       }
     }
     if (Atomics.load(c, FAILED)) throw new Error('a kernel thread failed (a wasm trap in a kernel part)');
