@@ -60,12 +60,13 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
     }
     return;
   }
-  // k in chunks, each packed then swept by the tiles; the first starts from the bias. A chunk
-  // stores its sums and the next one loads them back (exactly), so every element is one chain
-  // c = a*b + c over k in order, from the bias or from Cm, however K is cut. A chunk is as long
-  // as the packing buffer holds for this many columns (KC x NB floats), up to KC_MAX: K = 384 or
-  // 512 with 128 columns (the toy model's dinp and c_proj) then takes one chunk instead of two
-  // (measured 8.62 -> 8.10 ms at 4096 x 384 x 128, 10.87 -> 10.38 at 4096 x 512 x 128).
+  // k in chunks, each packed then swept by the tiles; a block of rows starts from the bias in the
+  // chunk where its k range begins. A chunk stores its sums and the next one loads them back
+  // (exactly), so every element is one chain c = a*b + c over k in order, from the bias or from
+  // Cm, however K is cut. A chunk is as long as the packing buffer holds for this many columns
+  // (KC x NB floats), up to KC_MAX: K = 384 or 512 with 128 columns (the toy model's dinp and
+  // c_proj) then takes one chunk instead of two (measured 8.62 -> 8.10 ms at 4096 x 384 x 128,
+  // 10.87 -> 10.38 at 4096 x 512 x 128).
   const chunk = min(KC_MAX, KC * NB / max(8, min(N8, NB)));
   for (let k0 = 0; k0 < K; k0 += chunk) {
     const kc = min(chunk, K - k0);

@@ -154,8 +154,8 @@ export function attention_forward(out: Floats, att: Floats, qkv: Floats,
   }
 }
 
-// Training shape (Tq == Tk == T): dout (B,T,C) -> dinp (B,T,3C) +=; datt (B,NH,T,T) working space
-// dinp is overwritten (=): it is the whole gradient of qkv
+// Training shape (Tq == Tk == T): dout (B,T,C) -> dinp (B,T,3C), overwritten (=: it is the whole
+// gradient of qkv); datt (B,NH,T,T) working space
 export function attention_backward(dinp: Floats, datt: Floats, dout: Floats, inp: Floats, att: Floats,
                                    B: number, T: number, C: number, NH: number): void {
   const hs = C / NH, scale = 1 / Math.sqrt(hs);

@@ -20,7 +20,7 @@ export type PartKernel = typeof PART_KERNELS[number];
 // the generation this worker finished last. Each worker acknowledges in its own word (no shared
 // counter to decrement), and every wait is bounded or re-checked, so a lost wake-up can cost a
 // moment, never a hang.
-const GEN = 0, FAILED = 2, SLOTS = 16, SLOT_INTS = 24, DONE = SLOT_INTS - 1;
+const GEN = 0, FAILED = 1, SLOTS = 16, SLOT_INTS = 24, DONE = SLOT_INTS - 1;
 /**
  * Polls of a counter before falling back to a futex sleep (tens of microseconds). Not longer: an
  * idle thread that keeps polling slows the busy one (measured: decode matmuls 35% slower with

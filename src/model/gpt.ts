@@ -219,12 +219,16 @@ export class GPT {
     if (this.gradActs) this.backend.arena.release(this.gradActs.ptr);
     // the same layout without the saved statistics and token ids, and one attention scratch for
     // every layer instead of one (B,NH,T,T) gradient each: attention_backward only works in it.
-    // It goes last, so zeroing the gradients (which accumulate) can leave it out.
+    // The gradients that accumulate come first and are zeroed before each backward pass; after
+    // them, what is written whole before it is read: each layer's d(qkv) (attention_backward
+    // overwrites it) and the scratch.
     const specs = activationSpecs(this.config, B, T).filter((s) => s.dtype !== 'i32' && !/_(mean|rstd)$|\.att$/.test(s.name));
-    specs.push({ name: 'datt', shape: [B, this.config.n_head, T, T] });
-    const { ptr, tensors } = carve(this.backend.arena, `activation gradients for B=${B}, T=${T}`, specs);
+    const written = specs.filter((s) => s.name.endsWith('.qkv'));
+    const accumulated = specs.filter((s) => !s.name.endsWith('.qkv'));
+    const { ptr, tensors } = carve(this.backend.arena, `activation gradients for B=${B}, T=${T}`,
+      [...accumulated, ...written, { name: 'datt', shape: [B, this.config.n_head, T, T] }]);
     this.gradActs = new Activations(B, T, ptr, tensors);
-    this.gradActBytes = tensors.get('datt')!.ptr - ptr;
+    this.gradActBytes = tensors.get(written[0].name)!.ptr - ptr;
     return this.gradActs;
   }
 
