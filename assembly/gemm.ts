@@ -245,20 +245,28 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
 }
 
 // Touch the 6 rows of A two blocks ahead (k contiguous: the forward's and dinp's activations),
-// one load per 64 bytes, so that their cache lines come in from memory while this block's tiles
-// run; packing them later then finds them in cache. (Wasm has no prefetch instruction. Measured:
-// the toy model's matmuls 1.5-2.5 ms less per layer, its attention 1-3 us less per head, a whole
-// step 6 ms less; GPT-2's shapes at M = 128 unchanged.) The loads' xor goes to a global (each
-// instance has its own) that an export reads, so no optimizer can drop them.
-let warmed: u32 = 0;
-export function warm_checksum(): u32 { return warmed; }
+// so that their cache lines come in from memory while this block's tiles run; packing them later
+// then finds them in cache. (Measured: the toy model's matmuls 1.5-2.5 ms less per layer, its
+// attention 1-3 us less per head, a whole step 6 ms less; GPT-2's shapes at M = 128 unchanged.)
 @inline function warm_rows(a: usize, ars: usize, bytes: usize): void {
   let x: u32 = 0;
-  for (let r = 0; r < 6; r++) {
-    const row = a + <usize>r * ars;
-    for (let o: usize = 0; o < bytes; o += 64) x ^= load<u32>(row + o);
-  }
+  for (let r = 0; r < 6; r++) x ^= words(a + <usize>r * ars, bytes);
   warmed ^= x;
+}
+
+// Load one word per 64 bytes of [p, p + bytes): wasm has no prefetch instruction, so this is how
+// a kernel asks for lines it will need soon (the loads are independent, so they overlap each
+// other and the work around them). Their xor goes to a global (each instance has its own) that an
+// export reads, so no optimizer can drop them.
+let warmed: u32 = 0;
+export function warm_checksum(): u32 { return warmed; }
+@inline export function touch(p: usize, bytes: usize): void {
+  warmed ^= words(p, bytes);
+}
+@inline function words(p: usize, bytes: usize): u32 {
+  let x: u32 = 0;
+  for (let o: usize = 0; o < bytes; o += 64) x ^= load<u32>(p + o);
+  return x;
 }
 
 // packB panel p, row k = Bm[k, 8p .. 8p+8) (nb columns, a multiple of 8), panel by panel: the
