@@ -10,7 +10,7 @@
 //   gemm_nt: Cm[i,j] += sum_k A[i,k] * Bm[j,k]  (dot products of contiguous rows: the LM head,
 //            whose 154 MB wte must stream from memory once)
 import { axpy, add_into, hsum, madd, madd1 } from './simd';
-import { gemm_nn } from './gemm';
+import { gemm_nn, ZEROS } from './gemm';
 
 // Cm (M,N) row stride ldc; A (M,K) row stride lda; Bm (N,K) row stride ldb.
 // Bm is walked in panels of rows that fit in L2 (about 256 KiB), and every row of A visits a
@@ -171,7 +171,8 @@ export function matmul_forward_join(out: usize, M: i32, OC: i32): void {
   add_into(out, decodeScratch, M * OC);
 }
 
-// dout (B,T,OC) -> dinp (B,T,C) +=, dweight (C,OC) +=, dbias (OC) += (if not 0)
+// dout (B,T,OC) -> dinp (B,T,C) = (written: the whole gradient of inp), dweight (C,OC) +=,
+// dbias (OC) += (if not 0)
 export function matmul_backward(dinp: usize, dweight: usize, dbias: usize,
                                 dout: usize, inp: usize, weight: usize,
                                 B: i32, T: i32, C: i32, OC: i32): void {
@@ -185,7 +186,7 @@ export function lm_head_forward(logits: usize, inp: usize, wte: usize,
   lm_head_forward_part(logits, inp, wte, B * T, C, V, 0, V);
 }
 
-// dlogits (B,T,V) -> dinp (B,T,C) +=, dwte (V,C) +=
+// dlogits (B,T,V) -> dinp (B,T,C) = (written), dwte (V,C) +=
 export function lm_head_backward(dinp: usize, dwte: usize, dlogits: usize, inp: usize, wte: usize,
                                  B: i32, T: i32, C: i32, V: i32): void {
   lm_head_backward_part(dinp, dwte, dlogits, inp, wte, B * T, C, V, 0, C, 0, V);
@@ -208,8 +209,10 @@ export function matmul_forward_part(out: usize, inp: usize, weight: usize, bias:
 export function matmul_backward_part(dinp: usize, dweight: usize, dbias: usize,
                                      dout: usize, inp: usize, weight: usize, M: i32, C: i32, OC: i32,
                                      m0: i32, m1: i32, c0: i32, c1: i32, o0: i32, o1: i32, n0: i32, n1: i32): void {
-  // dinp[m,c] = sum_o dout[m,o] * weight[c,o]: weight read transposed (row stride 1, k stride OC)
-  if (m1 > m0) gemm_nn(dinp + (<usize>m0 * <usize>C << 2), C, dout + (<usize>m0 * <usize>OC << 2), OC, 1, weight, OC, true, m1 - m0, C, OC, 0);
+  // dinp[m,c] = sum_o dout[m,o] * weight[c,o]: weight read transposed (row stride 1, k stride OC),
+  // sums from zero (dinp is written, never read: reading it back would start every tile with
+  // loads of lines not in cache)
+  if (m1 > m0) gemm_nn(dinp + (<usize>m0 * <usize>C << 2), C, dout + (<usize>m0 * <usize>OC << 2), OC, 1, weight, OC, true, m1 - m0, C, OC, ZEROS);
   // dweight[c,o] = sum_m inp[m,c] * dout[m,o]: inp read transposed (row stride 1, k stride C)
   if (c1 > c0 && o1 > o0) {
     gemm_nn(dweight + ((<usize>c0 * <usize>OC + <usize>o0) << 2), OC, inp + (<usize>c0 << 2), 1, C,
@@ -242,8 +245,8 @@ export function lm_head_forward_part(logits: usize, inp: usize, wte: usize, M: i
 // dinp columns [c0,c1) for every row, dwte rows [v0,v1)
 export function lm_head_backward_part(dinp: usize, dwte: usize, dlogits: usize, inp: usize, wte: usize,
                                       M: i32, C: i32, V: i32, c0: i32, c1: i32, v0: i32, v1: i32): void {
-  // dinp[m,c] = sum_v dlogits[m,v] * wte[v,c]
-  if (c1 > c0) gemm_nn(dinp + (<usize>c0 << 2), C, dlogits, V, 1, wte + (<usize>c0 << 2), C, false, M, c1 - c0, V, 0);
+  // dinp[m,c] = sum_v dlogits[m,v] * wte[v,c], from zero
+  if (c1 > c0) gemm_nn(dinp + (<usize>c0 << 2), C, dlogits, V, 1, wte + (<usize>c0 << 2), C, false, M, c1 - c0, V, ZEROS);
   // dwte[v,c] = sum_m dlogits[m,v] * inp[m,c]: dlogits read transposed
   if (v1 > v0) gemm_nn(dwte + (<usize>v0 * <usize>C << 2), C, dlogits + (<usize>v0 << 2), 1, V, inp, C, false, v1 - v0, C, M, 0);
 }

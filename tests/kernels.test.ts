@@ -1,5 +1,5 @@
 // Every wasm kernel against the JS reference on random inputs of odd shapes, forward and
-// backward. Outputs that accumulate (+=) start from random values so the accumulation is checked.
+// backward. Outputs start from random values, so that what accumulates (+=) and what is written (=) are both checked.
 import { describe, it, beforeAll, expect } from 'vitest';
 import type { Backend } from '../src/backend/index.js';
 import { bothBackends, rng, randomArray, tensorFrom, expectClose } from './helpers.js';

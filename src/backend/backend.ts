@@ -4,6 +4,9 @@
 // arena with the element count the shapes imply. A mismatch names the kernel, the
 // argument, the shape given and the shape expected. The model is written against this
 // class only and never knows which implementation runs the math.
+//
+// Backward kernels accumulate (+=) into parameter gradients and write (=) the gradients of
+// activations that have one consumer (see reference.ts); each method says which.
 import type { Arena } from './arena.js';
 import { Tensor, numel, shapeString, type DType } from './tensor.js';
 
@@ -68,6 +71,7 @@ export abstract class Backend {
   layernorm_forward(out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, weight: Tensor, bias: Tensor, N: number, C: number): void {
     this.call('layernorm_forward', { N, C }, [['out', out, [N, C]], ['mean', mean, [N]], ['rstd', rstd, [N]], ['inp', inp, [N, C]], ['weight', weight, [C]], ['bias', bias, [C]]], [N, C]);
   }
+  /** dinp, dweight and dbias accumulate (+=): dinp is the residual stream's gradient, which gathers every layer's. */
   layernorm_backward(dinp: Tensor, dweight: Tensor, dbias: Tensor, dout: Tensor, inp: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor, N: number, C: number): void {
     this.call('layernorm_backward', { N, C }, [['dinp', dinp, [N, C]], ['dweight', dweight, [C]], ['dbias', dbias, [C]], ['dout', dout, [N, C]], ['inp', inp, [N, C]], ['weight', weight, [C]], ['mean', mean, [N]], ['rstd', rstd, [N]]], [N, C]);
   }
@@ -76,12 +80,14 @@ export abstract class Backend {
   matmul_forward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, B: number, T: number, C: number, OC: number): void {
     this.call('matmul_forward', { B, T, C, OC }, [['out', out, [B, T, OC]], ['inp', inp, [B, T, C]], ['weight', weight, [C, OC]], ['bias', bias, [OC]]], [B, T, C, OC]);
   }
+  /** dinp is written (the whole gradient of inp); dweight and dbias accumulate (+=). */
   matmul_backward(dinp: Tensor, dweight: Tensor, dbias: Tensor | null, dout: Tensor, inp: Tensor, weight: Tensor, B: number, T: number, C: number, OC: number): void {
     this.call('matmul_backward', { B, T, C, OC }, [['dinp', dinp, [B, T, C]], ['dweight', dweight, [C, OC]], ['dbias', dbias, [OC]], ['dout', dout, [B, T, OC]], ['inp', inp, [B, T, C]], ['weight', weight, [C, OC]]], [B, T, C, OC]);
   }
   lm_head_forward(logits: Tensor, inp: Tensor, wte: Tensor, B: number, T: number, C: number, V: number): void {
     this.call('lm_head_forward', { B, T, C, V }, [['logits', logits, [B, T, V]], ['inp', inp, [B, T, C]], ['wte', wte, [V, C]]], [B, T, C, V]);
   }
+  /** dinp is written; dwte accumulates (+=). */
   lm_head_backward(dinp: Tensor, dwte: Tensor, dlogits: Tensor, inp: Tensor, wte: Tensor, B: number, T: number, C: number, V: number): void {
     this.call('lm_head_backward', { B, T, C, V }, [['dinp', dinp, [B, T, C]], ['dwte', dwte, [V, C]], ['dlogits', dlogits, [B, T, V]], ['inp', inp, [B, T, C]], ['wte', wte, [V, C]]], [B, T, C, V]);
   }
@@ -117,13 +123,14 @@ export abstract class Backend {
   gelu_forward(out: Tensor, inp: Tensor, N: number): void {
     this.call('gelu_forward', { N }, [['out', out, [N]], ['inp', inp, [N]]], [N]);
   }
-  /** out: gelu_forward(inp), which the forward pass keeps (the wasm kernel takes tanh from it). */
+  /** dinp is written. out: gelu_forward(inp), which the forward pass keeps (the wasm kernel takes tanh from it). */
   gelu_backward(dinp: Tensor, inp: Tensor, out: Tensor, dout: Tensor, N: number): void {
     this.call('gelu_backward', { N }, [['dinp', dinp, [N]], ['inp', inp, [N]], ['out', out, [N]], ['dout', dout, [N]]], [N]);
   }
   residual_forward(out: Tensor, inp1: Tensor, inp2: Tensor, N: number): void {
     this.call('residual_forward', { N }, [['out', out, [N]], ['inp1', inp1, [N]], ['inp2', inp2, [N]]], [N]);
   }
+  /** dinp1 and dinp2 accumulate (+=). */
   residual_backward(dinp1: Tensor, dinp2: Tensor, dout: Tensor, N: number): void {
     this.call('residual_backward', { N }, [['dinp1', dinp1, [N]], ['dinp2', dinp2, [N]], ['dout', dout, [N]]], [N]);
   }
@@ -135,6 +142,7 @@ export abstract class Backend {
   crossentropy_forward(losses: Tensor, probs: Tensor, targets: Tensor, B: number, T: number, V: number): void {
     this.call('crossentropy_forward', { B, T, V }, [['losses', losses, [B, T]], ['probs', probs, [B, T, V]], ['targets', targets, [B, T], 'i32']], [B, T, V]);
   }
+  /** dlogits is written: (probs - onehot(target)) * dloss, zero in rows without a target. */
   crossentropy_softmax_backward(dlogits: Tensor, dlosses: Tensor, probs: Tensor, targets: Tensor, B: number, T: number, V: number): void {
     this.call('crossentropy_softmax_backward', { B, T, V }, [['dlogits', dlogits, [B, T, V]], ['dlosses', dlosses, [B, T]], ['probs', probs, [B, T, V]], ['targets', targets, [B, T], 'i32']], [B, T, V]);
   }

@@ -2,6 +2,11 @@
 // Same names and argument order as assembly/, with arrays where the wasm takes addresses.
 // Written to be obviously correct, never optimized. Generic over Float32Array and
 // Float64Array so that gradient checks can run them in double precision.
+//
+// Backward passes accumulate (+=) into the gradients of parameters (dweight, dbias, dwte,
+// dwpe), and into dinp where a tensor's gradient gathers several contributions (layernorm and
+// residual: the residual stream); the gradients of activations that have one consumer are
+// written (=): dinp of matmul, lm_head, attention and gelu, and dlogits.
 
 import { f16ToF32, f32ToF16Bits } from './f16.js';
 
@@ -90,6 +95,7 @@ export function f32_to_f16(out: Uint16Array, inp: Floats, n: number): void {
 
 export function matmul_backward(dinp: Floats, dweight: Floats, dbias: Floats | null, dout: Floats,
                                 inp: Floats, weight: Floats, B: number, T: number, C: number, OC: number): void {
+  dinp.fill(0, 0, B * T * C); // dinp is written, dweight and dbias accumulate
   for (let m = 0; m < B * T; m++) for (let o = 0; o < OC; o++) {
     const d = dout[m * OC + o];
     if (dbias) dbias[o] += d;
@@ -117,6 +123,7 @@ export function lm_head_forward_f16(logits: Floats, inp: Floats, wte: Uint16Arra
 
 export function lm_head_backward(dinp: Floats, dwte: Floats, dlogits: Floats, inp: Floats, wte: Floats,
                                  B: number, T: number, C: number, V: number): void {
+  dinp.fill(0, 0, B * T * C); // dinp is written, dwte accumulates
   for (let m = 0; m < B * T; m++) for (let v = 0; v < V; v++) {
     const d = dlogits[m * V + v];
     for (let c = 0; c < C; c++) {
@@ -202,7 +209,7 @@ export function gelu_backward(dinp: Floats, inp: Floats, _out: Floats, dout: Flo
     const x = inp[i];
     const th = Math.tanh(GELU_SCALE * (x + 0.044715 * x * x * x));
     const local = 0.5 * (1 + th) + x * 0.5 * (1 - th * th) * GELU_SCALE * (1 + 3 * 0.044715 * x * x);
-    dinp[i] += local * dout[i];
+    dinp[i] = local * dout[i];
   }
 }
 
@@ -233,8 +240,7 @@ export function crossentropy_forward(losses: Floats, probs: Floats, targets: Int
 export function crossentropy_softmax_backward(dlogits: Floats, dlosses: Floats, probs: Floats, targets: Int32Array,
                                               B: number, T: number, V: number): void {
   for (let n = 0; n < B * T; n++) {
-    if (targets[n] < 0) continue;
-    for (let i = 0; i < V; i++) dlogits[n * V + i] += (probs[n * V + i] - (i === targets[n] ? 1 : 0)) * dlosses[n];
+    for (let i = 0; i < V; i++) dlogits[n * V + i] = targets[n] < 0 ? 0 : (probs[n * V + i] - (i === targets[n] ? 1 : 0)) * dlosses[n];
   }
 }
 

@@ -2,7 +2,9 @@
 // Backend interface. Parameters, gradients and AdamW moments are each one arena block with
 // the layout of parameters.ts; activations are one block sized from (B, T) and re-made only
 // when a larger (B, T) arrives. Gradients flow llm.c style: backward accumulates (+=) into
-// parameter gradients, zeroGrad() clears them.
+// parameter gradients, zeroGrad() clears them; the activations' gradients are one residual-
+// stream buffer that the layernorms add into, and one of each other kind, which the layers share
+// (see ensureGradActivations).
 import type { Backend } from '../backend/backend.js';
 import { Tensor, carve, type DType } from '../backend/tensor.js';
 import { validateConfig, type GPTConfig } from './config.js';
@@ -139,10 +141,6 @@ class Activations {
     const t = this.tensors.get(name)!;
     return n === this.B * this.T ? t : t.take([1, n, t.size / (this.B * this.T)]);
   }
-
-  zero(backend: Backend, bytes: number): void {
-    backend.arena.zeroFill(this.ptr, bytes);
-  }
 }
 
 export class GPT {
@@ -153,7 +151,6 @@ export class GPT {
   private adamV: ParameterSet | null = null;
   private acts: Activations | null = null;
   private gradActs: Activations | null = null;
-  private gradActBytes = 0;
   /** The last forward: its shape, whether it had targets, and the rows it kept past the last attention (null: all). */
   private last: { B: number; T: number; targets: boolean; sel: Int32Array | null } | null = null;
   private specs: ParameterSpec[];
@@ -217,18 +214,20 @@ export class GPT {
   private ensureGradActivations(B: number, T: number): Activations {
     if (this.gradActs && this.gradActs.B === B && this.gradActs.T === T) return this.gradActs;
     if (this.gradActs) this.backend.arena.release(this.gradActs.ptr);
-    // the same layout without the saved statistics and token ids, and one attention scratch for
-    // every layer instead of one (B,NH,T,T) gradient each: attention_backward only works in it.
-    // The gradients that accumulate come first and are zeroed before each backward pass; after
-    // them, what is written whole before it is read: each layer's d(qkv) (attention_backward
-    // overwrites it) and the scratch.
-    const specs = activationSpecs(this.config, B, T).filter((s) => s.dtype !== 'i32' && !/_(mean|rstd)$|\.att$/.test(s.name));
-    const written = specs.filter((s) => s.name.endsWith('.qkv'));
-    const accumulated = specs.filter((s) => !s.name.endsWith('.qkv'));
-    const { ptr, tensors } = carve(this.backend.arena, `activation gradients for B=${B}, T=${T}`,
-      [...accumulated, ...written, { name: 'datt', shape: [B, this.config.n_head, T, T] }]);
+    // The gradients of the activations. The residual stream's is one (B,T,C) buffer that every
+    // layer's layernorms add into ('residual', and 'sel_residual' for the rows the last layer
+    // kept): the only ones that accumulate, zeroed before each backward pass. Every other one is
+    // written whole by the kernel that makes it before anything reads it, and is used only
+    // within one layer's backward, so the layers share one of each (one attention scratch too).
+    const { n_embd: C, n_head: NH, vocab_size: V } = this.config;
+    const { ptr, tensors } = carve(this.backend.arena, `activation gradients for B=${B}, T=${T}`, [
+      { name: 'residual', shape: [B, T, C] }, { name: 'sel_residual', shape: [B, T, C] },
+      { name: 'ln1', shape: [B, T, C] }, { name: 'qkv', shape: [B, T, 3 * C] }, { name: 'datt', shape: [B, NH, T, T] },
+      { name: 'atty', shape: [B, T, C] }, { name: 'sel_atty', shape: [B, T, C] }, { name: 'ln2', shape: [B, T, C] },
+      { name: 'fch', shape: [B, T, 4 * C] }, { name: 'fch_gelu', shape: [B, T, 4 * C] },
+      { name: 'lnf', shape: [B, T, C] }, { name: 'logits', shape: [B, T, V] }, { name: 'losses', shape: [B, T] },
+    ]);
     this.gradActs = new Activations(B, T, ptr, tensors);
-    this.gradActBytes = tensors.get(written[0].name)!.ptr - ptr;
     return this.gradActs;
   }
 
@@ -434,8 +433,12 @@ export class GPT {
     if (!this.grads) this.grads = ParameterSet.allocate(be, this.specs, 'parameter gradients');
     const g = (n: string) => this.grads!.get(n);
     const d = this.ensureGradActivations(B, T);
-    d.zero(be, this.gradActBytes);
     const M = sel ? sel.length : B * T; // rows past the last layer's attention (see forward)
+    // The residual stream's gradient: each residual add passes it through unchanged (so it is
+    // also the gradient of the branch's output, fcproj or attproj), and each layernorm adds its
+    // input's gradient into it. Past the last attention it has only the kept rows.
+    const full = d.get('residual'), kept = sel ? d.rows('sel_residual', M) : full;
+    be.arena.zeroFill(kept.ptr, kept.bytes);
 
     // d(mean loss)/d(loss at each position with a target)
     const targets = a.get('targets').ints();
@@ -445,34 +448,33 @@ export class GPT {
 
     be.crossentropy_softmax_backward(d.rows('logits', M), d.rows('losses', M), a.rows('probs', M), a.rows('targets', M), 1, M, V);
     be.lm_head_backward(d.rows('lnf', M), g('wte.weight'), d.rows('logits', M), a.rows('lnf', M), p('wte.weight'), 1, M, C, V);
-    be.layernorm_backward(d.rows(`${L - 1}.residual3`, M), g('ln_f.weight'), g('ln_f.bias'), d.rows('lnf', M), a.rows(`${L - 1}.residual3`, M),
+    be.layernorm_backward(kept, g('ln_f.weight'), g('ln_f.bias'), d.rows('lnf', M), a.rows(`${L - 1}.residual3`, M),
       p('ln_f.weight'), a.rows('lnf_mean', M), a.rows('lnf_rstd', M), M, C);
 
     for (let l = L - 1; l >= 0; l--) {
-      const h = `h.${l}`, x = (n: string) => a.layer(l, n), dx = (n: string) => d.layer(l, n);
+      const h = `h.${l}`, x = (n: string) => a.layer(l, n);
       const residual = l > 0 ? a.layer(l - 1, 'residual3') : a.get('encoded');
-      const dresidual = l > 0 ? d.layer(l - 1, 'residual3') : d.get('encoded');
       const picked = l === L - 1 ? sel : null; // the rows forward kept past attention (null: all)
       const n = picked ? M : B * T;
-      const y = (name: string) => a.rows(`${l}.${name}`, n), dy = (name: string) => d.rows(`${l}.${name}`, n);
-      const atty = picked ? a.rows('sel_atty', n) : x('atty'), datty = picked ? d.rows('sel_atty', n) : dx('atty');
-      const dres = picked ? d.rows('sel_residual', n) : dresidual;
-      be.residual_backward(dy('residual2'), dy('fcproj'), dy('residual3'), n * C);
-      be.matmul_backward(dy('fch_gelu'), g(`${h}.mlp.c_proj.weight`), g(`${h}.mlp.c_proj.bias`), dy('fcproj'), y('fch_gelu'), p(`${h}.mlp.c_proj.weight`), 1, n, 4 * C, C);
+      const y = (name: string) => a.rows(`${l}.${name}`, n), dy = (name: string) => d.rows(name, n);
+      const dres = picked ? kept : full; // d(residual3), n rows
+      const atty = picked ? a.rows('sel_atty', n) : x('atty'), datty = picked ? d.rows('sel_atty', n) : d.get('atty');
+      be.matmul_backward(dy('fch_gelu'), g(`${h}.mlp.c_proj.weight`), g(`${h}.mlp.c_proj.bias`), dres, y('fch_gelu'), p(`${h}.mlp.c_proj.weight`), 1, n, 4 * C, C);
       be.gelu_backward(dy('fch'), y('fch'), y('fch_gelu'), dy('fch_gelu'), n * 4 * C);
       be.matmul_backward(dy('ln2'), g(`${h}.mlp.c_fc.weight`), g(`${h}.mlp.c_fc.bias`), dy('fch'), y('ln2'), p(`${h}.mlp.c_fc.weight`), 1, n, C, 4 * C);
-      be.layernorm_backward(dy('residual2'), g(`${h}.ln_2.weight`), g(`${h}.ln_2.bias`), dy('ln2'), y('residual2'), p(`${h}.ln_2.weight`), y('ln2_mean'), y('ln2_rstd'), n, C);
-      be.residual_backward(dres, dy('attproj'), dy('residual2'), n * C);
-      be.matmul_backward(datty, g(`${h}.attn.c_proj.weight`), g(`${h}.attn.c_proj.bias`), dy('attproj'), atty, p(`${h}.attn.c_proj.weight`), 1, n, C, C);
+      be.layernorm_backward(dres, g(`${h}.ln_2.weight`), g(`${h}.ln_2.bias`), dy('ln2'), y('residual2'), p(`${h}.ln_2.weight`), y('ln2_mean'), y('ln2_rstd'), n, C);
+      // dres is now d(residual2)
+      be.matmul_backward(datty, g(`${h}.attn.c_proj.weight`), g(`${h}.attn.c_proj.bias`), dres, atty, p(`${h}.attn.c_proj.weight`), 1, n, C, C);
       if (picked) { // back from the selected rows to every position (the others got no gradient past attention)
-        scatterAddRows(dresidual, dres, picked, C);
-        scatterAddRows(dx('atty'), datty, picked, C);
+        for (const t of [full, d.get('atty')]) be.arena.zeroFill(t.ptr, t.bytes);
+        scatterAddRows(full, dres, picked, C);
+        scatterAddRows(d.get('atty'), datty, picked, C);
       }
-      be.attention_backward(dx('qkv'), d.get('datt'), dx('atty'), x('qkv'), x('att'), B, T, C, NH);
-      be.matmul_backward(dx('ln1'), g(`${h}.attn.c_attn.weight`), g(`${h}.attn.c_attn.bias`), dx('qkv'), x('ln1'), p(`${h}.attn.c_attn.weight`), B, T, C, 3 * C);
-      be.layernorm_backward(dresidual, g(`${h}.ln_1.weight`), g(`${h}.ln_1.bias`), dx('ln1'), residual, p(`${h}.ln_1.weight`), x('ln1_mean'), x('ln1_rstd'), B * T, C);
+      be.attention_backward(d.get('qkv'), d.get('datt'), d.get('atty'), x('qkv'), x('att'), B, T, C, NH);
+      be.matmul_backward(d.get('ln1'), g(`${h}.attn.c_attn.weight`), g(`${h}.attn.c_attn.bias`), d.get('qkv'), x('ln1'), p(`${h}.attn.c_attn.weight`), B, T, C, 3 * C);
+      be.layernorm_backward(full, g(`${h}.ln_1.weight`), g(`${h}.ln_1.bias`), d.get('ln1'), residual, p(`${h}.ln_1.weight`), x('ln1_mean'), x('ln1_rstd'), B * T, C);
     }
-    be.encoder_backward(g('wte.weight'), g('wpe.weight'), d.get('encoded'), a.get('tokens'), B, T, C);
+    be.encoder_backward(g('wte.weight'), g('wpe.weight'), full, a.get('tokens'), B, T, C);
   }
 
   zeroGrad(): void {
