@@ -33,14 +33,28 @@ export function adamw_update(params: usize, grads: usize, m: usize, v: usize, N:
   }
 }
 
-// sum of squares of x (N), accumulated in f64 (for the global gradient norm)
+// sum of squares of x (N), accumulated in f64 (for the global gradient norm): four f64x2 sums
+// (lanes i mod 8), added together at the end, then the tail
 export function sum_squares(x: usize, N: i32): f64 {
-  let s: f64 = 0;
-  for (let i = 0; i < N; i++) { const a = <f64>load<f32>(x + (<usize>i << 2)); s += a * a; }
+  let s0 = f64x2.splat(0), s1 = f64x2.splat(0), s2 = f64x2.splat(0), s3 = f64x2.splat(0);
+  let i = 0;
+  for (; i + 8 <= N; i += 8) {
+    const o = <usize>i << 2, a = v128.load(x + o), b = v128.load(x + o, 16);
+    const a0 = f64x2.promote_low_f32x4(a), a1 = f64x2.promote_low_f32x4(v128.shuffle<f32>(a, a, 2, 3, 0, 1));
+    const b0 = f64x2.promote_low_f32x4(b), b1 = f64x2.promote_low_f32x4(v128.shuffle<f32>(b, b, 2, 3, 0, 1));
+    s0 = f64x2.add(s0, f64x2.mul(a0, a0)); s1 = f64x2.add(s1, f64x2.mul(a1, a1));
+    s2 = f64x2.add(s2, f64x2.mul(b0, b0)); s3 = f64x2.add(s3, f64x2.mul(b1, b1));
+  }
+  const v = f64x2.add(f64x2.add(s0, s1), f64x2.add(s2, s3));
+  let s = f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
+  for (; i < N; i++) { const a = <f64>load<f32>(x + (<usize>i << 2)); s += a * a; }
   return s;
 }
 
 // x (N) *= s
 export function scale_inplace(x: usize, s: f32, N: i32): void {
-  for (let i = 0; i < N; i++) { const o = <usize>i << 2; store<f32>(x + o, load<f32>(x + o) * s); }
+  const vs = f32x4.splat(s);
+  let i = 0;
+  for (; i + 4 <= N; i += 4) { const o = <usize>i << 2; v128.store(x + o, f32x4.mul(v128.load(x + o), vs)); }
+  for (; i < N; i++) { const o = <usize>i << 2; store<f32>(x + o, load<f32>(x + o) * s); }
 }
