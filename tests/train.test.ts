@@ -129,8 +129,11 @@ describe('training', () => {
       rows.forEach((row, i) => expectClose(`${name} logits of row ${row}`, L.subarray(i * V, (i + 1) * V), fullLogits.subarray(row * V, (row + 1) * V), 1e-5));
       model.zeroGrad(); model.backward();
       for (const [p, g] of grads) expectClose(`${name} gradient ${p}`, model.gradient(p).data(), g, 1e-6, 1e-5);
-      // and a full pass after it is unchanged (the selected pass leaves nothing behind)
+      // and a full pass after it is unchanged, gradients too (the selected pass leaves nothing
+      // behind in the buffers the two share)
       expect(model.forward(tokens, B, T, targets).loss).toBe(full.loss);
+      model.zeroGrad(); model.backward();
+      for (const [p, g] of grads) expect(Float32Array.from(model.gradient(p).data()), `${name} gradient ${p} again`).toEqual(g);
       expect(() => model.forward(tokens, B, T, undefined, { rows: 'targets' })).toThrow("rows: 'targets' needs targets");
       model.dispose();
     }
