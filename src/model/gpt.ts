@@ -78,6 +78,9 @@ function activationSpecs(c: GPTConfig, B: number, T: number): { name: string; sh
     // the last layer's attention output and residual input, gathered to the rows with a target (rows: 'targets')
     { name: 'sel_atty', shape: [B, T, C] },
     { name: 'sel_residual', shape: [B, T, C] },
+    // an attention or MLP projection's output before its residual add, which reads it at once
+    // (the backward needs neither): the layers share one
+    { name: 'proj', shape: [B, T, C] },
   ];
   for (let l = 0; l < c.n_layer; l++) {
     specs.push(
@@ -85,12 +88,10 @@ function activationSpecs(c: GPTConfig, B: number, T: number): { name: string; sh
       { name: `${l}.qkv`, shape: [B, T, 3 * C] },
       { name: `${l}.atty`, shape: [B, T, C] },
       { name: `${l}.att`, shape: [B, NH, T, T] },
-      { name: `${l}.attproj`, shape: [B, T, C] },
       { name: `${l}.residual2`, shape: [B, T, C] },
       { name: `${l}.ln2`, shape: [B, T, C] }, { name: `${l}.ln2_mean`, shape: [B * T] }, { name: `${l}.ln2_rstd`, shape: [B * T] },
       { name: `${l}.fch`, shape: [B, T, 4 * C] },
       { name: `${l}.fch_gelu`, shape: [B, T, 4 * C] },
-      { name: `${l}.fcproj`, shape: [B, T, C] },
       { name: `${l}.residual3`, shape: [B, T, C] },
     );
   }
@@ -290,13 +291,14 @@ export class GPT {
         residual = gatherRows(a.rows('sel_residual', n), residual, picked, C);
       }
       const y = (name: string) => a.rows(`${l}.${name}`, n);
-      be.matmul_forward(y('attproj'), atty, p(`${h}.attn.c_proj.weight`), p(`${h}.attn.c_proj.bias`), 1, n, C, C);
-      be.residual_forward(y('residual2'), residual, y('attproj'), n * C);
+      const proj = a.rows('proj', n);
+      be.matmul_forward(proj, atty, p(`${h}.attn.c_proj.weight`), p(`${h}.attn.c_proj.bias`), 1, n, C, C);
+      be.residual_forward(y('residual2'), residual, proj, n * C);
       be.layernorm_forward(y('ln2'), y('ln2_mean'), y('ln2_rstd'), y('residual2'), p(`${h}.ln_2.weight`), p(`${h}.ln_2.bias`), n, C);
       be.matmul_forward(y('fch'), y('ln2'), p(`${h}.mlp.c_fc.weight`), p(`${h}.mlp.c_fc.bias`), 1, n, C, 4 * C);
       be.gelu_forward(y('fch_gelu'), y('fch'), n * 4 * C);
-      be.matmul_forward(y('fcproj'), y('fch_gelu'), p(`${h}.mlp.c_proj.weight`), p(`${h}.mlp.c_proj.bias`), 1, n, 4 * C, C);
-      be.residual_forward(y('residual3'), y('residual2'), y('fcproj'), n * C);
+      be.matmul_forward(proj, y('fch_gelu'), p(`${h}.mlp.c_proj.weight`), p(`${h}.mlp.c_proj.bias`), 1, n, 4 * C, C);
+      be.residual_forward(y('residual3'), y('residual2'), proj, n * C);
       residual = y('residual3');
     }
     be.layernorm_forward(a.rows('lnf', M), a.rows('lnf_mean', M), a.rows('lnf_rstd', M), residual, p('ln_f.weight'), p('ln_f.bias'), M, C);
@@ -435,7 +437,7 @@ export class GPT {
     const d = this.ensureGradActivations(B, T);
     const M = sel ? sel.length : B * T; // rows past the last layer's attention (see forward)
     // The residual stream's gradient: each residual add passes it through unchanged (so it is
-    // also the gradient of the branch's output, fcproj or attproj), and each layernorm adds its
+    // also the gradient of the branch's output, the projection's), and each layernorm adds its
     // input's gradient into it. Past the last attention it has only the kept rows.
     const full = d.get('residual'), kept = sel ? d.rows('sel_residual', M) : full;
     be.arena.zeroFill(kept.ptr, kept.bytes);
