@@ -31,11 +31,14 @@ export function attention_forward_part(out: usize, att: usize, qkv: usize,
     const o = out + (<usize>b * <usize>Tq * <usize>C << 2) + (<usize>(h * hs) << 2);
     // scores[t,j] = q_t . k_j (k read transposed), then each row softmaxed in place
     gemm_nn(rows, Tk, q, C3, 1, k, C3, true, Tq, Tk, hs, ZEROS, CAUSAL_COLS, past);
+    // meanwhile, the next head's lines of each row come in from memory (see the touching section)
+    const next = bh + 1 < bh1, nb = (bh + 1) / NH, nh = (bh + 1) % NH;
+    const nq = qkv + (<usize>nb * <usize>Tk + <usize>past) * stride + (<usize>(nh * hs) << 2);
+    const natt = rows + <usize>Tq * rowBytes, nout = out + (<usize>nb * <usize>Tq * <usize>C << 2) + (<usize>(nh * hs) << 2);
     for (let t = 0; t < Tq; t++) {
       const row = rows + <usize>t * rowBytes;
       softmax(row, row, t + past + 1, Tk, scale);
-      // meanwhile, the next head's lines of this row come in from memory (see warm_next_forward)
-      if (bh + 1 < bh1) warm_next_forward(out, qkv, att, bh + 1, t, Tq, Tk, C, NH);
+      if (next) warm_forward_row(nq + <usize>t * stride, C, hs, natt + <usize>t * rowBytes, min(Tk, t + past + 8), nout + (<usize>t * <usize>C << 2));
     }
     // out_t = sum_j att[t,j] v_j
     gemm_nn(o, C, rows, Tk, 1, v, C3, false, Tq, hs, Tk, ZEROS, CAUSAL_K_TO, past);
@@ -70,9 +73,12 @@ export function attention_backward_part(dinp: usize, datt: usize, dout: usize, i
     // through out = att v: datt[t,j] = dout_t . v_j (v read transposed), then through the
     // softmax and the scale, row by row, into d(scores)
     gemm_nn(drows, T, g, C, 1, v, C3, true, T, T, hs, ZEROS, CAUSAL_COLS, 0);
+    const next = bh + 1 < bh1, nb = (bh + 1) / NH, nh = (bh + 1) % NH;
+    const noff = <usize>nb * <usize>T * stride + (<usize>(nh * hs) << 2);
+    const ng = dout + (<usize>nb * <usize>T * <usize>C << 2) + (<usize>(nh * hs) << 2);
     for (let t = 0; t < T; t++) {
       softmax_backward_row(drows + <usize>t * rowBytes, rows + <usize>t * rowBytes, t + 1, T, scale);
-      if (bh + 1 < bh1) warm_next_backward(dinp, dout, inp, bh + 1, t, T, C, NH);
+      if (next) warm_backward_row(inp + noff + <usize>t * stride, dinp + noff + <usize>t * stride, C, hs, ng + (<usize>t * <usize>C << 2));
     }
     // through scores = q k^T: dq_t = sum_{j<=t} ds[t,j] k_j, dk_j = sum_{t>=j} ds[t,j] q_t, and
     // dv_j = sum_{t>=j} att[t,j] dout_t (att and d(scores) read transposed), all from zeros
@@ -93,28 +99,25 @@ export function attention_backward_part(dinp: usize, datt: usize, dout: usize, i
 // alternating rounds, 12 of them faster). At GPT-2's (1 x 128, 12 heads of 64), with the data
 // already in cache, the touches are pure cost: 58.1 -> 60.8 and 97.1 -> 102.1 us (+1 ms of a 2 s step).
 
-// forward, query row t of head bh (position t + past): q, k and v at that position, the part
-// of its att row that the forward writes (up to the diagonal, plus a tile's overhang) and its
-// output row
-@inline function warm_next_forward(out: usize, qkv: usize, att: usize, bh: i32, t: i32,
-                                   Tq: i32, Tk: i32, C: i32, NH: i32): void {
-  const b = bh / NH, hs = C / NH, past = Tk - Tq, piece = <usize>hs << 2, stride = <usize>(3 * C) << 2;
-  const r = qkv + (<usize>b * <usize>Tk + <usize>(t + past)) * stride + (<usize>((bh % NH) * hs) << 2);
+// forward, one query row of the next head: q, k and v at its position (r: its q), the part of
+// its att row that the forward writes (up to the diagonal, plus a tile's overhang: attFloats)
+// and its output row
+@inline function warm_forward_row(r: usize, C: i32, hs: i32, attRow: usize, attFloats: i32, outRow: usize): void {
+  const piece = <usize>hs << 2;
   touch(r, piece); touch(r + (<usize>C << 2), piece); touch(r + (<usize>(2 * C) << 2), piece);
-  touch(att + (<usize>bh * <usize>Tq + <usize>t) * (<usize>Tk << 2), <usize>min(Tk, t + past + 8) << 2);
-  touch(out + ((<usize>b * <usize>Tq + <usize>t) * <usize>C + <usize>((bh % NH) * hs) << 2), piece);
+  touch(attRow, <usize>attFloats << 2);
+  touch(outRow, piece);
 }
 
-// backward, row t of head bh: q, k, v (inp), their gradients (dinp: written whole, so its lines
-// are fetched for the stores) and dout
-@inline function warm_next_backward(dinp: usize, dout: usize, inp: usize, bh: i32, t: i32, T: i32, C: i32, NH: i32): void {
-  const b = bh / NH, hs = C / NH, piece = <usize>hs << 2;
-  const off = ((<usize>b * <usize>T + <usize>t) * <usize>(3 * C) + <usize>((bh % NH) * hs)) << 2;
+// backward, one row of the next head: q, k, v (r), their gradients (dr: written whole, so their
+// lines are fetched for the stores) and dout (g)
+@inline function warm_backward_row(r: usize, dr: usize, C: i32, hs: i32, g: usize): void {
+  const piece = <usize>hs << 2;
   for (let i = 0; i < 3; i++) {
-    touch(inp + off + (<usize>(i * C) << 2), piece);
-    touch(dinp + off + (<usize>(i * C) << 2), piece);
+    touch(r + (<usize>(i * C) << 2), piece);
+    touch(dr + (<usize>(i * C) << 2), piece);
   }
-  touch(dout + ((<usize>b * <usize>T + <usize>t) * <usize>C + <usize>((bh % NH) * hs) << 2), piece);
+  touch(g, piece);
 }
 
 // ---- the backward of one row's softmax (the forward is simd.ts softmax) ----

@@ -39,11 +39,6 @@ export function gelu_forward(out: usize, inp: usize, N: i32): void {
     const c = gelu4(v128.load(inp + o, 32)), d = gelu4(v128.load(inp + o, 48));
     v128.store(out + o, a); v128.store(out + o, b, 16); v128.store(out + o, c, 32); v128.store(out + o, d, 48);
   }
-  for (; i + 8 <= N; i += 8) {
-    const o = <usize>i << 2;
-    const a = gelu4(v128.load(inp + o)), b = gelu4(v128.load(inp + o, 16));
-    v128.store(out + o, a); v128.store(out + o, b, 16);
-  }
   for (; i + 4 <= N; i += 4) {
     const o = <usize>i << 2;
     v128.store(out + o, gelu4(v128.load(inp + o)));

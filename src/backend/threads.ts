@@ -2,7 +2,7 @@
 // request. The host lays out all memory; workers never allocate. One control block in the arena
 // coordinates them with Atomics: the main thread writes each worker's job into its slot, bumps a
 // generation counter and wakes them, runs its own part, then waits until every worker has
-// counted itself done. Node uses worker_threads, browsers Web Workers (when cross-origin isolated);
+// acknowledged that generation. Node uses worker_threads, browsers Web Workers (when cross-origin isolated);
 // both run the same small worker script below.
 
 /** Kernels that can be split; a job's id is its index + 1 (0 = nothing to do this round). */
