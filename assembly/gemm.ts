@@ -26,12 +26,16 @@ export const ZEROS: usize = memory.data(64, 16);
 // old contents of Cm are never read (the forward pass needs no separate pass writing the bias).
 // causal and diag: see the top of the file. With CAUSAL_K_FROM every row must have a term
 // (M - 1 + diag < K) when there is a bias: a row with none would never be written.
+// colsum (dense, Bm by rows, M >= 4, N a multiple of 8): also colsum[j] += Bm[k,j] for every k in
+// order, added as the packing copies each row of Bm (a bias's gradient is the column sums of
+// dout, the Bm of dweight's product: this saves it a pass of its own over dout).
 export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32, bt: bool,
-                        M: i32, N: i32, K: i32, bias: usize, causal: i32 = DENSE, diag: i32 = 0): void {
+                        M: i32, N: i32, K: i32, bias: usize, causal: i32 = DENSE, diag: i32 = 0, colsum: usize = 0): void {
   const aks = <usize>a_ks << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2;
   const bks: usize = bt ? 4 : <usize>ldb << 2, bjs: usize = bt ? <usize>ldb << 2 : 4; // k and column strides of Bm
   const N8 = N & ~7;
   if (causal == CAUSAL_K_FROM && bias != 0 && M - 1 + diag >= K) unreachable();
+  if (colsum != 0 && (causal != DENSE || bt || M < 4 || (N & 7) != 0)) unreachable();
   if (M < 4 && !bt) {
     // few rows (decode): stream Bm's rows once, four at a time; the output row stays in cache
     for (let i = 0; i < M; i++) {
@@ -71,7 +75,7 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
   for (let k0 = 0; k0 < K; k0 += chunk) {
     const kc = min(chunk, K - k0);
     gemm_nn_chunk(Cm, ldc, A + <usize>k0 * aks, a_rs, a_ks, Bm + <usize>k0 * bks, ldb, bt, M, N8, kc, bias, k0,
-                  causal, causal == CAUSAL_COLS ? diag : diag - k0);
+                  causal, causal == CAUSAL_COLS ? diag : diag - k0, colsum);
   }
   // columns past the last multiple of 8, with the tiles' arithmetic, so every element comes out
   // the same whichever path or thread computes it
@@ -208,9 +212,9 @@ export function pack_bytes(): i32 { return PACK_BYTES; }
 // and sweeps them (the packed columns stay in L2, the packed rows in L1). Sums start from the
 // row at init (the bias, or ZEROS) in the chunk where a block's k range begins (k0: this chunk's
 // first k), else, or with init = 0, from Cm. A causal block packs and sweeps only its k range
-// [lo, hi) and its columns [0, jn) (d: the diagonal's offset in this chunk).
+// [lo, hi) and its columns [0, jn) (d: the diagonal's offset in this chunk). colsum: see gemm_nn.
 function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32, bt: bool,
-                       M: i32, N8: i32, K: i32, init: usize, k0: i32, causal: i32, d: i32): void {
+                       M: i32, N8: i32, K: i32, init: usize, k0: i32, causal: i32, d: i32, colsum: usize): void {
   const aks = <usize>a_ks << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2, lb = <usize>ldb << 2;
   // Relaxed build: rows in blocks of 6, the last 2-5 in blocks of 4 (M = 6q + 2 as 6(q-1) + 4 + 4)
   // and of 1. Plain build: blocks of 4, as its mul and add need one more register (the product):
@@ -222,6 +226,7 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
     const nb = min(NB, N8 - j0), dj = d - j0;
     if (columns(causal, M - 1, 1, dj, nb) <= 0) break; // no row needs these columns
     if (bt) pack_bt(Bm + <usize>j0 * lb, lb, K, nb);
+    else if (colsum != 0) pack_b_sum(Bm + (<usize>j0 << 2), lb, K, nb, colsum + (<usize>j0 << 2));
     else pack_b(Bm + (<usize>j0 << 2), lb, K, nb);
     const cj = Cm + (<usize>j0 << 2), ij = column(init, j0);
     for (let i = 0; i < M; ) {
@@ -282,6 +287,23 @@ export function warm_checksum(): u32 { return warmed; }
       v128.store(dst, v128.load(s)); v128.store(dst, v128.load(s, 16), 16);
       dst += 32; s += bks;
     }
+  }
+}
+
+// pack_b, and each panel's 8 columns summed over k in order into sums (8 floats per panel)
+@inline function pack_b_sum(Bm: usize, bks: usize, K: i32, nb: i32, sums: usize): void {
+  let dst = packB;
+  for (let j = 0; j < nb; j += 8) {
+    let s = Bm + (<usize>j << 2);
+    const sj = sums + (<usize>j << 2);
+    let s0 = v128.load(sj), s1 = v128.load(sj, 16);
+    for (let k = 0; k < K; k++) {
+      const x0 = v128.load(s), x1 = v128.load(s, 16);
+      v128.store(dst, x0); v128.store(dst, x1, 16);
+      s0 = f32x4.add(s0, x0); s1 = f32x4.add(s1, x1);
+      dst += 32; s += bks;
+    }
+    v128.store(sj, s0); v128.store(sj, s1, 16);
   }
 }
 

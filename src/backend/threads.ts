@@ -204,10 +204,12 @@ export function splitKernel(kernel: string, a: number[], n: number): Split | nul
       if (M * C * OC < MIN_WORK) return null;
       // dweight = inp^T dout is split along its longer side: each thread then packs its share of
       // the larger operand (dout's columns when OC > C) and all of the smaller one
-      const ms = splitRange(M, n, 4), ns = splitRange(OC, n, 4);
+      const ms = splitRange(M, n, 4);
       const whole = (k: number) => ms.map((): [number, number] => [0, k]);
       const cs = OC > C ? whole(C) : splitRange(C, n, 4);
       const os = OC > C ? splitRange(OC, n, 8) : whole(OC);
+      // dbias by the same columns as dweight where those are split, so the kernel sums them while it packs dout
+      const ns = OC > C ? os : splitRange(OC, n, 4);
       return ms.map(([m0, m1], i) => ['matmul_backward_part', [dinp, dw, db, dout, inp, w, M, C, OC, m0, m1, cs[i][0], cs[i][1], os[i][0], os[i][1], ns[i][0], ns[i][1]]]);
     }
     case 'lm_head_forward': {
