@@ -3,22 +3,25 @@
 // Each GELU is one long chain of dependent operations (the tanh's polynomials and division), so
 // the forward loop takes four vectors per iteration, side by side, to keep the FMA units busy
 // (2M elements, relaxed build: one 2.68 ms, two 2.08, four 1.82; plain build: two 2.79, four 2.27).
+// The argument and the final product are written as multiply-adds, 7 operations instead of 9
+// around the tanh (relaxed build 1.82 -> 1.60 ms, plain 2.19 -> 2.12).
 import { tanh4, madd } from './simd';
 
 const GELU_SCALE: f32 = 0.7978845608028654; // sqrt(2/pi)
 
-// tanh's argument for four lanes: sqrt(2/pi) (x + 0.044715 x^3)
+// tanh's argument for four lanes: sqrt(2/pi) (x + 0.044715 x^3) = x (sqrt(2/pi) + sqrt(2/pi) 0.044715 x^2)
 @inline function gelu_arg(x: v128): v128 {
-  return f32x4.mul(f32x4.splat(GELU_SCALE), f32x4.add(x, f32x4.mul(f32x4.splat(0.044715), f32x4.mul(x, f32x4.mul(x, x)))));
+  return f32x4.mul(x, madd(f32x4.mul(x, x), f32x4.splat(GELU_SCALE * 0.044715), f32x4.splat(GELU_SCALE)));
 }
 
-// GELU of four lanes
+// GELU of four lanes: (0.5 x) (1 + t) as (0.5 x) t + 0.5 x
 @inline function gelu4(x: v128): v128 {
-  return f32x4.mul(f32x4.mul(f32x4.splat(0.5), x), f32x4.add(f32x4.splat(1.0), tanh4(gelu_arg(x))));
+  const h = f32x4.mul(f32x4.splat(0.5), x);
+  return madd(h, tanh4(gelu_arg(x)), h);
 }
 
 // d GELU / dx for four lanes, from x and g = gelu4(x), without a second tanh: g is (0.5 x) (1 + t)
-// in one rounding, so p = g / (0.5 x) is gelu4's 1 + t again to within an ulp (where 0.5 x is too
+// in one rounding (two in the plain build), so p = g / (0.5 x) is 1 + t again to within an ulp (where 0.5 x is too
 // small to divide by, t rounds to 0 and p is 1). With 1 - t^2 = p (2 - p) and 0.5 x p = g:
 //   GELU'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
 //            = 0.5 p + g (2 - p) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
