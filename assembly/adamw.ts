@@ -1,18 +1,22 @@
 // AdamW, exactly as torch.optim.AdamW computes it (decoupled weight decay applied first).
 
-// params, grads, m, v all (N); t is the 1-based step number
+// params, grads, m, v all (N); t is the 1-based step number. Each gradient is multiplied by
+// grad_scale as it is read (clipping by the global norm, or the mean over micro-batches, without a
+// pass of their own over the gradients: at GPT-2 124M's 0.5 GB that pass took 20 ms of a 2.1 s
+// step). grad_scale = 1 leaves every bit as it was.
 export function adamw_update(params: usize, grads: usize, m: usize, v: usize, N: i32,
-                             lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, t: i32): void {
+                             lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, t: i32, grad_scale: f32): void {
   const bc1 = <f32>(1.0 - Math.pow(<f64>beta1, <f64>t));
   const sqrtBc2 = <f32>Math.sqrt(1.0 - Math.pow(<f64>beta2, <f64>t));
   const stepSize = lr / bc1;
   const decay: f32 = 1.0 - lr * weight_decay;
   const vb1 = f32x4.splat(beta1), vb1c = f32x4.splat(1.0 - beta1), vb2 = f32x4.splat(beta2), vb2c = f32x4.splat(1.0 - beta2);
   const vdecay = f32x4.splat(decay), vstep = f32x4.splat(stepSize), vbc2 = f32x4.splat(sqrtBc2), veps = f32x4.splat(eps);
+  const vscale = f32x4.splat(grad_scale);
   let i = 0;
   for (; i + 4 <= N; i += 4) {
     const o = <usize>i << 2;
-    const g = v128.load(grads + o);
+    const g = f32x4.mul(v128.load(grads + o), vscale);
     const mi = f32x4.add(f32x4.mul(vb1, v128.load(m + o)), f32x4.mul(vb1c, g));
     const vi = f32x4.add(f32x4.mul(vb2, v128.load(v + o)), f32x4.mul(f32x4.mul(vb2c, g), g));
     v128.store(m + o, mi);
@@ -23,7 +27,7 @@ export function adamw_update(params: usize, grads: usize, m: usize, v: usize, N:
   }
   for (; i < N; i++) {
     const o = <usize>i << 2;
-    const g = load<f32>(grads + o);
+    const g = load<f32>(grads + o) * grad_scale;
     const mi = beta1 * load<f32>(m + o) + (1.0 - beta1) * g;
     const vi = beta2 * load<f32>(v + o) + (1.0 - beta2) * g * g;
     store<f32>(m + o, mi);

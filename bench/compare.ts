@@ -79,9 +79,8 @@ async function oursChild(threads: number): Promise<Result> {
       m.zeroGrad();
       m.forward(x, B, T, y);
       m.backward();
-      const norm = m.gradNorm();
-      if (norm > 1) m.scaleGrads(1 / norm);
-      m.step({ lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, decay: 'matrices' });
+      const norm = m.gradNorm(); // clipped at 1, as the PyTorch side does
+      m.step({ lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, decay: 'matrices', gradScale: norm > 1 ? 1 / norm : 1 });
     };
     step(); step();
     const ts: number[] = [];

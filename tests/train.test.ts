@@ -13,6 +13,7 @@ import { CharTokenizer } from '../src/tokenizer/char.js';
 import { TokenDataset, ChatDataset, chatExample } from '../src/train/data.js';
 import { Trainer, NaNLossError, DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/train/trainer.js';
 import { learningRate } from '../src/train/schedule.js';
+import { Random } from '../src/model/random.js';
 import { saveCheckpoint, loadCheckpoint } from '../src/train/checkpoint.js';
 import { loadGPT2, saveGPT2 } from '../src/weights/node.js';
 import { bothBackends, readShared, rng, expectClose, type TestBackends } from './helpers.js';
@@ -48,6 +49,25 @@ describe('training', () => {
     expect(first).toBeGreaterThan(Math.log(tok.vocabSize) - 0.3); // starts near uniform
     expect(last).toBeLessThan(first - 0.5);
     w.trainer.model.dispose(); j.trainer.model.dispose();
+  });
+
+  it('a step with gradScale equals scaling the gradients first, bit for bit (clipping without a pass of its own)', () => {
+    const data = new TokenDataset(tok.encode(shakespeare), 32);
+    const { tokens, targets } = data.batch('train', 4, 32, new Random(3));
+    const [a, b] = [0, 1].map(() => new GPT(small, backends.wasm, { seed: 5 }));
+    for (let i = 0; i < 3; i++) {
+      for (const m of [a, b]) { m.zeroGrad(); m.forward(tokens, 4, 32, targets); m.backward(); }
+      const s = 0.1 / a.gradNorm(); // well under the norm: every gradient is scaled
+      expect(s).toBeLessThan(1);
+      a.scaleGrads(s);
+      a.step({ lr: 3e-3, weightDecay: 0.1, decay: 'matrices' });
+      b.step({ lr: 3e-3, weightDecay: 0.1, decay: 'matrices', gradScale: s });
+    }
+    for (const spec of a.parameterSpecs) {
+      const x = a.parameter(spec.name).data(), y = b.parameter(spec.name).data();
+      expect(Buffer.from(y.buffer, y.byteOffset, y.byteLength).equals(Buffer.from(x.buffer, x.byteOffset, x.byteLength)), spec.name).toBe(true);
+    }
+    a.dispose(); b.dispose();
   });
 
   it('the schedule warms up linearly, decays by a cosine, then holds the minimum', () => {

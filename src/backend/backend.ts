@@ -148,15 +148,16 @@ export abstract class Backend {
   }
 
   // ---- optimizer ----
+  /** Each gradient is multiplied by gradScale as it is read (clipping, micro-batch means); grads are not written. */
   adamw_update(params: Tensor, grads: Tensor, m: Tensor, v: Tensor, N: number,
-               lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, t: number): void {
+               lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, t: number, gradScale = 1): void {
     const k = 'adamw_update';
     if (!Number.isInteger(t) || t < 1) throw new RangeError(`${k}: step t must be an integer >= 1, got ${t}`);
-    for (const [n, x] of Object.entries({ lr, beta1, beta2, eps, weightDecay })) {
+    for (const [n, x] of Object.entries({ lr, beta1, beta2, eps, weightDecay, gradScale })) {
       if (!Number.isFinite(x) || x < 0) throw new RangeError(`${k}: ${n} must be a finite number >= 0, got ${x}`);
     }
     if (beta1 >= 1 || beta2 >= 1) throw new RangeError(`${k}: betas must be < 1, got ${beta1}, ${beta2}`);
-    this.call(k, { N }, [['params', params, [N]], ['grads', grads, [N]], ['m', m, [N]], ['v', v, [N]]], [N, lr, beta1, beta2, eps, weightDecay, t]);
+    this.call(k, { N }, [['params', params, [N]], ['grads', grads, [N]], ['m', m, [N]], ['v', v, [N]]], [N, lr, beta1, beta2, eps, weightDecay, t, gradScale]);
   }
   sum_squares(x: Tensor, N: number): number {
     return this.call('sum_squares', { N }, [['x', x, [N]]], [N]) as number;

@@ -244,14 +244,16 @@ export function crossentropy_softmax_backward(dlogits: Floats, dlosses: Floats, 
   }
 }
 
-// torch.optim.AdamW: decoupled weight decay first, then the bias-corrected Adam step
+// torch.optim.AdamW: decoupled weight decay first, then the bias-corrected Adam step, on the
+// gradients times grad_scale
 export function adamw_update(params: Floats, grads: Floats, m: Floats, v: Floats, N: number,
                              lr: number, beta1: number, beta2: number, eps: number, weight_decay: number,
-                             t: number): void {
+                             t: number, grad_scale: number): void {
   const bc1 = 1 - beta1 ** t, bc2 = 1 - beta2 ** t;
   for (let i = 0; i < N; i++) {
-    m[i] = beta1 * m[i] + (1 - beta1) * grads[i];
-    v[i] = beta2 * v[i] + (1 - beta2) * grads[i] * grads[i];
+    const g = grads[i] * grad_scale;
+    m[i] = beta1 * m[i] + (1 - beta1) * g;
+    v[i] = beta2 * v[i] + (1 - beta2) * g * g;
     params[i] *= 1 - lr * weight_decay;
     params[i] -= (lr / bc1) * m[i] / (Math.sqrt(v[i]) / Math.sqrt(bc2) + eps);
   }

@@ -186,7 +186,7 @@ export class WasmBackend extends Backend {
       k.softmax_forward(y, x, B, T, V);
       k.crossentropy_forward(st, y, ids, B, T, V);
       k.crossentropy_softmax_backward(x, st, y, ids, B, T, V);
-      k.adamw_update(w, w, wte, wte, C * C, 1e-3, 0.9, 0.999, 1e-8, 0, r + 1);
+      k.adamw_update(w, w, wte, wte, C * C, 1e-3, 0.9, 0.999, 1e-8, 0, r + 1, 1);
       k.sum_squares(w, C * C);
       k.scale_inplace(w, 1, C * C);
     }

@@ -88,11 +88,12 @@ export class Trainer {
       loss += l / c.gradAccum;
       m.backward();
     }
-    if (c.gradAccum > 1) m.scaleGrads(1 / c.gradAccum); // the mean over micro-batches
-    const gradNorm = m.gradNorm();
+    // the mean over micro-batches, clipped by its global norm: one factor that AdamW applies as it
+    // reads the gradients (the sums of the micro-batches' gradients stay in place)
+    const gradNorm = m.gradNorm() / c.gradAccum;
     if (!Number.isFinite(gradNorm)) throw new NaNLossError(this.iter + 1, gradNorm);
-    if (c.gradClip > 0 && gradNorm > c.gradClip) m.scaleGrads(c.gradClip / gradNorm);
-    m.step({ lr, beta1: c.beta1, beta2: c.beta2, eps: 1e-8, weightDecay: c.weightDecay, decay: c.decay });
+    const clip = c.gradClip > 0 && gradNorm > c.gradClip ? c.gradClip / gradNorm : 1;
+    m.step({ lr, beta1: c.beta1, beta2: c.beta2, eps: 1e-8, weightDecay: c.weightDecay, decay: c.decay, gradScale: clip / c.gradAccum });
     this.iter++;
     return { iter: this.iter, loss, lr, gradNorm, tokens: c.batchSize * c.blockSize * c.gradAccum, seconds: (performance.now() - t0) / 1000 };
   }
