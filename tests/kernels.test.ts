@@ -122,17 +122,21 @@ describe('wasm kernels (plain and relaxed SIMD builds) equal the JS reference', 
       for (const bias of [true, false]) {
         compare('matmul_forward', [{ name: 'out', shape: [b, T, OC], check: true }, { name: 'inp', shape: [b, T, C] },
           { name: 'weight', shape: [C, OC] }, { name: 'bias', shape: [OC], kind: bias ? 'rand' : 'null' }], [b, T, C, OC], 1e-5);
-        compare('matmul_backward', [{ name: 'dinp', shape: [b, T, C], check: true }, { name: 'dweight', shape: [C, OC], check: true },
-          { name: 'dbias', shape: [OC], kind: bias ? 'rand' : 'null', check: true }, { name: 'dout', shape: [b, T, OC] },
-          { name: 'inp', shape: [b, T, C] }, { name: 'weight', shape: [C, OC] }], [b, T, C, OC], 1e-5);
+        for (const accumulate of [1, 0]) { // dweight and dbias += (from random values), or =
+          compare('matmul_backward', [{ name: 'dinp', shape: [b, T, C], check: true }, { name: 'dweight', shape: [C, OC], check: true },
+            { name: 'dbias', shape: [OC], kind: bias ? 'rand' : 'null', check: true }, { name: 'dout', shape: [b, T, OC] },
+            { name: 'inp', shape: [b, T, C] }, { name: 'weight', shape: [C, OC] }], [b, T, C, OC, accumulate], 1e-5);
+        }
       }
     });
     it(`lm head ${tag}`, () => {
       const V = OC;
       compare('lm_head_forward', [{ name: 'logits', shape: [b, T, V], check: true }, { name: 'inp', shape: [b, T, C] },
         { name: 'wte', shape: [V, C] }], [b, T, C, V], 1e-5);
-      compare('lm_head_backward', [{ name: 'dinp', shape: [b, T, C], check: true }, { name: 'dwte', shape: [V, C], check: true },
-        { name: 'dlogits', shape: [b, T, V] }, { name: 'inp', shape: [b, T, C] }, { name: 'wte', shape: [V, C] }], [b, T, C, V], 1e-5);
+      for (const accumulate of [1, 0]) {
+        compare('lm_head_backward', [{ name: 'dinp', shape: [b, T, C], check: true }, { name: 'dwte', shape: [V, C], check: true },
+          { name: 'dlogits', shape: [b, T, V] }, { name: 'inp', shape: [b, T, C] }, { name: 'wte', shape: [V, C] }], [b, T, C, V, accumulate], 1e-5);
+      }
     });
     it(`gelu and residual ${tag}`, () => {
       const N = b * T * C;

@@ -58,7 +58,12 @@ describe('threads', () => {
         be.lm_head_forward(logits, inp, wte, 1, M, C, OC);
         const di2 = t([1, M, C], data.di), dwte = t([OC, C], data.dw);
         be.lm_head_backward(di2, dwte, dout, inp, wte, 1, M, C, OC);
-        return [out, di, dw, db, logits, di2, dwte].map((x) => bits(x.data()));
+        // the same backwards writing the parameters' gradients instead of adding to them
+        const di3 = t([1, M, C], data.di), dw3 = t([C, OC], data.dw), db3 = t([OC], data.db);
+        be.matmul_backward(di3, dw3, db3, dout, inp, w, 1, M, C, OC, false);
+        const di4 = t([1, M, C], data.di), dwte4 = t([OC, C], data.dw);
+        be.lm_head_backward(di4, dwte4, dout, inp, wte, 1, M, C, OC, false);
+        return [out, di, dw, db, logits, di2, dwte, dw3, db3, dwte4].map((x) => bits(x.data()));
       });
       for (let k = 0; k < results[0].length; k++) {
         expect(firstDiff(results[1][k], results[0][k]), `M${M} C${C} OC${OC} output ${k}, 2 threads`).toBe(-1);

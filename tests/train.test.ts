@@ -70,6 +70,23 @@ describe('training', () => {
     a.dispose(); b.dispose();
   });
 
+  it('zeroGrad: the gradients read as zeros; the backward after it writes what adding to zeros gives, and the next adds', () => {
+    const { tokens, targets } = new TokenDataset(tok.encode(shakespeare), 32).batch('train', 4, 32, new Random(4));
+    const m = new GPT(small, backends.wasm, { seed: 6 });
+    const grads = () => m.parameterSpecs.map((s) => Float32Array.from(m.gradient(s.name).data()));
+    const pass = () => { m.forward(tokens, 4, 32, targets); m.backward(); };
+    pass(); // fresh gradients (zeros in memory): added to
+    const once = grads();
+    pass(); // added again: twice as much (to rounding: wte's two parts, a layernorm's rows, k chunks add in turn)
+    grads().forEach((g, i) => expectClose(m.parameterSpecs[i].name, g, once[i].map((x) => 2 * x), 1e-7, 1e-5));
+    m.zeroGrad();
+    pass(); // written (linear layers, wte), or added to memory cleared first (the rest): the first pass's bits
+    grads().forEach((g, i) => expect(Buffer.from(g.buffer).equals(Buffer.from(once[i].buffer)), m.parameterSpecs[i].name).toBe(true));
+    m.zeroGrad();
+    grads().forEach((g, i) => expect(g.every((x) => x === 0), m.parameterSpecs[i].name).toBe(true));
+    m.dispose();
+  });
+
   it('the schedule warms up linearly, decays by a cosine, then holds the minimum', () => {
     const s = { lr: 1e-3, minLr: 1e-4, warmupIters: 100, decayIters: 2000 };
     expect(learningRate(0, s)).toBeCloseTo(1e-3 / 101, 12);

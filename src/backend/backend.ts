@@ -80,16 +80,19 @@ export abstract class Backend {
   matmul_forward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, B: number, T: number, C: number, OC: number): void {
     this.call('matmul_forward', { B, T, C, OC }, [['out', out, [B, T, OC]], ['inp', inp, [B, T, C]], ['weight', weight, [C, OC]], ['bias', bias, [OC]]], [B, T, C, OC]);
   }
-  /** dinp is written (the whole gradient of inp); dweight and dbias accumulate (+=). */
-  matmul_backward(dinp: Tensor, dweight: Tensor, dbias: Tensor | null, dout: Tensor, inp: Tensor, weight: Tensor, B: number, T: number, C: number, OC: number): void {
-    this.call('matmul_backward', { B, T, C, OC }, [['dinp', dinp, [B, T, C]], ['dweight', dweight, [C, OC]], ['dbias', dbias, [OC]], ['dout', dout, [B, T, OC]], ['inp', inp, [B, T, C]], ['weight', weight, [C, OC]]], [B, T, C, OC]);
+  /**
+   * dinp is written (the whole gradient of inp); dweight and dbias accumulate (+=), or with
+   * accumulate false are written (=, the same bits as adding to zeros, without reading them).
+   */
+  matmul_backward(dinp: Tensor, dweight: Tensor, dbias: Tensor | null, dout: Tensor, inp: Tensor, weight: Tensor, B: number, T: number, C: number, OC: number, accumulate = true): void {
+    this.call('matmul_backward', { B, T, C, OC }, [['dinp', dinp, [B, T, C]], ['dweight', dweight, [C, OC]], ['dbias', dbias, [OC]], ['dout', dout, [B, T, OC]], ['inp', inp, [B, T, C]], ['weight', weight, [C, OC]]], [B, T, C, OC, accumulate ? 1 : 0]);
   }
   lm_head_forward(logits: Tensor, inp: Tensor, wte: Tensor, B: number, T: number, C: number, V: number): void {
     this.call('lm_head_forward', { B, T, C, V }, [['logits', logits, [B, T, V]], ['inp', inp, [B, T, C]], ['wte', wte, [V, C]]], [B, T, C, V]);
   }
-  /** dinp is written; dwte accumulates (+=). */
-  lm_head_backward(dinp: Tensor, dwte: Tensor, dlogits: Tensor, inp: Tensor, wte: Tensor, B: number, T: number, C: number, V: number): void {
-    this.call('lm_head_backward', { B, T, C, V }, [['dinp', dinp, [B, T, C]], ['dwte', dwte, [V, C]], ['dlogits', dlogits, [B, T, V]], ['inp', inp, [B, T, C]], ['wte', wte, [V, C]]], [B, T, C, V]);
+  /** dinp is written; dwte accumulates (+=), or with accumulate false is written (=). */
+  lm_head_backward(dinp: Tensor, dwte: Tensor, dlogits: Tensor, inp: Tensor, wte: Tensor, B: number, T: number, C: number, V: number, accumulate = true): void {
+    this.call('lm_head_backward', { B, T, C, V }, [['dinp', dinp, [B, T, C]], ['dwte', dwte, [V, C]], ['dlogits', dlogits, [B, T, V]], ['inp', inp, [B, T, C]], ['wte', wte, [V, C]]], [B, T, C, V, accumulate ? 1 : 0]);
   }
 
   // ---- the same forwards with f16 weights (f32 inputs, accumulation and outputs): decode reads half the bytes ----

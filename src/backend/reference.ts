@@ -6,7 +6,8 @@
 // Backward passes accumulate (+=) into the gradients of parameters (dweight, dbias, dwte,
 // dwpe), and into dinp where a tensor's gradient gathers several contributions (layernorm and
 // residual: the residual stream); the gradients of activations that have one consumer are
-// written (=): dinp of matmul, lm_head, attention and gelu, and dlogits.
+// written (=): dinp of matmul, lm_head, attention and gelu, and dlogits. matmul and lm_head
+// write their parameters' gradients too when accumulate is 0 (the first backward after zeroing).
 
 import { f16ToF32, f32ToF16Bits } from './f16.js';
 
@@ -94,8 +95,9 @@ export function f32_to_f16(out: Uint16Array, inp: Floats, n: number): void {
 }
 
 export function matmul_backward(dinp: Floats, dweight: Floats, dbias: Floats | null, dout: Floats,
-                                inp: Floats, weight: Floats, B: number, T: number, C: number, OC: number): void {
-  dinp.fill(0, 0, B * T * C); // dinp is written, dweight and dbias accumulate
+                                inp: Floats, weight: Floats, B: number, T: number, C: number, OC: number, accumulate = 1): void {
+  dinp.fill(0, 0, B * T * C); // dinp is written, dweight and dbias accumulate (or are written)
+  if (!accumulate) { dweight.fill(0, 0, C * OC); dbias?.fill(0, 0, OC); }
   for (let m = 0; m < B * T; m++) for (let o = 0; o < OC; o++) {
     const d = dout[m * OC + o];
     if (dbias) dbias[o] += d;
@@ -122,8 +124,9 @@ export function lm_head_forward_f16(logits: Floats, inp: Floats, wte: Uint16Arra
 }
 
 export function lm_head_backward(dinp: Floats, dwte: Floats, dlogits: Floats, inp: Floats, wte: Floats,
-                                 B: number, T: number, C: number, V: number): void {
-  dinp.fill(0, 0, B * T * C); // dinp is written, dwte accumulates
+                                 B: number, T: number, C: number, V: number, accumulate = 1): void {
+  dinp.fill(0, 0, B * T * C); // dinp is written, dwte accumulates (or is written)
+  if (!accumulate) dwte.fill(0, 0, V * C);
   for (let m = 0; m < B * T; m++) for (let v = 0; v < V; v++) {
     const d = dlogits[m * V + v];
     for (let c = 0; c < C; c++) {

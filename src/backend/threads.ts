@@ -200,7 +200,7 @@ export function splitKernel(kernel: string, a: number[], n: number): Split | nul
       return splitRange(OC, n, 8).map(([n0, n1]) => ['matmul_forward_part', [out, inp, w, b, M, C, OC, 0, M, n0, n1]]);
     }
     case 'matmul_backward': {
-      const [dinp, dw, db, dout, inp, w, B, T, C, OC] = a, M = B * T;
+      const [dinp, dw, db, dout, inp, w, B, T, C, OC, acc] = a, M = B * T;
       if (M * C * OC < MIN_WORK) return null;
       // dweight = inp^T dout is split along its longer side: each thread then packs its share of
       // the larger operand (dout's columns when OC > C) and all of the smaller one
@@ -210,7 +210,7 @@ export function splitKernel(kernel: string, a: number[], n: number): Split | nul
       const os = OC > C ? splitRange(OC, n, 8) : whole(OC);
       // dbias by the same columns as dweight where those are split, so the kernel sums them while it packs dout
       const ns = OC > C ? os : splitRange(OC, n, 4);
-      return ms.map(([m0, m1], i) => ['matmul_backward_part', [dinp, dw, db, dout, inp, w, M, C, OC, m0, m1, cs[i][0], cs[i][1], os[i][0], os[i][1], ns[i][0], ns[i][1]]]);
+      return ms.map(([m0, m1], i) => ['matmul_backward_part', [dinp, dw, db, dout, inp, w, M, C, OC, m0, m1, cs[i][0], cs[i][1], os[i][0], os[i][1], ns[i][0], ns[i][1], acc]]);
     }
     case 'lm_head_forward': {
       const [logits, inp, wte, B, T, C, V] = a, M = B * T;
@@ -218,10 +218,10 @@ export function splitKernel(kernel: string, a: number[], n: number): Split | nul
       return splitRange(V, n, 8).map(([v0, v1]) => ['lm_head_forward_part', [logits, inp, wte, M, C, V, v0, v1]]);
     }
     case 'lm_head_backward': {
-      const [dinp, dwte, dlogits, inp, wte, B, T, C, V] = a, M = B * T;
+      const [dinp, dwte, dlogits, inp, wte, B, T, C, V, acc] = a, M = B * T;
       if (M * C * V < MIN_WORK) return null;
       const cs = splitRange(C, n, 8), vs = splitRange(V, n, 4);
-      return cs.map(([c0, c1], i) => ['lm_head_backward_part', [dinp, dwte, dlogits, inp, wte, M, C, V, c0, c1, vs[i][0], vs[i][1]]]);
+      return cs.map(([c0, c1], i) => ['lm_head_backward_part', [dinp, dwte, dlogits, inp, wte, M, C, V, c0, c1, vs[i][0], vs[i][1], acc]]);
     }
     // Element-wise kernels: ranges that start at multiples of 4, so every element but the
     // whole array's last few takes the same vector path as in one call (bit-identical).

@@ -161,17 +161,17 @@ export class WasmBackend extends Backend {
       k.layernorm_backward(y, w, w, x, x, w, st, st + 64, B * T, C);
       k.matmul_forward(y, x, w, w, B, T, C, OC);
       k.matmul_forward(y, x, w, w, 1, 1, C, OC);
-      k.matmul_backward(x, w, w, y, x, w, B, T, C, OC);
+      k.matmul_backward(x, w, w, y, x, w, B, T, C, OC, 1);
       k.lm_head_forward(y, x, wte, B, T, C, V);
       k.lm_head_forward(y, x, wte, 1, 1, C, V);
-      k.lm_head_backward(x, wte, y, x, wte, B, T, C, V);
+      k.lm_head_backward(x, wte, y, x, wte, B, T, C, V, 1);
       k.attention_forward(y, att, x, B, T, T, C, NH);
       k.attention_backward(y, datt, x, x, att, B, T, C, NH);
       const p = k as unknown as Record<string, (...a: number[]) => void>;
       p.matmul_forward_part(y, x, w, w, B * T, C, OC, 0, B * T, 0, OC);
-      p.matmul_backward_part(x, w, w, y, x, w, B * T, C, OC, 0, B * T, 0, C, 0, OC, 0, OC);
+      p.matmul_backward_part(x, w, w, y, x, w, B * T, C, OC, 0, B * T, 0, C, 0, OC, 0, OC, 1);
       p.lm_head_forward_part(y, x, wte, B * T, C, V, 0, V);
-      p.lm_head_backward_part(x, wte, y, x, wte, B * T, C, V, 0, C, 0, V);
+      p.lm_head_backward_part(x, wte, y, x, wte, B * T, C, V, 0, C, 0, V, 1);
       p.attention_forward_part(y, att, x, B, T, T, C, NH, 0, B * NH);
       p.attention_backward_part(y, datt, x, x, att, B, T, C, NH, 0, B * NH);
       k.matmul_forward_f16(y, x, w, w, 1, 1, C, OC);        // f16 weights: any bytes do for warming up
