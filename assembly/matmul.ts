@@ -224,7 +224,6 @@ export function matmul_backward_part(dinp: usize, dweight: usize, dbias: usize,
   if (dbias != 0 && !acc) memory.fill(dbias + (<usize>n0 << 2), 0, <usize>max(0, n1 - n0) << 2);
   if (c1 > c0 && o1 > o0) {
     const dw = dweight + ((<usize>c0 * <usize>OC + <usize>o0) << 2);
-    if (!acc && M == 0) for (let c = c0; c < c1; c++) memory.fill(dw + <usize>(c - c0) * (<usize>OC << 2), 0, <usize>(o1 - o0) << 2);
     gemm_nn(dw, OC, inp + (<usize>c0 << 2), 1, C, dout + (<usize>o0 << 2), OC, false, c1 - c0, o1 - o0, M,
             acc ? 0 : ZEROS, DENSE, 0, fused ? dbias + (<usize>o0 << 2) : 0);
   }
@@ -258,11 +257,7 @@ export function lm_head_backward_part(dinp: usize, dwte: usize, dlogits: usize, 
   // dinp[m,c] = sum_v dlogits[m,v] * wte[v,c], from zero
   if (c1 > c0) gemm_nn(dinp + (<usize>c0 << 2), C, dlogits, V, 1, wte + (<usize>c0 << 2), C, false, M, c1 - c0, V, ZEROS);
   // dwte[v,c] = sum_m dlogits[m,v] * inp[m,c]: dlogits read transposed
-  if (v1 > v0) {
-    const dw = dwte + (<usize>v0 * <usize>C << 2);
-    if (!acc && M == 0) memory.fill(dw, 0, <usize>(v1 - v0) * (<usize>C << 2));
-    gemm_nn(dw, C, dlogits + (<usize>v0 << 2), 1, V, inp, C, false, v1 - v0, C, M, acc ? 0 : ZEROS);
-  }
+  if (v1 > v0) gemm_nn(dwte + (<usize>v0 * <usize>C << 2), C, dlogits + (<usize>v0 << 2), 1, V, inp, C, false, v1 - v0, C, M, acc ? 0 : ZEROS);
 }
 
 // ---- f16 weights (decode): the same sums with each weight widened to f32 exactly ----
