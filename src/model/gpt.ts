@@ -174,6 +174,8 @@ export class GPT {
   /** The last forward: its shape, whether it had targets, and the rows it kept past the last attention (null: all). */
   private last: { B: number; T: number; targets: boolean; sel: Int32Array | null } | null = null;
   private specs: ParameterSpec[];
+  /** The parameters whose gradients backward only adds to (not writtenByBackward): cleared first after zeroGrad. */
+  private accumulatedOnly: string[];
   /** AdamW steps taken. */
   stepCount = 0;
   /** f16 copies of the linear layers' weights and wte, used by decode steps when set (see setDecodeWeights). */
@@ -182,6 +184,7 @@ export class GPT {
   constructor(config: GPTConfig, readonly backend: Backend, options: CreateOptions = {}) {
     this.config = validateConfig(config);
     this.specs = parameterSpecs(this.config);
+    this.accumulatedOnly = this.specs.filter((s) => !writtenByBackward(s.name)).map((s) => s.name);
     this.params = ParameterSet.allocate(backend, this.specs, `parameters (${this.numParameters} floats)`);
     if ((options.init ?? 'gpt2') === 'gpt2') this.initGPT2(options.seed ?? 1337);
   }
@@ -458,7 +461,7 @@ export class GPT {
     // layers' and the LM head's (wte's, before the embedding adds into it) are written
     const acc = !this.gradsUnset;
     if (!acc) {
-      for (const s of this.specs) if (!writtenByBackward(s.name)) { const t = g(s.name); be.arena.zeroFill(t.ptr, t.bytes); }
+      for (const name of this.accumulatedOnly) { const t = g(name); be.arena.zeroFill(t.ptr, t.bytes); }
       this.gradsUnset = false;
     }
     const d = this.ensureGradActivations(B, T);
