@@ -2,9 +2,9 @@
 // Backend interface. Parameters, gradients and AdamW moments are each one arena block with
 // the layout of parameters.ts; activations are one block sized from (B, T) and re-made only
 // when a larger (B, T) arrives. Gradients flow llm.c style: backward accumulates (+=) into
-// parameter gradients, zeroGrad() clears them; the activations' gradients are one residual-
-// stream buffer that the layernorms add into, and one of each other kind, which the layers share
-// (see ensureGradActivations).
+// parameter gradients, zeroGrad() makes them zero (lazily: see gradsUnset); the activations'
+// gradients are one residual-stream buffer that the layernorms add into, and one of each other
+// kind, which the layers share (see ensureGradActivations).
 import type { Backend } from '../backend/backend.js';
 import { Tensor, carve, type DType } from '../backend/tensor.js';
 import { validateConfig, type GPTConfig } from './config.js';
@@ -117,13 +117,13 @@ function gatherRows(out: Tensor, inp: Tensor, rows: Int32Array, C: number): Tens
   return out;
 }
 
-/** inp row rows[i] += out row i: the backward of gatherRows. */
 // the parameters whose gradients backward writes (=) when asked to: the linear layers' weights
 // and biases (matmul_backward) and wte (lm_head_backward, before encoder_backward adds to it)
 function writtenByBackward(name: string): boolean {
   return name === 'wte.weight' || /\.(c_attn|c_proj|c_fc)\.(weight|bias)$/.test(name);
 }
 
+/** inp row rows[i] += out row i: the backward of gatherRows. */
 function scatterAddRows(dinp: Tensor, dout: Tensor, rows: Int32Array, C: number): void {
   const di = dinp.data(), d = dout.data();
   for (let i = 0; i < rows.length; i++) {
