@@ -71,7 +71,7 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
   // (KC x NB floats), up to KC_MAX: K = 384 or 512 with 128 columns (the toy model's dinp and
   // c_proj) then takes one chunk instead of two (measured 8.62 -> 8.10 ms at 4096 x 384 x 128,
   // 10.87 -> 10.38 at 4096 x 512 x 128).
-  const chunk = min(KC_MAX, KC * NB / max(8, min(N8, NB)));
+  const chunk = k_chunk(N);
   for (let k0 = 0; k0 < K; k0 += chunk) {
     const kc = min(chunk, K - k0);
     gemm_nn_chunk(Cm, ldc, A + <usize>k0 * aks, a_rs, a_ks, Bm + <usize>k0 * bks, ldb, bt, M, N8, kc, bias, k0,
@@ -196,6 +196,9 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
 @inline function columns(causal: i32, i: i32, r: i32, d: i32, N: i32): i32 {
   return causal == CAUSAL_COLS ? min(max(i + r + d, 0), N) : N;
 }
+
+// the length of gemm_nn's k chunks for N columns
+@inline export function k_chunk(N: i32): i32 { return min(KC_MAX, KC * NB / max(8, min(N & ~7, NB))); }
 
 // Packing buffers, one pair per instance (each thread runs its own instance over the shared
 // memory, so the host gives each its own region: set_pack_buffer). A tile then reads A and Bm

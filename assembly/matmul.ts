@@ -10,7 +10,7 @@
 //   gemm_nt: Cm[i,j] += sum_k A[i,k] * Bm[j,k]  (dot products of contiguous rows: the LM head,
 //            whose 154 MB wte must stream from memory once)
 import { axpy, add_into, hsum, madd, madd1 } from './simd';
-import { gemm_nn, ZEROS, DENSE } from './gemm';
+import { gemm_nn, ZEROS, DENSE, k_chunk } from './gemm';
 
 // Cm (M,N) row stride ldc; A (M,K) row stride lda; Bm (N,K) row stride ldb.
 // Bm is walked in panels of rows that fit in L2 (about 256 KiB), and every row of A visits a
@@ -214,18 +214,28 @@ export function matmul_backward_part(dinp: usize, dweight: usize, dbias: usize,
                                      m0: i32, m1: i32, c0: i32, c1: i32, o0: i32, o1: i32, n0: i32, n1: i32, acc: bool): void {
   // dinp[m,c] = sum_o dout[m,o] * weight[c,o]: weight read transposed (row stride 1, k stride OC),
   // sums from zero (dinp is written, never read: reading it back would start every tile with
-  // loads of lines not in cache)
-  if (m1 > m0) gemm_nn(dinp + (<usize>m0 * <usize>C << 2), C, dout + (<usize>m0 * <usize>OC << 2), OC, 1, weight, OC, true, m1 - m0, C, OC, ZEROS);
+  // loads of lines not in cache).
   // dweight[c,o] = sum_m inp[m,c] * dout[m,o]: inp read transposed (row stride 1, k stride C).
   // dbias[o] = sum_m dout[m,o], in order over m: when this call has dbias's columns for its
   // dweight's, the packing of dout adds them up as it copies (one pass over dout fewer: measured
   // in the toy model's step, the pass took 5.4 ms); else a loop of its own, in the same order.
   const fused = dbias != 0 && n0 == o0 && n1 == o1 && c1 - c0 >= 4 && ((o1 - o0) & 7) == 0;
   if (dbias != 0 && !acc) memory.fill(dbias + (<usize>n0 << 2), 0, <usize>max(0, n1 - n0) << 2);
-  if (c1 > c0 && o1 > o0) {
-    const dw = dweight + ((<usize>c0 * <usize>OC + <usize>o0) << 2);
-    gemm_nn(dw, OC, inp + (<usize>c0 << 2), 1, C, dout + (<usize>o0 << 2), OC, false, c1 - c0, o1 - o0, M,
-            acc ? 0 : ZEROS, DENSE, 0, fused ? dbias + (<usize>o0 << 2) : 0);
+  const dw = c1 > c0 && o1 > o0, colsum = fused ? dbias + (<usize>o0 << 2) : 0;
+  // A part with all of dinp and a block of dweight (one thread doing the whole backward) takes
+  // dout in chunks of rows, each through dinp's product and then dweight's while it is still in
+  // L2: as many rows as dweight's gemm takes in one k chunk anyway, rounded down to whole 6-row
+  // blocks of dinp. dweight's sums over m are the same chains in the same order as in one call
+  // (a chunk starts from the sums the last one stored). Measured in the toy model's step (in-step
+  // A/B, both orders): the backward of c_attn 1.1 and 0.9 ms less, of c_fc 0.7 and 0.7, the other
+  // two unchanged.
+  const R = m0 == 0 && m1 == M && dw && (dbias == 0 || fused) ? k_chunk(o1 - o0) / 6 * 6 : M;
+  for (let r0 = 0; r0 < M; r0 += R) {
+    const r1 = min(M, r0 + R), i0 = R < M ? r0 : m0, i1 = R < M ? r1 : m1;
+    if (i1 > i0) gemm_nn(dinp + (<usize>i0 * <usize>C << 2), C, dout + (<usize>i0 * <usize>OC << 2), OC, 1, weight, OC, true, i1 - i0, C, OC, ZEROS);
+    if (dw) gemm_nn(dweight + ((<usize>c0 * <usize>OC + <usize>o0) << 2), OC, inp + ((<usize>r0 * <usize>C + <usize>c0) << 2), 1, C,
+                    dout + ((<usize>r0 * <usize>OC + <usize>o0) << 2), OC, false, c1 - c0, o1 - o0, r1 - r0,
+                    acc || r0 > 0 ? 0 : ZEROS, DENSE, 0, colsum);
   }
   if (dbias != 0 && n1 > n0 && !fused) {
     const rowBytes = <usize>OC << 2;
