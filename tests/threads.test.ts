@@ -39,8 +39,9 @@ describe('threads', () => {
   it('every threaded kernel equals one thread bit for bit, on odd shapes', () => {
     // the last two are decode shapes (M < 4) big enough for the matmul's k halves to go to two threads;
     // with OC a multiple of 8, dbias is summed while dout is packed (OC <= C: on one thread only,
-    // split threads take a loop of their own; OC > C: every thread, by dweight's columns). M 700,
-    // OC 392: one thread takes dout in chunks of 330 rows through dinp's and dweight's products.
+    // split threads take a loop of their own; OC > C: every thread, by dweight's columns). M 261
+    // and M 700: one thread takes dout in chunks of 252 and 330 rows through dinp's and dweight's
+    // products (dbias summed in a loop of its own, and while dout is packed).
     const shapes = [{ M: 1, C: 52, OC: 156 }, { M: 3, C: 33, OC: 97 }, { M: 13, C: 64, OC: 200 }, { M: 37, C: 128, OC: 390 },
       { M: 261, C: 300, OC: 530 }, { M: 200, C: 256, OC: 128 }, { M: 100, C: 96, OC: 400 }, { M: 700, C: 64, OC: 392 },
       { M: 1, C: 1030, OC: 1030 }, { M: 3, C: 771, OC: 1403 }];
