@@ -29,13 +29,17 @@ export const ZEROS: usize = memory.data(64, 16);
 // colsum (dense, Bm by rows, M >= 4, N a multiple of 8): also colsum[j] += Bm[k,j] for every k in
 // order, added as the packing copies each row of Bm (a bias's gradient is the column sums of
 // dout, the Bm of dweight's product: this saves it a pass of its own over dout).
+// packed: Bm's panels are already in packW (pack_once(Bm, ldb, bt, K, N) since, with nothing else
+// packed there), so this product packs no Bm of its own; M >= 4, and K and N within packs_once.
 export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32, bt: bool,
-                        M: i32, N: i32, K: i32, bias: usize, causal: i32 = DENSE, diag: i32 = 0, colsum: usize = 0): void {
+                        M: i32, N: i32, K: i32, bias: usize, causal: i32 = DENSE, diag: i32 = 0, colsum: usize = 0,
+                        packed: bool = false): void {
   const aks = <usize>a_ks << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2;
   const bks: usize = bt ? 4 : <usize>ldb << 2, bjs: usize = bt ? <usize>ldb << 2 : 4; // k and column strides of Bm
   const N8 = N & ~7;
   if (causal == CAUSAL_K_FROM && bias != 0 && M - 1 + diag >= K) unreachable();
   if (colsum != 0 && (causal != DENSE || bt || M < 4 || (N & 7) != 0)) unreachable();
+  if (packed && (M < 4 || colsum != 0 || !packs_once(N, K))) unreachable();
   if (M < 4 && !bt) {
     // few rows (decode): stream Bm's rows once, four at a time; the output row stays in cache
     for (let i = 0; i < M; i++) {
@@ -75,7 +79,7 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
   for (let k0 = 0; k0 < K; k0 += chunk) {
     const kc = min(chunk, K - k0);
     gemm_nn_chunk(Cm, ldc, A + <usize>k0 * aks, a_rs, a_ks, Bm + <usize>k0 * bks, ldb, bt, M, N8, kc, bias, k0,
-                  causal, causal == CAUSAL_COLS ? diag : diag - k0, colsum);
+                  causal, causal == CAUSAL_COLS ? diag : diag - k0, colsum, packed);
   }
   // columns past the last multiple of 8, with the tiles' arithmetic, so every element comes out
   // the same whichever path or thread computes it
@@ -200,24 +204,37 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
 // the length of gemm_nn's k chunks for N columns
 @inline export function k_chunk(N: i32): i32 { return min(KC_MAX, KC * NB / max(8, min(N & ~7, NB))); }
 
-// Packing buffers, one pair per instance (each thread runs its own instance over the shared
+// Packing buffers, one set per instance (each thread runs its own instance over the shared
 // memory, so the host gives each its own region: set_pack_buffer). A tile then reads A and Bm
 // from two small contiguous buffers at fixed offsets, whatever the strides of the originals.
 const KC = 256, NB = 512, KC_MAX = 512;       // k chunk with NB columns; columns packed at once; longest chunk
-const PACK_BYTES: i32 = (6 * KC_MAX + KC * NB) * 4;
+const PACK_BYTES: i32 = (6 * KC_MAX + 2 * KC * NB) * 4;
 let packA: usize = 0;                         // 6 rows of A, k-major: (a0, .., a5) per k
 let packB: usize = 0;                         // KC x NB floats of Bm, in panels of 8 columns, k-major
-export function set_pack_buffer(p: usize): void { packA = p; packB = p + 6 * KC_MAX * 4; }
+let packW: usize = 0;                         // the same for a Bm packed once for several products (pack_once)
+export function set_pack_buffer(p: usize): void { packA = p; packB = p + 6 * KC_MAX * 4; packW = packB + KC * NB * 4; }
 export function pack_bytes(): i32 { return PACK_BYTES; }
 
+// Whether a Bm of K x N fits gemm_nn's packing whole (one k chunk, one block of columns), so
+// that it can be packed once for several products: pack_once, then gemm_nn with packed.
+@inline export function packs_once(N: i32, K: i32): bool { return N <= NB && K <= k_chunk(N); }
+
+// Bm's panels into packW, as gemm_nn_chunk packs them into packB (Bm by rows, or transposed)
+export function pack_once(Bm: usize, ldb: i32, bt: bool, K: i32, N: i32): void {
+  if (packA == 0 || !packs_once(N, K)) unreachable();
+  const lb = <usize>ldb << 2;
+  if (bt) pack_bt(packW, Bm, lb, K, N & ~7);
+  else pack_b(packW, Bm, lb, K, N & ~7);
+}
+
 // Columns [0, N8) of one k chunk (K <= KC_MAX, K x min(N8, NB) <= KC x NB), in tiles of 6 rows x 8 columns (12 accumulators).
-// Up to NB columns of Bm are packed panel by panel, then each block of 6 rows of A is packed
+// Up to NB columns of Bm are packed panel by panel (or were, into packW: packed), then each block of 6 rows of A is packed
 // and sweeps them (the packed columns stay in L2, the packed rows in L1). Sums start from the
 // row at init (the bias, or ZEROS) in the chunk where a block's k range begins (k0: this chunk's
 // first k), else, or with init = 0, from Cm. A causal block packs and sweeps only its k range
 // [lo, hi) and its columns [0, jn) (d: the diagonal's offset in this chunk). colsum: see gemm_nn.
 function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32, bt: bool,
-                       M: i32, N8: i32, K: i32, init: usize, k0: i32, causal: i32, d: i32, colsum: usize): void {
+                       M: i32, N8: i32, K: i32, init: usize, k0: i32, causal: i32, d: i32, colsum: usize, packed: bool): void {
   const aks = <usize>a_ks << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2, lb = <usize>ldb << 2;
   // Relaxed build: rows in blocks of 6, the last 2-5 in blocks of 4 (M = 6q + 2 as 6(q-1) + 4 + 4)
   // and of 1. Plain build: blocks of 4, as its mul and add need one more register (the product):
@@ -228,14 +245,15 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
   for (let j0 = 0; j0 < N8; j0 += NB) {
     const nb = min(NB, N8 - j0), dj = d - j0;
     if (columns(causal, M - 1, 1, dj, nb) <= 0) break; // no row needs these columns
-    if (bt) pack_bt(Bm + <usize>j0 * lb, lb, K, nb);
+    if (packed) {} // pack_once did it (one block of columns: j0 = 0)
+    else if (bt) pack_bt(packB, Bm + <usize>j0 * lb, lb, K, nb);
     else if (colsum != 0) pack_b_sum(Bm + (<usize>j0 << 2), lb, K, nb, colsum + (<usize>j0 << 2));
-    else pack_b(Bm + (<usize>j0 << 2), lb, K, nb);
+    else pack_b(packB, Bm + (<usize>j0 << 2), lb, K, nb);
     const cj = Cm + (<usize>j0 << 2), ij = column(init, j0);
     for (let i = 0; i < M; ) {
       const rows = i < M6 ? 6 : i < M4 ? 4 : 1;
       const lo = k_from(causal, i, d, K), hi = k_to(causal, i, rows, d, K), jn = columns(causal, i, rows, dj, nb);
-      const ci = cj + <usize>i * crs, ai = A + <usize>i * ars + <usize>lo * aks, b = packB + (<usize>lo << 5);
+      const ci = cj + <usize>i * crs, ai = A + <usize>i * ars + <usize>lo * aks, b = (packed ? packW : packB) + (<usize>lo << 5);
       const bi = begins_here(causal, i, d, k0) ? ij : 0;
       if (hi > lo) {
         if (rows > 1) pack_a(ai, ars, aks, hi - lo, rows == 6);
@@ -277,13 +295,13 @@ export function warm_checksum(): u32 { return warmed; }
   return x;
 }
 
-// packB panel p, row k = Bm[k, 8p .. 8p+8) (nb columns, a multiple of 8), panel by panel: the
+// panel p of to (packB or packW), row k = Bm[k, 8p .. 8p+8) (nb columns, a multiple of 8), panel by panel: the
 // writes are one sequential stream. (Row by row, each row's 32 bytes went to nb/8 places K*32
 // bytes apart, which share their L1 sets: the toy model's dweight at 4096 x 128 x 384 measured
 // 8.38 -> 7.81 ms, at 4096 x 128 x 512 11.26 -> 10.25 ms. Two panels at a time, reading whole
 // 64-byte rows: in between.)
-@inline function pack_b(Bm: usize, bks: usize, K: i32, nb: i32): void {
-  let dst = packB;
+@inline function pack_b(to: usize, Bm: usize, bks: usize, K: i32, nb: i32): void {
+  let dst = to;
   for (let j = 0; j < nb; j += 8) {
     let s = Bm + (<usize>j << 2);
     for (let k = 0; k < K; k++) {
@@ -315,11 +333,11 @@ export function warm_checksum(): u32 { return warmed; }
 
 // the same panels from a transposed Bm (column j of Bm is the row at Bm + j*ljs, k contiguous):
 // 4 k x 4 columns at a time, transposed in registers
-@inline function pack_bt(Bm: usize, ljs: usize, K: i32, nb: i32): void {
+@inline function pack_bt(to: usize, Bm: usize, ljs: usize, K: i32, nb: i32): void {
   const panelBytes = <usize>K << 5, K4 = K & ~3;
   for (let j = 0; j < nb; j += 4) {
     const r0 = Bm + <usize>j * ljs, r1 = r0 + ljs, r2 = r1 + ljs, r3 = r2 + ljs;
-    let dst = packB + <usize>(j >> 3) * panelBytes + (<usize>(j & 4) << 2);
+    let dst = to + <usize>(j >> 3) * panelBytes + (<usize>(j & 4) << 2);
     let k = 0;
     for (; k < K4; k += 4) {
       const o = <usize>k << 2;

@@ -41,7 +41,8 @@ describe('threads', () => {
     // with OC a multiple of 8, dbias is summed while dout is packed (OC <= C: on one thread only,
     // split threads take a loop of their own; OC > C: every thread, by dweight's columns). M 261
     // and M 700: one thread takes dout in chunks of 252 and 330 rows through dinp's and dweight's
-    // products (dbias summed in a loop of its own, and while dout is packed).
+    // products (dbias summed in a loop of its own, and while dout is packed; at M 700 the weight
+    // packed once for every chunk's dinp).
     const shapes = [{ M: 1, C: 52, OC: 156 }, { M: 3, C: 33, OC: 97 }, { M: 13, C: 64, OC: 200 }, { M: 37, C: 128, OC: 390 },
       { M: 261, C: 300, OC: 530 }, { M: 200, C: 256, OC: 128 }, { M: 100, C: 96, OC: 400 }, { M: 700, C: 64, OC: 392 },
       { M: 1, C: 1030, OC: 1030 }, { M: 3, C: 771, OC: 1403 }];
