@@ -29,8 +29,8 @@ export const ZEROS: usize = memory.data(64, 16);
 // colsum (dense, Bm by rows, M >= 4, N a multiple of 8): also colsum[j] += Bm[k,j] for every k in
 // order, added as the packing copies each row of Bm (a bias's gradient is the column sums of
 // dout, the Bm of dweight's product: this saves it a pass of its own over dout).
-// packed: Bm's panels are already in packW (pack_once(Bm, ldb, bt, K, N) since, with nothing else
-// packed there), so this product packs no Bm of its own; M >= 4, and K and N within packs_once.
+// packed: Bm's panels are already in packW (put there by pack_once with the same Bm, ldb, bt, K
+// and N), so this product packs no Bm of its own; M >= 4, and K and N within packs_once.
 export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32, bt: bool,
                         M: i32, N: i32, K: i32, bias: usize, causal: i32 = DENSE, diag: i32 = 0, colsum: usize = 0,
                         packed: bool = false): void {
@@ -222,9 +222,7 @@ export function pack_bytes(): i32 { return PACK_BYTES; }
 // Bm's panels into packW, as gemm_nn_chunk packs them into packB (Bm by rows, or transposed)
 export function pack_once(Bm: usize, ldb: i32, bt: bool, K: i32, N: i32): void {
   if (packA == 0 || !packs_once(N, K)) unreachable();
-  const lb = <usize>ldb << 2;
-  if (bt) pack_bt(packW, Bm, lb, K, N & ~7);
-  else pack_b(packW, Bm, lb, K, N & ~7);
+  pack_panels(packW, Bm, <usize>ldb << 2, bt, K, N & ~7);
 }
 
 // Columns [0, N8) of one k chunk (K <= KC_MAX, K x min(N8, NB) <= KC x NB), in tiles of 6 rows x 8 columns (12 accumulators).
@@ -242,18 +240,17 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
   const r = M % 6, M6 = ASC_FEATURE_RELAXED_SIMD ? M - (r == 2 && M >= 8 ? 8 : r) : 0, M4 = M6 + (M - M6) / 4 * 4;
   const panelBytes = <usize>K << 5;
   if (packA == 0) unreachable(); // the host did not give this instance its buffer: trap, never write at 0
+  const panels = packed ? packW : packB; // packed: pack_once did it (one block of columns: j0 = 0)
   for (let j0 = 0; j0 < N8; j0 += NB) {
     const nb = min(NB, N8 - j0), dj = d - j0;
     if (columns(causal, M - 1, 1, dj, nb) <= 0) break; // no row needs these columns
-    if (packed) {} // pack_once did it (one block of columns: j0 = 0)
-    else if (bt) pack_bt(packB, Bm + <usize>j0 * lb, lb, K, nb);
-    else if (colsum != 0) pack_b_sum(Bm + (<usize>j0 << 2), lb, K, nb, colsum + (<usize>j0 << 2));
-    else pack_b(packB, Bm + (<usize>j0 << 2), lb, K, nb);
+    if (colsum != 0) pack_b_sum(Bm + (<usize>j0 << 2), lb, K, nb, colsum + (<usize>j0 << 2));
+    else if (!packed) pack_panels(packB, Bm + <usize>j0 * (bt ? lb : 4), lb, bt, K, nb);
     const cj = Cm + (<usize>j0 << 2), ij = column(init, j0);
     for (let i = 0; i < M; ) {
       const rows = i < M6 ? 6 : i < M4 ? 4 : 1;
       const lo = k_from(causal, i, d, K), hi = k_to(causal, i, rows, d, K), jn = columns(causal, i, rows, dj, nb);
-      const ci = cj + <usize>i * crs, ai = A + <usize>i * ars + <usize>lo * aks, b = (packed ? packW : packB) + (<usize>lo << 5);
+      const ci = cj + <usize>i * crs, ai = A + <usize>i * ars + <usize>lo * aks, b = panels + (<usize>lo << 5);
       const bi = begins_here(causal, i, d, k0) ? ij : 0;
       if (hi > lo) {
         if (rows > 1) pack_a(ai, ars, aks, hi - lo, rows == 6);
@@ -326,6 +323,12 @@ export function warm_checksum(): u32 { return warmed; }
     }
     v128.store(sj, s0); v128.store(sj, s1, 16);
   }
+}
+
+// Bm's nb columns from the one at Bm into panels at to (packB or packW), Bm by rows or transposed
+@inline function pack_panels(to: usize, Bm: usize, lb: usize, bt: bool, K: i32, nb: i32): void {
+  if (bt) pack_bt(to, Bm, lb, K, nb);
+  else pack_b(to, Bm, lb, K, nb);
 }
 
 // column j of a row given by its address (ZEROS: zero in every column), or 0 for no row (the tiles' init)
