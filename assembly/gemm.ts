@@ -253,11 +253,19 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
       const ci = cj + <usize>i * crs, ai = A + <usize>i * ars + <usize>lo * aks, b = panels + (<usize>lo << 5);
       const bi = begins_here(causal, i, d, k0) ? ij : 0;
       if (hi > lo) {
-        if (rows > 1) pack_a(ai, ars, aks, hi - lo, rows == 6);
+        // attention's dk and dv products read A transposed (rows adjacent: att^T, d(scores)^T), a
+        // block's 6 floats per k already side by side as packA holds them, one line per k over at
+        // most T lines that stay in L1 across the block's tiles: the tile reads them in place
+        // (measured at the toy model's shape, four in-process A/Bs of 40-60 rounds: its attention
+        // backward 0.25-0.92 ms less a step, 34 ms). dweight's A is the same layout over 252-512
+        // lines a chunk, which do not stay: read in place there it measured slower (stop 19).
+        const direct = rows == 6 && causal == CAUSAL_K_FROM && ars == 4;
+        if (rows > 1 && !direct) pack_a(ai, ars, aks, hi - lo, rows == 6);
         if (aks == 4 && i + 18 <= M) warm_rows(ai + 12 * ars, ars, (hi - lo) << 2);
         for (let j = 0; j < jn; j += 8) {
           const c = ci + (<usize>j << 2), panel = b + (<usize>(j >> 3)) * panelBytes, from = column(bi, j);
-          if (rows == 6) tile_6x8(c, crs, packA, panel, hi - lo, from);
+          if (direct) tile_6x8_strided(c, crs, ai, aks, panel, hi - lo, from);
+          else if (rows == 6) tile_6x8(c, crs, packA, panel, hi - lo, from);
           else if (rows == 4) tile_4x8(c, crs, packA, panel, hi - lo, from);
           else tile_1x8(c, ai, aks, panel, hi - lo, from);
         }
@@ -408,16 +416,23 @@ export function warm_checksum(): u32 { return warmed; }
 // registers. V8 allocates them without spilling only when the tile is a function of its own, so
 // it is exported (the optimizer inlines a function with one caller, and then it spills: 2x slower).
 export function tile_6x8(c0: usize, crs: usize, a: usize, b: usize, K: i32, init: usize): void {
-  tile_rows(c0, crs, a, b, K, init, true);
+  tile_rows(c0, crs, a, b, K, init, true, 24);
+}
+
+// the same with a's 6 floats for k at a + k*aks (in place, rows adjacent) instead of packed at 24
+// bytes per k (a function of its own for the same reason: the packed tile keeps its constant step)
+export function tile_6x8_strided(c0: usize, crs: usize, a: usize, aks: usize, b: usize, K: i32, init: usize): void {
+  tile_rows(c0, crs, a, b, K, init, true, aks);
 }
 
 // the same for 4 rows (8 accumulators; a: packed at 6 floats per k, the first 4 used)
 @inline function tile_4x8(c0: usize, crs: usize, a: usize, b: usize, K: i32, init: usize): void {
-  tile_rows(c0, crs, a, b, K, init, false);
+  tile_rows(c0, crs, a, b, K, init, false, 24);
 }
 
-// 6 rows, or 4 when !six (a constant at every call, so the optimizer drops rows 4 and 5)
-@inline function tile_rows(c0: usize, crs: usize, a: usize, b: usize, K: i32, init: usize, six: bool): void {
+// 6 rows, or 4 when !six (a constant at every call, so the optimizer drops rows 4 and 5); a's
+// floats for the next k are aks bytes on
+@inline function tile_rows(c0: usize, crs: usize, a: usize, b: usize, K: i32, init: usize, six: bool, aks: usize): void {
   const c1 = c0 + crs, c2 = c1 + crs, c3 = c2 + crs, c4 = c3 + crs, c5 = c4 + crs;
   let x00: v128, x01: v128, x10: v128, x11: v128, x20: v128, x21: v128;
   let x30: v128, x31: v128, x40 = f32x4.splat(0), x41 = f32x4.splat(0), x50 = f32x4.splat(0), x51 = f32x4.splat(0);
@@ -448,7 +463,7 @@ export function tile_6x8(c0: usize, crs: usize, a: usize, b: usize, K: i32, init
       s = v128.load32_splat(a, 20);
       x50 = madd(s, b0, x50); x51 = madd(s, b1, x51);
     }
-    a += 24; b += 32;
+    a += aks; b += 32;
   }
   v128.store(c0, x00); v128.store(c0, x01, 16);
   v128.store(c1, x10); v128.store(c1, x11, 16);
