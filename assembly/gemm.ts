@@ -241,6 +241,13 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
   const panelBytes = <usize>K << 5;
   if (packA == 0) unreachable(); // the host did not give this instance its buffer: trap, never write at 0
   const panels = packed ? packW : packB; // packed: pack_once did it (one block of columns: j0 = 0)
+  // attention's dk and dv products read A transposed (rows adjacent: att^T, d(scores)^T), a
+  // block's 6 floats per k already side by side as packA holds them, one line per k over at most
+  // T lines that stay in L1 across the block's tiles: its 6-row blocks read them in place
+  // (measured at the toy model's shape, four in-process A/Bs of 40-60 rounds: its attention
+  // backward 0.25-0.92 ms less a step, 34 ms). dweight's A is the same layout over 252-512 lines
+  // a chunk, which do not stay: read in place there it measured slower (stop 19).
+  const inPlace = causal == CAUSAL_K_FROM && ars == 4;
   for (let j0 = 0; j0 < N8; j0 += NB) {
     const nb = min(NB, N8 - j0), dj = d - j0;
     if (columns(causal, M - 1, 1, dj, nb) <= 0) break; // no row needs these columns
@@ -253,13 +260,7 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
       const ci = cj + <usize>i * crs, ai = A + <usize>i * ars + <usize>lo * aks, b = panels + (<usize>lo << 5);
       const bi = begins_here(causal, i, d, k0) ? ij : 0;
       if (hi > lo) {
-        // attention's dk and dv products read A transposed (rows adjacent: att^T, d(scores)^T), a
-        // block's 6 floats per k already side by side as packA holds them, one line per k over at
-        // most T lines that stay in L1 across the block's tiles: the tile reads them in place
-        // (measured at the toy model's shape, four in-process A/Bs of 40-60 rounds: its attention
-        // backward 0.25-0.92 ms less a step, 34 ms). dweight's A is the same layout over 252-512
-        // lines a chunk, which do not stay: read in place there it measured slower (stop 19).
-        const direct = rows == 6 && causal == CAUSAL_K_FROM && ars == 4;
+        const direct = inPlace && rows == 6;
         if (rows > 1 && !direct) pack_a(ai, ars, aks, hi - lo, rows == 6);
         if (aks == 4 && i + 18 <= M) warm_rows(ai + 12 * ars, ars, (hi - lo) << 2);
         for (let j = 0; j < jn; j += 8) {

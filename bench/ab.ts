@@ -13,7 +13,7 @@
 import { setFlagsFromString } from 'node:v8';
 setFlagsFromString('--experimental-wasm-relaxed-simd');
 import { readFileSync } from 'node:fs';
-import { WasmBackend, type Backend } from '../src/backend/index.js';
+import { WasmBackend, type KernelName } from '../src/backend/index.js';
 import { GPT } from '../src/model/gpt.js';
 import { Random } from '../src/model/random.js';
 
@@ -32,29 +32,20 @@ const rand = new Random(2);
 const tokens = Array.from({ length: B * T }, () => rand.int(config.vocab_size));
 const targets = Array.from({ length: B * T }, () => rand.int(config.vocab_size));
 
-/** Wrap every kernel method of this backend instance to add its time to `times` (while `on`). */
-function timeKernels(be: Backend, times: Map<string, number>, on: () => boolean): void {
-  const target = be as unknown as Record<string, (...a: unknown[]) => unknown>;
-  for (let proto = Object.getPrototypeOf(be); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
-    for (const name of Object.getOwnPropertyNames(proto)) {
-      const f = target[name];
-      if (typeof f !== 'function' || !name.includes('_') || Object.prototype.hasOwnProperty.call(be, name)) continue;
-      target[name] = function (this: unknown, ...a: unknown[]) {
-        const t0 = performance.now();
-        const r = f.apply(this, a);
-        if (on()) {
-          // the linear layers by shape: C x OC
-          const key = name === 'matmul_forward' ? `${name} ${a[6]}x${a[7]}` : name === 'matmul_backward' ? `${name} ${a[8]}x${a[9]}` : name;
-          times.set(key, (times.get(key) ?? 0) + performance.now() - t0);
-        }
-        return r;
-      };
+/** Add each kernel's time to `times` (while `on`): every kernel call goes through the backend's run. */
+function timeKernels(be: WasmBackend, times: Map<string, number>, on: () => boolean): void {
+  const target = be as unknown as { run(kernel: KernelName, tensors: unknown[], scalars: number[]): unknown };
+  const run = target.run.bind(be);
+  target.run = (kernel, tensors, scalars) => {
+    const t0 = performance.now();
+    const r = run(kernel, tensors, scalars);
+    if (on()) {
+      // the linear layers by shape, C x OC (their scalars are B, T, C, OC)
+      const key = kernel === 'matmul_forward' || kernel === 'matmul_backward' ? `${kernel} ${scalars[2]}x${scalars[3]}` : kernel;
+      times.set(key, (times.get(key) ?? 0) + performance.now() - t0);
     }
-  }
-}
-
-async function load(path: string): Promise<WasmBackend> {
-  return WasmBackend.create({ threads: 1, kernels: readFileSync(path) });
+    return r;
+  };
 }
 
 const step = (m: GPT) => { m.zeroGrad(); m.forward(tokens, B, T, targets); m.backward(); m.step({ lr: 1e-3, decay: 'matrices' }); };
@@ -62,7 +53,7 @@ const step = (m: GPT) => { m.zeroGrad(); m.forward(tokens, B, T, targets); m.bac
 // timing
 let timing = false;
 const runs = await Promise.all(paths.map(async (path) => {
-  const backend = await load(path), times = new Map<string, number>();
+  const backend = await WasmBackend.create({ threads: 1, kernels: readFileSync(path) }), times = new Map<string, number>();
   timeKernels(backend, times, () => timing);
   return { backend, model: new GPT(config, backend, { seed: 1 }), times, steps: [] as number[] };
 }));
@@ -93,7 +84,7 @@ const params: Uint32Array[] = [];
 for (const r of runs) {
   const m = new GPT(config, r.backend, { seed: 1 });
   for (let i = 0; i < 3; i++) step(m);
-  params.push(Uint32Array.from(new Uint32Array(m.params.all.data().buffer, m.params.all.data().byteOffset, m.params.all.data().length)));
+  params.push(new Uint32Array(Float32Array.from(m.params.all.data()).buffer)); // a copy, as bits
   m.dispose();
 }
 let differ = 0;
