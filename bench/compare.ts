@@ -211,9 +211,21 @@ const med = (key: string, w: keyof Result) => {
 };
 const f = (x: number) => (Number.isNaN(x) ? '–' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const ratio = (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) ? '–' : `${(a / b).toFixed(2)}x`);
-console.log(`\nGPT-2 124M (random f32 weights) and the toy model; tok/s, medians of ${rounds} alternating rounds; ratio = wasm-gpt / other`);
-console.log('| workload | threads | wasm-gpt | onnxruntime-web | ratio | PyTorch CPU | ratio |');
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+// The ratio round by round: ours against the other engine's figure from the same round, a few
+// minutes apart at most. On a VM whose speed drifts between rounds, the median of these pairs like
+// with like, where a ratio of the two medians can set one engine's fast round against the other's
+// slow one. Printed as the median, the lowest and highest, and the rounds where ours was ahead.
+const paired = (a: string, wa: keyof Result, b: string, wb: keyof Result) => {
+  const A = samples.get(a) ?? [], B = samples.get(b) ?? [];
+  const rs = A.map((r, i) => (r[wa] as number) / (B[i]?.[wb] as number)).filter((x) => Number.isFinite(x) && x > 0);
+  if (!rs.length) return '– | –';
+  const lo = Math.min(...rs), hi = Math.max(...rs), ahead = rs.filter((x) => x > 1).length;
+  return `${median(rs).toFixed(2)}x (${lo.toFixed(2)}-${hi.toFixed(2)}) | ${ahead}/${rs.length}`;
+};
+console.log(`\nGPT-2 124M (random f32 weights) and the toy model; tok/s, medians of ${rounds} alternating rounds; ratio = wasm-gpt / other,` +
+  ' the median of the rounds\' ratios (lowest-highest), and in how many rounds wasm-gpt was ahead');
+console.log('| workload | threads | wasm-gpt | onnxruntime-web | ratio | ahead | PyTorch CPU | ratio | ahead |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 const names: [keyof Result, string][] = [['decode', `decode ${DECODE} after ${PROMPT}`], ['decodeF16', 'the same, wasm-gpt with f16 weights'], ['prefill', `prefill 1x${PREFILL}`],
   ['trainToy', `train toy ${TOY.B}x${TOY.T}`], ['train124m', 'train 124M 1x128']];
 for (const [w, label] of names) {
@@ -221,7 +233,8 @@ for (const [w, label] of names) {
     // the f16 row is held against the others' f32 decode
     const other = w === 'decodeF16' ? 'decode' : w;
     const o = med(`ours:${threads}`, w), x = med(`ort:${threads}`, other), p = med(`pytorch:${threads}`, other);
-    console.log(`| ${label} | ${threads} | ${f(o)} | ${f(x)} | ${ratio(o, x)} | ${f(p)} | ${ratio(o, p)} |`);
+    console.log(`| ${label} | ${threads} | ${f(o)} | ${f(x)} | ${paired(`ours:${threads}`, w, `ort:${threads}`, other)} | ` +
+      `${f(p)} | ${paired(`ours:${threads}`, w, `pytorch:${threads}`, other)} |`);
   }
 }
 const scale = (e: string, w: keyof Result) => ratio(med(`${e}:2`, w), med(`${e}:1`, w));
