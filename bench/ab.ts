@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { WasmBackend, type KernelName } from '../src/backend/index.js';
 import { GPT } from '../src/model/gpt.js';
 import { Random } from '../src/model/random.js';
+import { median } from './median.js';
 
 const args = process.argv.slice(2);
 const roundsAt = args.indexOf('--rounds');
@@ -67,7 +68,6 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 timing = false;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const [a, b] = runs;
 const d = a.steps.map((x, i) => b.steps[i] - x);
 console.log(`A ${paths[0]}\nB ${paths[1]}\n${ROUNDS} rounds of the toy step on one thread, order reversed every other round`);

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startWebServer } from '../scripts/web-server.js';
+import { median } from './median.js';
 
 const dir = fileURLToPath(new URL('../weights/gpt2-124m-random/', import.meta.url));
 const PREFILL = 128, DECODE = 64, ROUNDS = 3;
@@ -17,8 +18,6 @@ if (!existsSync(`${dir}/model.safetensors`)) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('generate.ts', import.meta.url)), '--make-weights'], { stdio: 'inherit' });
   if (r.status !== 0 || !existsSync(`${dir}/model.safetensors`)) throw new Error('could not write the random GPT-2 124M checkpoint');
 }
-
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 function node(threads: number) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('generate.ts', import.meta.url)), '--child', 'wasm', String(PREFILL), String(DECODE), String(threads)], { encoding: 'utf8' });

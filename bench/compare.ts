@@ -15,6 +15,7 @@ setFlagsFromString('--experimental-wasm-relaxed-simd');
 import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { median } from './median.js';
 
 const DIR = fileURLToPath(new URL('../weights/gpt2-124m-random/', import.meta.url));
 const ONNX = `${DIR}model.onnx`;
@@ -23,11 +24,6 @@ const TORCH_SCRIPT = fileURLToPath(new URL('compare/gpt2_torch.py', import.meta.
 const PROMPT = 16, DECODE = 128, PREFILL = 128;
 const TOY = { B: 32, T: 128, L: 4, H: 4, C: 128, V: 65 };
 type Result = Partial<Record<'decode' | 'decodeF16' | 'prefill' | 'trainToy' | 'train124m', number>>;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 function randomIds(n: number, seed: number, V = 50257): number[] {
   let x = seed >>> 0;

@@ -8,6 +8,7 @@ import { WasmBackend, JsBackend, type Backend } from '../src/backend/index.js';
 import { GPT } from '../src/model/gpt.js';
 import { GPT2_PRESETS, type GPTConfig } from '../src/model/config.js';
 import { Random } from '../src/model/random.js';
+import { median } from './median.js';
 
 function throughput(backend: Backend, config: GPTConfig, B: number, T: number, steps: number, warmup: number): number {
   const model = new GPT(config, backend, { seed: 1 });
@@ -29,7 +30,6 @@ const js = new JsBackend();
 const toy: GPTConfig = { n_layer: 4, n_head: 4, n_embd: 128, n_positions: 64, vocab_size: 65 };
 const toy128: GPTConfig = { ...toy, n_positions: 128 };
 const ROUNDS = 3;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /** wasm on 1 and 2 threads in alternating rounds (this VM's speed drifts over seconds): medians and every round. */
 function rounds(cfg: GPTConfig, B: number, T: number, steps: number, warmup: number): { t1: number; t2: number; all: string } {
