@@ -6,7 +6,7 @@
 // row's range of keys, which only ever adds a zero of att (or of d(scores)) above the diagonal:
 // every element comes out the same whether its row is computed in a tile, alone, or as a decode
 // step's single query.
-import { zero, hsum, madd, softmax, lanes_below, load_part, store_part } from './simd';
+import { zero, hsum, madd, softmax, lanes_below, load_part, store_part, copy } from './simd';
 import { gemm_nn, touch, ZEROS, CAUSAL_COLS, CAUSAL_K_TO, CAUSAL_K_FROM } from './gemm';
 
 // qkv (B,Tk,3C) holds q | k | v for every position; the queries are the last Tq positions
@@ -29,20 +29,68 @@ export function attention_forward_part(out: usize, att: usize, qkv: usize,
     const q = base + <usize>past * stride, k = base + (<usize>C << 2), v = base + (<usize>(2 * C) << 2);
     const rows = att + <usize>bh * <usize>Tq * rowBytes;
     const o = out + (<usize>b * <usize>Tq * <usize>C << 2) + (<usize>(h * hs) << 2);
-    // scores[t,j] = q_t . k_j (k read transposed), then each row softmaxed in place
-    gemm_nn(rows, Tk, q, C3, 1, k, C3, true, Tq, Tk, hs, ZEROS, CAUSAL_COLS, past);
     // meanwhile, the next head's lines of each row come in from memory (see the touching section)
     const next = bh + 1 < bh1, nb = (bh + 1) / NH, nh = (bh + 1) % NH;
     const nq = qkv + (<usize>nb * <usize>Tk + <usize>past) * stride + (<usize>(nh * hs) << 2);
     const natt = rows + <usize>Tq * rowBytes, nout = out + (<usize>nb * <usize>Tq * <usize>C << 2) + (<usize>(nh * hs) << 2);
-    for (let t = 0; t < Tq; t++) {
-      const row = rows + <usize>t * rowBytes;
-      softmax(row, row, t + past + 1, Tk, scale);
-      if (next) warm_forward_row(nq + <usize>t * stride, C, hs, natt + <usize>t * rowBytes, min(Tk, t + past + 8), nout + (<usize>t * <usize>C << 2));
-    }
-    // out_t = sum_j att[t,j] v_j
-    gemm_nn(o, C, rows, Tk, 1, v, C3, false, Tq, hs, Tk, ZEROS, CAUSAL_K_TO, past);
+    attend(o, C, rows, q, C3, k, C3, v, C3, Tq, Tk, hs, scale, next, nq, natt, nout);
   }
+}
+
+// With a KV cache (batch 1): qkv (1,Tq,3C) holds the Tq new positions' q | k | v (the c_attn
+// matmul's output), kc and vc (NH,maxT,hs) every earlier position's keys and values, each head's
+// a contiguous block. The new keys and values are stored at positions Tk-Tq .. Tk-1 first, then
+// the queries attend over keys 0 .. Tk-1 -> out (1,Tq,C), att (1,NH,Tq,Tk).
+// In a decode step the cache comes from memory (the weights streamed through the caches since the
+// last step), and a head's keys and values are read most quickly as what they are here, two
+// contiguous blocks, touched front to back before the products start (the products themselves
+// read 16 keys at a time, a line of each, which the prefetcher does not follow). Read in place
+// from q | k | v rows instead (a piece of hs floats every 3C, as attention_forward does), GPT-2's
+// decode attention measured 66-73 us a layer at 80 keys and 423-446 at 500 (12 heads of 64; 120 or
+// 40 layers' caches cycled); from this layout 52-55 and 211-215 (untouched: 90 at 80 keys).
+// The products are the same as attention_forward's (only Bm's row stride differs), so every
+// element comes out the same bits as there.
+export function attention_forward_kv(out: usize, att: usize, qkv: usize, kc: usize, vc: usize,
+                                     Tq: i32, Tk: i32, maxT: i32, C: i32, NH: i32): void {
+  attention_forward_kv_part(out, att, qkv, kc, vc, Tq, Tk, maxT, C, NH, 0, NH);
+}
+
+// Heads h0 <= h < h1 only: each stores and reads its own heads' blocks of the cache.
+export function attention_forward_kv_part(out: usize, att: usize, qkv: usize, kc: usize, vc: usize,
+                                          Tq: i32, Tk: i32, maxT: i32, C: i32, NH: i32, h0: i32, h1: i32): void {
+  const hs = C / NH, C3 = 3 * C, past = Tk - Tq;
+  const scale: f32 = 1.0 / Mathf.sqrt(<f32>hs);
+  const stride = <usize>C3 << 2, piece = <usize>hs << 2, headBytes = <usize>maxT * piece;
+  for (let h = h0; h < h1; h++) {
+    const q = qkv + (<usize>(h * hs) << 2), k = kc + <usize>h * headBytes, v = vc + <usize>h * headBytes;
+    for (let t = 0; t < Tq; t++) {
+      const r = q + <usize>t * stride, at = <usize>(past + t) * piece;
+      copy(k + at, r + (<usize>C << 2), hs);
+      copy(v + at, r + (<usize>(2 * C) << 2), hs);
+    }
+    if (Tq < 4) { touch(k, <usize>Tk * piece); touch(v, <usize>Tk * piece); }
+    const rows = att + <usize>h * <usize>Tq * (<usize>Tk << 2);
+    attend(out + (<usize>(h * hs) << 2), C, rows, q, C3, k, hs, v, hs, Tq, Tk, hs, scale, false, 0, 0, 0);
+  }
+}
+
+// One head: Tq queries (row stride ldq floats; query t sees keys j <= t + Tk - Tq) over Tk keys
+// and values (row strides ldk, ldv) -> att rows (Tq x Tk, the softmaxed scores) and out rows
+// (stride ldo). With next, the next head's rows are touched meanwhile (nq: its first query row,
+// natt, nout: its att and out rows; see the touching section).
+@inline function attend(o: usize, ldo: i32, rows: usize, q: usize, ldq: i32, k: usize, ldk: i32, v: usize, ldv: i32,
+                        Tq: i32, Tk: i32, hs: i32, scale: f32, next: bool, nq: usize, natt: usize, nout: usize): void {
+  const past = Tk - Tq, rowBytes = <usize>Tk << 2;
+  // scores[t,j] = q_t . k_j (k read transposed), then each row softmaxed in place
+  gemm_nn(rows, Tk, q, ldq, 1, k, ldk, true, Tq, Tk, hs, ZEROS, CAUSAL_COLS, past);
+  for (let t = 0; t < Tq; t++) {
+    const row = rows + <usize>t * rowBytes;
+    softmax(row, row, t + past + 1, Tk, scale);
+    if (next) warm_forward_row(nq + (<usize>t * <usize>ldq << 2), ldq / 3, hs, // (next: q | k | v rows, ldq = 3C)
+                                natt + <usize>t * rowBytes, min(Tk, t + past + 8), nout + (<usize>t * <usize>ldo << 2));
+  }
+  // out_t = sum_j att[t,j] v_j
+  gemm_nn(o, ldo, rows, Tk, 1, v, ldv, false, Tq, hs, Tk, ZEROS, CAUSAL_K_TO, past);
 }
 
 // Training shape only (Tq == Tk == T). dout (B,T,C) -> dinp (B,T,3C), overwritten (=, not +=: it

@@ -7,7 +7,8 @@ export { matmul_forward, matmul_backward, lm_head_forward, lm_head_backward,
          matmul_forward_half, matmul_forward_join,
          matmul_forward_f16, matmul_forward_f16_half, lm_head_forward_f16, lm_head_forward_f16_part, f32_to_f16 } from './matmul';
 export { set_pack_buffer, pack_bytes, tile_6x8, warm_checksum } from './gemm';
-export { attention_forward, attention_backward, attention_forward_part, attention_backward_part } from './attention';
+export { attention_forward, attention_backward, attention_forward_part, attention_backward_part,
+         attention_forward_kv, attention_forward_kv_part } from './attention';
 export { gelu_forward, gelu_backward } from './gelu';
 export { residual_forward, residual_backward } from './residual';
 export { softmax_forward, crossentropy_forward, crossentropy_softmax_backward } from './crossentropy';

@@ -108,6 +108,14 @@
   for (; i < n; i++) store<f32>(x + (<usize>i << 2), 0);
 }
 
+// x[i] = y[i] for n floats (short runs: attention's pieces of a head; memory.copy is a call out
+// of the compiled code, as memory.fill is in zero)
+@inline export function copy(x: usize, y: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(x + (<usize>i << 2), v128.load(y + (<usize>i << 2)));
+  for (; i < n; i++) store<f32>(x + (<usize>i << 2), load<f32>(y + (<usize>i << 2)));
+}
+
 // e^x for four lanes: Cody-Waite range reduction x = n ln2 + r, Cephes' degree-6 polynomial for
 // e^r, then 2^n put straight into the exponent bits. About 1 ulp; x clamped to [-87, 88] so
 // 2^n stays a normal float (e^-87 ~ 1.6e-38, e^88 ~ 1.7e38).

@@ -24,7 +24,13 @@ describe('bad input is refused with a message, nothing crashes', () => {
       expect(() => be.matmul_forward(out, qkv, qkv, null, B, T, C, C)).toThrow('matmul_forward: weight is (2,3,8) but (8,8) is expected');
       expect(() => be.attention_forward(out, att, qkv, B, T, T, 9, 2)).toThrow('C (9) is not divisible by NH (2)');
       expect(() => be.gelu_forward(out, qkv, 0)).toThrow('N must be a positive integer, got 0');
-      for (const t of [out, att, qkv]) be.arena.release(t.ptr);
+      // the KV cache's attention: keys past the cache's length, a cache of the wrong layout
+      const one = tensorFrom(be, [1, 1, C], new Float32Array(C), 'f32', 'out row'), att5 = tensorFrom(be, [1, 2, 1, 5], new Float32Array(10), 'f32', 'att row');
+      const rows = tensorFrom(be, [1, 1, 3 * C], new Float32Array(3 * C), 'f32', 'qkv rows');
+      const kc = tensorFrom(be, [2, 4, 4], new Float32Array(32), 'f32', 'kcache'), flat = tensorFrom(be, [32], new Float32Array(32), 'f32', 'flat');
+      expect(() => be.attention_forward_kv(one, att5, rows, kc, kc, 1, 5, 4, C, 2)).toThrow('attention_forward_kv: Tk (5) keys do not fit the cache\'s maxT (4) positions');
+      expect(() => be.attention_forward_kv(one, att5, rows, kc, flat, 1, 5, 5, C, 2)).toThrow('attention_forward_kv: kcache is (2,4,4) but (2,5,4) is expected');
+      for (const t of [out, att, qkv, one, att5, rows, kc, flat]) be.arena.release(t.ptr);
     }
   });
 

@@ -205,6 +205,39 @@ describe('wasm kernels (plain and relaxed SIMD builds) equal the JS reference', 
       const Tk = T + 3, Tq = Math.max(1, T - 2);
       compare('attention_forward', [{ name: 'out', shape: [b, Tq, C], check: true }, { name: 'att', shape: [b, NH, Tq, Tk], check: true },
         { name: 'qkv', shape: [b, Tk, 3 * C], scale: 2 }], [b, Tq, Tk, C, NH], 1e-5);
+      // the KV cache's kernel: the new keys and values stored (the cache's other positions untouched), then the same attention
+      for (const tq of [1, Tq]) {
+        const maxT = Tk + 2, hs = C / NH;
+        compare('attention_forward_kv', [{ name: 'out', shape: [1, tq, C], check: true }, { name: 'att', shape: [1, NH, tq, Tk], check: true },
+          { name: 'qkv', shape: [1, tq, 3 * C], scale: 2 }, { name: 'kcache', shape: [NH, maxT, hs], scale: 2, check: true },
+          { name: 'vcache', shape: [NH, maxT, hs], check: true }], [tq, Tk, maxT, C, NH], 1e-5);
+      }
     });
   }
+
+  it('attention with a KV cache gives attention_forward\'s bits, a decode step and a chunk of queries', () => {
+    // the cache built position by position from one q|k|v tensor, then each way of attending compared bit for bit
+    const C = 40, NH = 2, hs = C / NH, Tk = 36, maxT = 50;
+    const qkv = randomArray(Tk * 3 * C, rng(11), 2);
+    for (const be of [B.wasm, B.relaxed]) {
+      const kc = tensorFrom(be, [NH, maxT, hs], new Float32Array(NH * maxT * hs)), vc = tensorFrom(be, [NH, maxT, hs], new Float32Array(NH * maxT * hs));
+      const rows = (t0: number, n: number) => tensorFrom(be, [1, n, 3 * C], qkv.subarray(t0 * 3 * C, (t0 + n) * 3 * C));
+      const run = (Tq: number, Tk: number, cached: boolean) => {
+        const out = tensorFrom(be, [1, Tq, C], new Float32Array(Tq * C)), att = tensorFrom(be, [1, NH, Tq, Tk], new Float32Array(NH * Tq * Tk));
+        if (cached) be.attention_forward_kv(out, att, rows(Tk - Tq, Tq), kc, vc, Tq, Tk, maxT, C, NH);
+        else be.attention_forward(out, att, rows(0, Tk), 1, Tq, Tk, C, NH);
+        return [new Uint32Array(Float32Array.from(out.view()).buffer), new Uint32Array(Float32Array.from(att.view()).buffer)];
+      };
+      // a prefill of 13 (the tiles), then decode steps (one query), then a chunk of 9 (tiles with past keys)
+      const steps = [13, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 9];
+      let Tk2 = 0;
+      for (const Tq of steps) {
+        Tk2 += Tq;
+        const [o1, a1] = run(Tq, Tk2, true), [o2, a2] = run(Tq, Tk2, false);
+        expect(o1, `out, ${Tq} queries over ${Tk2} keys`).toEqual(o2);
+        expect(a1, `att, ${Tq} queries over ${Tk2} keys`).toEqual(a2);
+      }
+      expect(Tk2).toBe(Tk);
+    }
+  });
 });

@@ -121,6 +121,28 @@ describe('threads', () => {
     for (let k = 0; k < 3; k++) { expect(results[1][k]).toEqual(results[0][k]); expect(results[2][k]).toEqual(results[0][k]); }
   });
 
+  it('attention with a KV cache equals one thread bit for bit (heads split), decode step and chunk', () => {
+    const C = 64, NH = 4, hs = C / NH, maxT = 700;
+    const r = rng(6);
+    const qkv = randomArray(16 * 3 * C, r, 2), kcache = randomArray(NH * maxT * hs, r, 2), vcache = randomArray(NH * maxT * hs, r);
+    for (const [Tq, Tk] of [[1, 650], [16, 600]]) {
+      const before = two.parallelCalls;
+      const results = [one, two, three, oneR, twoR].map((be: Backend) => {
+        const t = (shape: number[], d: Float32Array) => tensorFrom(be, shape, d);
+        const out = t([1, Tq, C], new Float32Array(Tq * C)), att = t([1, NH, Tq, Tk], new Float32Array(NH * Tq * Tk));
+        const kc = t([NH, maxT, hs], kcache), vc = t([NH, maxT, hs], vcache);
+        be.attention_forward_kv(out, att, t([1, Tq, 3 * C], qkv.subarray(0, Tq * 3 * C)), kc, vc, Tq, Tk, maxT, C, NH);
+        return [out, att, kc, vc].map((x) => bits(x.data()));
+      });
+      expect(two.parallelCalls, `Tq ${Tq}: split across the threads`).toBe(before + 1);
+      for (let k = 0; k < 4; k++) {
+        expect(firstDiff(results[1][k], results[0][k]), `Tq ${Tq} output ${k}, 2 threads`).toBe(-1);
+        expect(firstDiff(results[2][k], results[0][k]), `Tq ${Tq} output ${k}, 3 threads`).toBe(-1);
+        expect(firstDiff(results[4][k], results[3][k]), `Tq ${Tq} output ${k}, relaxed SIMD, 2 threads`).toBe(-1);
+      }
+    }
+  });
+
   it('a whole model trains identically on 1 and 2 threads, and generation with the KV cache matches', () => {
     const config = configFromHF(JSON.parse(new TextDecoder().decode(readShared('reference/tiny/config.json'))));
     const bytes = readShared('reference/tiny/model.safetensors');

@@ -16,7 +16,7 @@ export type KernelName =
   | 'layernorm_forward' | 'layernorm_backward'
   | 'matmul_forward' | 'matmul_backward' | 'lm_head_forward' | 'lm_head_backward'
   | 'matmul_forward_f16' | 'lm_head_forward_f16' | 'f32_to_f16'
-  | 'attention_forward' | 'attention_backward'
+  | 'attention_forward' | 'attention_backward' | 'attention_forward_kv'
   | 'gelu_forward' | 'gelu_backward'
   | 'residual_forward' | 'residual_backward'
   | 'softmax_forward' | 'crossentropy_forward' | 'crossentropy_softmax_backward'
@@ -114,6 +114,19 @@ export abstract class Backend {
     this.checkHeads(k, C, NH);
     if (Tq > Tk) throw new RangeError(`${k}: Tq (${Tq}) queries cannot exceed Tk (${Tk}) keys`);
     this.call(k, { B, Tq, Tk, C, NH }, [['out', out, [B, Tq, C]], ['att', att, [B, NH, Tq, Tk]], ['qkv', qkv, [B, Tk, 3 * C]]], [B, Tq, Tk, C, NH]);
+  }
+  /**
+   * Attention with a KV cache (batch 1): qkv (1,Tq,3C) holds the Tq new positions' q|k|v. Their keys and values are
+   * stored into kcache and vcache (NH,maxT,hs) at positions Tk-Tq..Tk-1, then the queries attend over keys 0..Tk-1.
+   */
+  attention_forward_kv(out: Tensor, att: Tensor, qkv: Tensor, kcache: Tensor, vcache: Tensor, Tq: number, Tk: number, maxT: number, C: number, NH: number): void {
+    const k = 'attention_forward_kv';
+    this.checkHeads(k, C, NH);
+    if (Tq > Tk) throw new RangeError(`${k}: Tq (${Tq}) queries cannot exceed Tk (${Tk}) keys`);
+    if (Tk > maxT) throw new RangeError(`${k}: Tk (${Tk}) keys do not fit the cache's maxT (${maxT}) positions`);
+    const hs = C / NH;
+    this.call(k, { Tq, Tk, maxT, C, NH }, [['out', out, [1, Tq, C]], ['att', att, [1, NH, Tq, Tk]], ['qkv', qkv, [1, Tq, 3 * C]],
+      ['kcache', kcache, [NH, maxT, hs]], ['vcache', vcache, [NH, maxT, hs]]], [Tq, Tk, maxT, C, NH]);
   }
   /** dinp is overwritten (the whole gradient of qkv); att as attention_forward left it (zero above the causal diagonal); datt is working space. */
   attention_backward(dinp: Tensor, datt: Tensor, dout: Tensor, inp: Tensor, att: Tensor, B: number, T: number, C: number, NH: number): void {

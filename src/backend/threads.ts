@@ -8,7 +8,7 @@
 /** Kernels that can be split; a job's id is its index + 1 (0 = nothing to do this round). */
 export const PART_KERNELS = [
   'matmul_forward_part', 'matmul_backward_part', 'lm_head_forward_part', 'lm_head_backward_part',
-  'attention_forward_part', 'attention_backward_part', 'matmul_forward_half', 'matmul_forward_join',
+  'attention_forward_part', 'attention_backward_part', 'attention_forward_kv_part', 'matmul_forward_half', 'matmul_forward_join',
   'matmul_forward_f16_half', 'lm_head_forward_f16_part',
   // row- or element-wise kernels run on a range of their rows through offset addresses
   'gelu_forward', 'gelu_backward', 'residual_forward', 'residual_backward', 'layernorm_forward', 'softmax_forward',
@@ -245,6 +245,11 @@ export function splitKernel(kernel: string, a: number[], n: number): Split | nul
       const [out, att, qkv, B, Tq, Tk, C, NH] = a;
       if (B * NH < 2 || B * Tq * Tk * C < MIN_WORK / 64) return null;
       return splitRange(B * NH, n, 1).map(([h0, h1]) => ['attention_forward_part', [out, att, qkv, B, Tq, Tk, C, NH, h0, h1]]);
+    }
+    case 'attention_forward_kv': {
+      const [out, att, qkv, kc, vc, Tq, Tk, maxT, C, NH] = a;
+      if (NH < 2 || Tq * Tk * C < MIN_WORK / 64) return null;
+      return splitRange(NH, n, 1).map(([h0, h1]) => ['attention_forward_kv_part', [out, att, qkv, kc, vc, Tq, Tk, maxT, C, NH, h0, h1]]);
     }
     case 'attention_backward': {
       const [dinp, datt, dout, inp, att, B, T, C, NH] = a;

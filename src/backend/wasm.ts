@@ -174,6 +174,10 @@ export class WasmBackend extends Backend {
       p.lm_head_backward_part(x, wte, y, x, wte, B * T, C, V, 0, C, 0, V, 1);
       p.attention_forward_part(y, att, x, B, T, T, C, NH, 0, B * NH);
       p.attention_backward_part(y, datt, x, x, att, B, T, C, NH, 0, B * NH);
+      for (const Tq of [T, 1]) {                            // a KV cache's keys and values in w
+        k.attention_forward_kv(y, att, x, w, w + 4 * T * C, Tq, T, T, C, NH);
+        p.attention_forward_kv_part(y, att, x, w, w + 4 * T * C, Tq, T, T, C, NH, 0, NH);
+      }
       k.matmul_forward_f16(y, x, w, w, 1, 1, C, OC);        // f16 weights: any bytes do for warming up
       k.lm_head_forward_f16(y, x, wte, 1, 1, C, V);
       for (const half of [0, 1]) { p.matmul_forward_half(y, x, w, w, 1, C, OC, half); p.matmul_forward_f16_half(y, x, w, w, 1, C, OC, half); }

@@ -419,16 +419,15 @@ export class GPT {
       ids.ints().set(Array.prototype.slice.call(tokens, start, start + Tq));
       const x = s('x').take([1, Tq, C]), ln = s('ln').take([1, Tq, C]);
       const mean = s('mean').take([Tq]), rstd = s('rstd').take([Tq]);
-      const atty = s('atty').take([1, Tq, C]), proj = s('proj').take([1, Tq, C]);
+      const atty = s('atty').take([1, Tq, C]), proj = s('proj').take([1, Tq, C]), qkv = s('qkv').take([1, Tq, 3 * C]);
       const att = s('att').take([1, NH, Tq, Tk]);
       const fch = s('fch').take([1, Tq, 4 * C]), fchGelu = s('fch_gelu').take([1, Tq, 4 * C]);
       be.encoder_forward(x, ids, p('wte.weight'), p('wpe.weight').rows(t0, Tq), 1, Tq, C);
       for (let l = 0; l < L; l++) {
         const h = `h.${l}`;
-        const qkv = cache.layer(l);
         be.layernorm_forward(ln, mean, rstd, x, p(`${h}.ln_1.weight`), p(`${h}.ln_1.bias`), Tq, C);
-        linear(qkv.rows(t0, Tq).reshape([1, Tq, 3 * C]), ln, `${h}.attn.c_attn`, C, 3 * C);
-        be.attention_forward(atty, att, qkv.rows(0, Tk).reshape([1, Tk, 3 * C]), 1, Tq, Tk, C, NH);
+        linear(qkv, ln, `${h}.attn.c_attn`, C, 3 * C);
+        be.attention_forward_kv(atty, att, qkv, cache.keys(l), cache.values(l), Tq, Tk, cache.maxLength, C, NH);
         linear(proj, atty, `${h}.attn.c_proj`, C, C);
         be.residual_forward(x, x, proj, Tq * C);
         be.layernorm_forward(ln, mean, rstd, x, p(`${h}.ln_2.weight`), p(`${h}.ln_2.bias`), Tq, C);

@@ -1,7 +1,8 @@
-// The KV cache for generation (batch 1). Each layer keeps a (n_positions, 3C) buffer laid out
-// exactly as the c_attn matmul writes its output (q | k | v per position), so the matmul
-// writes new positions straight into the cache and attention reads keys and values from it;
-// the q third is never read back. Scratch activations for up to `chunk` new tokens at a time.
+// The KV cache for generation (batch 1). Each layer keeps its keys and its values as (n_head,
+// n_positions, head size): every head's a contiguous block, which a decode step's attention
+// streams front to back (attention_forward_kv stores the new positions' into it). The c_attn
+// matmul writes the new positions' q | k | v rows to scratch. Scratch activations for up to
+// `chunk` new tokens at a time.
 import type { Backend } from '../backend/backend.js';
 import { carve, type Tensor } from '../backend/tensor.js';
 import type { GPTConfig } from './config.js';
@@ -20,9 +21,9 @@ export class KvCache {
     this.chunk = Math.max(1, Math.min(chunk, maxT));
     const Tq = this.chunk;
     const specs: { name: string; shape: number[]; dtype?: 'i32' }[] = [];
-    for (let l = 0; l < L; l++) specs.push({ name: `qkv.${l}`, shape: [maxT, 3 * C] });
+    for (let l = 0; l < L; l++) specs.push({ name: `k.${l}`, shape: [NH, maxT, C / NH] }, { name: `v.${l}`, shape: [NH, maxT, C / NH] });
     specs.push(
-      { name: 'tokens', shape: [1, Tq], dtype: 'i32' },
+      { name: 'tokens', shape: [1, Tq], dtype: 'i32' }, { name: 'qkv', shape: [1, Tq, 3 * C] },
       { name: 'x', shape: [1, Tq, C] }, { name: 'ln', shape: [1, Tq, C] },
       { name: 'mean', shape: [Tq] }, { name: 'rstd', shape: [Tq] },
       { name: 'atty', shape: [1, Tq, C] }, { name: 'proj', shape: [1, Tq, C] },
@@ -36,9 +37,14 @@ export class KvCache {
     this.tensors = block.tensors;
   }
 
-  /** Layer l's (n_positions, 3C) q|k|v rows. */
-  layer(l: number): Tensor {
-    return this.tensors.get(`qkv.${l}`)!;
+  /** Layer l's keys, (n_head, n_positions, head size). */
+  keys(l: number): Tensor {
+    return this.tensors.get(`k.${l}`)!;
+  }
+
+  /** Layer l's values, (n_head, n_positions, head size). */
+  values(l: number): Tensor {
+    return this.tensors.get(`v.${l}`)!;
   }
 
   scratch(name: string): Tensor {
