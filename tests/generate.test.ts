@@ -116,6 +116,50 @@ describe('sampling', () => {
     expect([...seenP].sort()).toEqual([1, 5]);
     expect(seenAll.size).toBe(6);
   });
+  it('the fast sampler draws what the plain definition draws, over a GPT-2-sized vocabulary, ties included', () => {
+    // the definition (the sampler as first written): weights over all ids, top-k by a sorted copy,
+    // top-p by sorting the ids by weight, one draw over the kept ids in id order
+    const plain = (x: ArrayLike<number>, T: number, k: number, p: number, rand: Random): number => {
+      const V = x.length;
+      if (T === 0 || k === 1) return argmax(x);
+      let max = -Infinity;
+      for (let i = 0; i < V; i++) max = Math.max(max, x[i]);
+      const threshold = k > 0 && k < V ? Float64Array.from(x).sort().reverse()[k - 1] : -Infinity;
+      const probs = new Float64Array(V);
+      let total = 0;
+      for (let i = 0; i < V; i++) if (x[i] >= threshold) { probs[i] = Math.exp((x[i] - max) / T); total += probs[i]; }
+      let kept = probs, keptTotal = total;
+      if (p < 1) {
+        const floor = ((1 - p) / V) * total;
+        const ids = [...probs.keys()].filter((i) => probs[i] >= floor && probs[i] > 0).sort((a, b) => probs[b] - probs[a] || a - b);
+        let cum = 0, keep = 0;
+        while (keep < ids.length && cum < p * total) cum += probs[ids[keep++]];
+        kept = new Float64Array(V); keptTotal = 0;
+        for (let j = 0; j < keep; j++) { kept[ids[j]] = probs[ids[j]]; keptTotal += probs[ids[j]]; }
+      }
+      let r = rand.uniform() * keptTotal, last = 0;
+      for (let i = 0; i < V; i++) {
+        if (kept[i] <= 0) continue;
+        last = i; r -= kept[i];
+        if (r < 0) return i;
+      }
+      return last;
+    };
+    const V = 50257, src = new Random(7);
+    const rows = [
+      Float32Array.from({ length: V }, () => src.uniform() * 10 - 5),                      // flat: the nucleus is most of the vocabulary
+      Float32Array.from({ length: V }, () => Math.round((src.uniform() * 6 - 3) * 4) / 4), // coarse: ties everywhere, at every cut
+      Float32Array.from({ length: V }, (_, i) => (i % 97 === 0 ? 8 : 0) + src.uniform() * 2), // peaked, as a trained model's
+    ];
+    for (const [r, row] of rows.entries()) {
+      for (const [T, k, p] of [[1, 0, 1], [1, 50, 1], [0.7, 40, 0.9], [1.3, 0, 0.9], [1, 0, 0.5], [1, 2000, 0.95], [0.8, 3, 1], [1, 1500, 1]]) {
+        const a = new Random(100 + r), b = new Random(100 + r);
+        for (let n = 0; n < 25; n++) {
+          expect(sampleToken(row, { temperature: T, topK: k, topP: p }, a), `row ${r}, T ${T} top-k ${k} top-p ${p}, draw ${n}`).toBe(plain(row, T, k, p, b));
+        }
+      }
+    }
+  });
   it('draws in proportion to the probabilities', () => {
     const r = new Random(3);
     const counts = [0, 0];
