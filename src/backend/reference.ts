@@ -165,32 +165,21 @@ export function attention_forward(out: Floats, att: Floats, qkv: Floats,
 }
 
 // With a KV cache (batch 1): the new positions' keys and values (qkv (1,Tq,3C)) go into kc and vc
-// (NH,maxT,hs) at positions Tk-Tq..Tk-1; then the same attention as above over keys 0..Tk-1
+// (NH,maxT,hs) at positions Tk-Tq..Tk-1; then attention_forward over the cache laid out as q|k|v
+// rows (the new queries in the last Tq)
 export function attention_forward_kv(out: Floats, att: Floats, qkv: Floats, kc: Floats, vc: Floats,
                                      Tq: number, Tk: number, maxT: number, C: number, NH: number): void {
-  const hs = C / NH, scale = 1 / Math.sqrt(hs), past = Tk - Tq;
+  const hs = C / NH, past = Tk - Tq, rows = new Float64Array(Tk * 3 * C);
   for (let t = 0; t < Tq; t++) for (let h = 0; h < NH; h++) for (let i = 0; i < hs; i++) {
     kc[(h * maxT + past + t) * hs + i] = qkv[t * 3 * C + C + h * hs + i];
     vc[(h * maxT + past + t) * hs + i] = qkv[t * 3 * C + 2 * C + h * hs + i];
   }
-  for (let t = 0; t < Tq; t++) for (let h = 0; h < NH; h++) {
-    const tq = t + past, q = t * 3 * C + h * hs, row = (h * Tq + t) * Tk;
-    let max = -Infinity;
-    for (let t2 = 0; t2 <= tq; t2++) {
-      let s = 0;
-      for (let i = 0; i < hs; i++) s += qkv[q + i] * kc[(h * maxT + t2) * hs + i];
-      att[row + t2] = s * scale;
-      max = Math.max(max, att[row + t2]);
-    }
-    let total = 0;
-    for (let t2 = 0; t2 <= tq; t2++) { att[row + t2] = Math.exp(att[row + t2] - max); total += att[row + t2]; }
-    for (let t2 = 0; t2 < Tk; t2++) att[row + t2] = t2 <= tq ? att[row + t2] / total : 0;
-    for (let i = 0; i < hs; i++) {
-      let s = 0;
-      for (let t2 = 0; t2 <= tq; t2++) s += att[row + t2] * vc[(h * maxT + t2) * hs + i];
-      out[t * C + h * hs + i] = s;
-    }
+  for (let t = 0; t < Tk; t++) for (let h = 0; h < NH; h++) for (let i = 0; i < hs; i++) {
+    if (t >= past) rows[t * 3 * C + h * hs + i] = qkv[(t - past) * 3 * C + h * hs + i];
+    rows[t * 3 * C + C + h * hs + i] = kc[(h * maxT + t) * hs + i];
+    rows[t * 3 * C + 2 * C + h * hs + i] = vc[(h * maxT + t) * hs + i];
   }
+  attention_forward(out, att, rows, 1, Tq, Tk, C, NH);
 }
 
 // Training shape (Tq == Tk == T): dout (B,T,C) -> dinp (B,T,3C), overwritten (=: it is the whole

@@ -64,19 +64,15 @@ export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions,
   // many of the ids at exactly that weight (the lowest ids) are kept.
   const floor = ((1 - topP) / V) * total;
   let m = 0;
-  for (let j = 0; j < n; j++) if (weights[j] >= floor && weights[j] > 0) m++;
-  const sorted = new Float64Array(m);
-  m = 0;
-  for (let j = 0; j < n; j++) if (weights[j] >= floor && weights[j] > 0) sorted[m++] = weights[j];
-  sorted.sort();
-  let cum = 0, keep = 0;
-  while (keep < m && cum < topP * total) cum += sorted[m - 1 - keep++];
-  let keptTotal = 0;
-  for (let j = 0; j < keep; j++) keptTotal += sorted[m - 1 - j];
+  const nucleus = new Float64Array(n);
+  for (let j = 0; j < n; j++) if (weights[j] >= floor && weights[j] > 0) nucleus[m++] = weights[j];
+  const sorted = nucleus.subarray(0, m).sort();
+  let kept = 0, keep = 0; // kept: the kept weights' sum
+  while (keep < m && kept < topP * total) kept += sorted[m - 1 - keep++];
   const smallest = sorted[m - keep];
   let atSmallest = 0;
   for (let j = m - keep; j < m && sorted[j] === smallest; j++) atSmallest++;
-  return draw(n, keptTotal, smallest, atSmallest, rand);
+  return draw(n, kept, smallest, atSmallest, rand);
 }
 
 // One uniform draw over the first n candidates that are kept (weight above smallest, or equal to
