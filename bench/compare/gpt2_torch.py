@@ -172,6 +172,14 @@ def bench(directory, threads, rounds=3):
                 logits, past = model(nxt, past)
             ts.append(time.perf_counter() - t)
         results['decode_tok_s'] = 128 / median(ts)
+        # decode 128 after a 768-token prompt, once (a run takes seconds here)
+        long_ids = torch.randint(0, V, (1, 768), generator=g)
+        logits, past = model(long_ids, model.empty_past())
+        t = time.perf_counter()
+        for _ in range(128):
+            nxt = logits[:, -1:].argmax(-1)
+            logits, past = model(nxt, past)
+        results['decode_long_tok_s'] = 128 / (time.perf_counter() - t)
     print(json.dumps({'engine': 'pytorch', 'threads': threads, **results}), flush=True)
 
 
