@@ -44,6 +44,43 @@ describe('KV-cache generation', () => {
     });
   }
 
+  // n_embd 640: c_fc's 2,560 outputs are past the 2,304 from which a single-token f32 step reads a
+  // layer's weight from a transposed copy (gpt.ts wideWeights); the tiny model above has none
+  for (const name of ['wasm', 'js'] as const) {
+    it(`${name}: single-token steps read wide layers transposed: made once, equal to a full forward, remade after step() and parameter()`, () => {
+      const be = backends[name];
+      const model = new GPT({ n_layer: 2, n_head: 10, n_embd: 640, n_positions: 16, vocab_size: 97 }, be, { seed: 3 });
+      const rand = new Random(5);
+      const ids = Array.from({ length: 7 }, () => rand.int(97));
+      const decode = (label: string) => {
+        const cache = model.createKvCache();
+        model.forwardCached(ids.slice(0, 5), cache);
+        let added = 0;
+        for (const n of [5, 6]) {
+          const before = be.arena.bytesInUse;
+          const logits = model.forwardCached([ids[n]], cache).data().slice();
+          added += be.arena.bytesInUse - before;
+          expectClose(`${label}, position ${n}`, logits, lastRow(model, ids.slice(0, n + 1)), 2e-5);
+        }
+        cache.dispose();
+        return added;
+      };
+      expect(decode('first decode')).toBe(2 * 2560 * 640 * 4); // the two layers' c_fc, transposed, made on the first step
+      expect(decode('again')).toBe(0);
+      // a training step changes every weight; the next decode step must see the new ones
+      model.zeroGrad();
+      model.forward(ids, 1, 7, ids.map((_, i) => ids[(i + 1) % 7]));
+      model.backward();
+      model.step({ lr: 1e-2 });
+      expect(decode('after step()')).toBe(0);
+      // so must a weight written through parameter()
+      const w = model.parameter('h.1.mlp.c_fc.weight').data();
+      for (let i = 0; i < w.length; i += 97) w[i] += 0.05;
+      expect(decode('after parameter()')).toBe(0);
+      model.dispose();
+    });
+  }
+
   it('greedy generation is deterministic and follows the argmax', () => {
     const model = gptFromSafetensors(modelBytes, config, backends.wasm);
     const a = [...generate(model, [1, 2, 3], { temperature: 0, maxTokens: 20 })];

@@ -163,4 +163,16 @@ describe('threads', () => {
     expect(losses[1].out).toEqual(losses[0].out);
     expect(bits(losses[1].logits)).toEqual(bits(losses[0].logits));
   });
+
+  it('decode steps that read a wide layer transposed (c_fc past 2,304 outputs) give the same logits on 1, 2 and 3 threads', () => {
+    const logits = [one, two, three].map((be) => {
+      const m = new GPT({ n_layer: 1, n_head: 10, n_embd: 640, n_positions: 8, vocab_size: 97 }, be, { seed: 4 });
+      const cache = m.createKvCache();
+      m.forwardCached([3, 1, 4], cache);
+      const rows = [1, 5, 9].map((id) => bits(m.forwardCached([id], cache).data()));
+      m.dispose();
+      return rows;
+    });
+    for (const k of [1, 2]) expect(logits[k]).toEqual(logits[0]);
+  });
 });

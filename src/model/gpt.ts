@@ -180,6 +180,12 @@ export class GPT {
   stepCount = 0;
   /** f16 copies of the linear layers' weights and wte, used by decode steps when set (see setDecodeWeights). */
   private half: { ptr: number; tensors: Map<string, Tensor> } | null = null;
+  /** Transposed f32 copies of the wide linear layers' weights for single-token steps (see wideWeights), made
+   * from the parameters as they were at `version`; `unavailable` once the model has no such layer or no room. */
+  private wide: { ptr: number; tensors: Map<string, Tensor>; version: number } | null = null;
+  private wideUnavailable = false;
+  /** Moves on whenever the parameters may have changed: step(), or parameter() handing one out to be written. */
+  private paramsVersion = 0;
 
   constructor(config: GPTConfig, readonly backend: Backend, options: CreateOptions = {}) {
     this.config = validateConfig(config);
@@ -199,7 +205,9 @@ export class GPT {
 
   /** The parameter tensor with this Hugging Face GPT-2 name, e.g. `h.3.mlp.c_fc.weight`. */
   parameter(name: string): Tensor {
-    return this.params.get(name);
+    const t = this.params.get(name);
+    this.paramsVersion++; // the caller may write it: copies made from it are stale now
+    return t;
   }
 
   /** The gradient of a parameter (after backward). */
@@ -363,6 +371,7 @@ export class GPT {
    */
   setDecodeWeights(kind: 'f32' | 'f16'): void {
     if (this.half) { this.backend.arena.release(this.half.ptr); this.half = null; }
+    this.releaseWide(); // f16 steps read their own copies; f32 ones make these again when needed
     if (kind === 'f32') return;
     if (kind !== 'f16') throw new RangeError(`decode weights must be 'f32' or 'f16', got ${String(kind)}`);
     const specs = this.specs.filter((s) => s.name === 'wte.weight' || s.kind === 'matrix')
@@ -382,6 +391,42 @@ export class GPT {
       const w = this.params.get(name);
       this.backend.f32_to_f16(t.reshape([t.size]), w.reshape([w.size]), w.size);
     }
+  }
+
+  /**
+   * A decode step reads each weight once, and reads it fastest as one sequential stream
+   * (matmul.ts). A weight (C, OC) streamed row by row adds each of its rows into the whole output
+   * row; past 2,048 outputs (8 KB) that row and the weight rows streaming past no longer stay in
+   * L1 together: alone, 768 x 2560 and 768 x 3072 (GPT-2's c_fc) streamed at 13-21 GB/s where
+   * 768 x 2048 and narrower reach 21-28. Transposed, (OC, C), each output is one dot product over
+   * a contiguous row (the LM head's way with wte: 21-26 GB/s for the same c_fc). So single-token
+   * f32 steps read the layers wider than 2,304 outputs from transposed copies (GPT-2 124M's c_fc:
+   * 113 MB more; one-thread decode 1.09x, 8 of 8 alternating rounds faster; c_attn's 2,304 too
+   * measured nothing more). Made on the first such step, remade when the parameters may have
+   * changed (paramsVersion), skipped when memory has no room.
+   */
+  private wideWeights(): Map<string, Tensor> | null {
+    if (this.wideUnavailable) return null;
+    if (!this.wide) {
+      const specs = this.specs.filter((s) => s.kind === 'matrix' && s.shape[1] * 4 > WIDE_ROW_BYTES)
+        .map((s) => ({ name: s.name, shape: [s.shape[1], s.shape[0]] }));
+      if (specs.length === 0) { this.wideUnavailable = true; return null; }
+      try {
+        const { ptr, tensors } = carve(this.backend.arena, 'transposed decode weights', specs);
+        this.wide = { ptr, tensors, version: -1 };
+      } catch {
+        this.wideUnavailable = true; // no room: decode reads the weights as they are, a little slower
+        return null;
+      }
+    }
+    if (this.wide.version !== this.paramsVersion) {
+      for (const [name, t] of this.wide.tensors) {
+        const w = this.params.get(name);
+        transpose(t.data(), w.data(), w.shape[0], w.shape[1]);
+      }
+      this.wide.version = this.paramsVersion;
+    }
+    return this.wide.tensors;
   }
 
   createKvCache(chunk = 128): KvCache {
@@ -409,11 +454,18 @@ export class GPT {
     const be = this.backend, p = (n: string) => this.params.get(n), s = (n: string) => cache.scratch(n);
     for (let start = 0; start < tokens.length; start += cache.chunk) {
       const Tq = Math.min(cache.chunk, tokens.length - start);
-      // a decode step (a few rows) reads the f16 copies when the model keeps them
+      // a decode step (a few rows) reads the f16 copies when the model keeps them; a single-token
+      // f32 step reads the wide layers' weights transposed (see wideWeights)
       const half = this.half && Tq < 4 ? this.half.tensors : null;
-      const linear = (out: Tensor, inp: Tensor, name: string, Cin: number, OC: number) => half
-        ? be.matmul_forward_f16(out, inp, half.get(`${name}.weight`)!, p(`${name}.bias`), 1, Tq, Cin, OC)
-        : be.matmul_forward(out, inp, p(`${name}.weight`), p(`${name}.bias`), 1, Tq, Cin, OC);
+      const wide = !half && Tq === 1 ? this.wideWeights() : null;
+      const linear = (out: Tensor, inp: Tensor, name: string, Cin: number, OC: number) => {
+        const wt = wide?.get(`${name}.weight`);
+        if (half) be.matmul_forward_f16(out, inp, half.get(`${name}.weight`)!, p(`${name}.bias`), 1, Tq, Cin, OC);
+        else if (wt) { // out = inp wt^T, as the LM head reads wte, then + bias
+          be.lm_head_forward(out, inp, wt, 1, 1, Cin, OC);
+          be.residual_forward(out, out, p(`${name}.bias`), OC);
+        } else be.matmul_forward(out, inp, p(`${name}.weight`), p(`${name}.bias`), 1, Tq, Cin, OC);
+      };
       const t0 = cache.length, Tk = t0 + Tq;
       const ids = s('tokens').take([1, Tq]);
       ids.ints().set(Array.prototype.slice.call(tokens, start, start + Tq));
@@ -548,6 +600,13 @@ export class GPT {
       }
     }
     this.refreshHalf();
+    this.paramsVersion++;
+  }
+
+  private releaseWide(): void {
+    if (this.wide) this.backend.arena.release(this.wide.ptr);
+    this.wide = null;
+    this.wideUnavailable = false;
   }
 
   /** The AdamW moments (allocated on first use), by parameter name: for checkpoints and resume. */
@@ -562,8 +621,23 @@ export class GPT {
     this.releaseActivations();
     for (const set of [this.params, this.grads, this.adamM, this.adamV]) if (set) this.backend.arena.release(set.ptr);
     if (this.half) this.backend.arena.release(this.half.ptr);
+    this.releaseWide();
     this.grads = this.adamM = this.adamV = null;
     this.gradsUnset = false;
     this.half = null;
+  }
+}
+
+/** Output rows wider than this (bytes) are read from transposed copies in single-token f32 steps (see wideWeights). */
+const WIDE_ROW_BYTES = 9216;
+
+/** d (K, R) = s (R, K) transposed, in 32 x 32 blocks. */
+function transpose(d: Float32Array, s: Float32Array, R: number, K: number): void {
+  for (let i0 = 0; i0 < R; i0 += 32) {
+    const i1 = Math.min(R, i0 + 32);
+    for (let j0 = 0; j0 < K; j0 += 32) {
+      const j1 = Math.min(K, j0 + 32);
+      for (let i = i0; i < i1; i++) for (let j = j0, r = i * K; j < j1; j++) d[j * R + i] = s[r + j];
+    }
   }
 }
