@@ -81,6 +81,28 @@ describe('KV-cache generation', () => {
     });
   }
 
+  it('with no room for the transposed copies, single-token steps read the wide layers as they are', () => {
+    const be = backends.wasm;
+    const model = new GPT({ n_layer: 1, n_head: 10, n_embd: 640, n_positions: 8, vocab_size: 97 }, be, { seed: 6 });
+    const alloc = be.arena.alloc.bind(be.arena);
+    let refused = 0;
+    be.arena.alloc = (bytes: number, what: string) => {
+      if (what === 'transposed decode weights') { refused++; throw new RangeError('arena: no room (test)'); }
+      return alloc(bytes, what);
+    };
+    try {
+      const ids = [4, 8, 15, 16, 23];
+      const cache = model.createKvCache();
+      model.forwardCached(ids.slice(0, 3), cache);
+      for (const n of [3, 4]) expectClose(`position ${n}`, model.forwardCached([ids[n]], cache).data().slice(), lastRow(model, ids.slice(0, n + 1)), 2e-5);
+      expect(refused).toBe(1); // asked once, not on every step
+      cache.dispose();
+    } finally {
+      be.arena.alloc = alloc;
+      model.dispose();
+    }
+  });
+
   it('greedy generation is deterministic and follows the argmax', () => {
     const model = gptFromSafetensors(modelBytes, config, backends.wasm);
     const a = [...generate(model, [1, 2, 3], { temperature: 0, maxTokens: 20 })];

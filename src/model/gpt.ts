@@ -414,8 +414,9 @@ export class GPT {
       try {
         const { ptr, tensors } = carve(this.backend.arena, 'transposed decode weights', specs);
         this.wide = { ptr, tensors, version: -1 };
-      } catch {
-        this.wideUnavailable = true; // no room: decode reads the weights as they are, a little slower
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e; // the arena's "no room" (wasm32's 4 GiB, or the engine's limit)
+        this.wideUnavailable = true; // decode reads the weights as they are, a little slower
         return null;
       }
     }
