@@ -49,7 +49,7 @@ export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions,
 
   // candidates: all ids, or the top k (a threshold at the k-th largest logit); ids and weights in id order
   const threshold = topK > 0 && topK < V ? kthLargest(logits, topK) : -Infinity;
-  if (ids.length < V) { ids = new Int32Array(V); weights = new Float64Array(V); }
+  if (ids.length < V) { ids = new Int32Array(V); weights = new Float64Array(V); nucleus = new Float64Array(V); }
   let n = 0, total = 0;
   for (let i = 0; i < V; i++) {
     if (logits[i] < threshold) continue;
@@ -64,7 +64,6 @@ export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions,
   // many of the ids at exactly that weight (the lowest ids) are kept.
   const floor = ((1 - topP) / V) * total;
   let m = 0;
-  const nucleus = new Float64Array(n);
   for (let j = 0; j < n; j++) if (weights[j] >= floor && weights[j] > 0) nucleus[m++] = weights[j];
   const sorted = nucleus.subarray(0, m).sort();
   let kept = 0, keep = 0; // kept: the kept weights' sum
@@ -89,8 +88,9 @@ function draw(n: number, total: number, smallest: number, atSmallest: number, ra
   return last; // rounding left r a hair above 0
 }
 
-// the candidates of the last call (reused: a token's sampling allocates nothing of vocabulary size)
-let ids = new Int32Array(0), weights = new Float64Array(0);
+// the candidates of the last call, and top-p's weights to sort (reused: a token's sampling
+// allocates nothing of vocabulary size)
+let ids = new Int32Array(0), weights = new Float64Array(0), nucleus = new Float64Array(0);
 
 /** The k-th largest value (1-based): the k largest so far in a min-heap, one pass (a partial sort of a copy for large k). */
 function kthLargest(values: ArrayLike<number>, k: number): number {
