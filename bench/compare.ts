@@ -8,7 +8,9 @@
 //   onnxruntime-web does not train).
 // Engines run in child processes, one after another, round after round (alternating), and the
 // medians of the rounds are printed with the ratios. Not part of CI.
-//   npm run bench:compare [-- --rounds 3]
+//   npm run bench:compare [-- --rounds 3] [--only trainToy,prefill] [--threads 1]
+// --only runs some workloads (decode, decodeF16, decodeLong, prefill, trainToy, train124m) and
+// --threads some thread counts, for more rounds of one question in the same time.
 // Needs: Debian's python3-torch, python3-onnx and libopenblas0-openmp (apt); the ONNX graph is
 // exported once by bench/compare/gpt2_torch.py into weights/gpt2-124m-random/model.onnx.
 import { setFlagsFromString } from 'node:v8';
@@ -24,7 +26,11 @@ const PY = '/usr/bin/python3';
 const TORCH_SCRIPT = fileURLToPath(new URL('compare/gpt2_torch.py', import.meta.url));
 const PROMPT = 16, LONG = 768, DECODE = 128, PREFILL = 128;
 const TOY = { B: 32, T: 128, L: 4, H: 4, C: 128, V: 65 };
-type Result = Partial<Record<'decode' | 'decodeF16' | 'decodeLong' | 'prefill' | 'trainToy' | 'train124m', number>>;
+const WORKLOADS = ['decode', 'decodeF16', 'decodeLong', 'prefill', 'trainToy', 'train124m'] as const;
+type Workload = typeof WORKLOADS[number];
+type Result = Partial<Record<Workload, number>>;
+const GPT2_WORK: readonly Workload[] = ['decode', 'decodeF16', 'decodeLong', 'prefill', 'train124m']; // on GPT-2 124M
+const ORT_WORK: readonly Workload[] = ['decode', 'decodeLong', 'prefill']; // what onnxruntime-web runs
 
 function randomIds(n: number, seed: number, V = 50257): number[] {
   let x = seed >>> 0;
@@ -33,12 +39,40 @@ function randomIds(n: number, seed: number, V = 50257): number[] {
 
 // ---- children ----------------------------------------------------------------------------------
 
-async function oursChild(threads: number): Promise<Result> {
+async function oursChild(threads: number, only: Set<Workload>): Promise<Result> {
   const { createBackend } = await import('../src/backend/index.js');
-  const { loadGPT2 } = await import('../src/weights/node.js');
   const { GPT } = await import('../src/model/gpt.js');
-  const { argmax } = await import('../src/generate/sampling.js');
   const backend = await createBackend('wasm', { threads });
+  const r: Result = {};
+  if (GPT2_WORK.some((w) => only.has(w))) Object.assign(r, await oursGPT2(backend, only));
+  if (only.has('trainToy')) {
+    const toy = new GPT({ n_layer: TOY.L, n_head: TOY.H, n_embd: TOY.C, n_positions: TOY.T, vocab_size: TOY.V }, backend, { seed: 1 });
+    r.trainToy = trainSteps(toy, TOY.B, TOY.T, TOY.V, 6);
+  }
+  return r;
+}
+
+// A training step's tok/s (forward, backward, gradient clipping, AdamW): the median of `steps`
+// timed steps after two untimed ones
+function trainSteps(m: import('../src/model/gpt.js').GPT, B: number, T: number, V: number, steps: number): number {
+  const x = Int32Array.from(randomIds(B * T, 3, V)), y = Int32Array.from(randomIds(B * T, 4, V));
+  const step = () => {
+    m.zeroGrad();
+    m.forward(x, B, T, y);
+    m.backward();
+    const norm = m.gradNorm(); // clipped at 1, as the PyTorch side does
+    m.step({ lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, decay: 'matrices', gradScale: norm > 1 ? 1 / norm : 1 });
+  };
+  step(); step();
+  const ts: number[] = [];
+  for (let i = 0; i < steps; i++) { const t0 = performance.now(); step(); ts.push(performance.now() - t0); }
+  return (B * T) / (median(ts) / 1000);
+}
+
+// the GPT-2 124M workloads of `only` (the model stays loaded across them)
+async function oursGPT2(backend: import('../src/backend/index.js').Backend, only: Set<Workload>): Promise<Result> {
+  const { loadGPT2 } = await import('../src/weights/node.js');
+  const { argmax } = await import('../src/generate/sampling.js');
   const model = loadGPT2(DIR, backend);
   const ids = randomIds(PREFILL, 1);
   const r: Result = {};
@@ -47,12 +81,13 @@ async function oursChild(threads: number): Promise<Result> {
   model.forwardCached(ids.slice(0, 8), cache);
   for (let i = 0; i < 4; i++) model.forwardCached([i], cache);
   cache.dispose();
-  // prefill 1x128
-  cache = model.createKvCache();
-  const t = performance.now();
-  model.forwardCached(ids, cache);
-  r.prefill = PREFILL / ((performance.now() - t) / 1000);
-  cache.dispose();
+  if (only.has('prefill')) { // 1x128
+    cache = model.createKvCache();
+    const t = performance.now();
+    model.forwardCached(ids, cache);
+    r.prefill = PREFILL / ((performance.now() - t) / 1000);
+    cache.dispose();
+  }
   // DECODE greedy tokens after a prompt, tok/s
   const decode = (prompt: number[]) => {
     const c = model.createKvCache();
@@ -63,36 +98,21 @@ async function oursChild(threads: number): Promise<Result> {
     c.dispose();
     return rate;
   };
-  r.decode = decode(ids.slice(0, PROMPT));
+  if (only.has('decode')) r.decode = decode(ids.slice(0, PROMPT));
   // after 768 before the f16 decode: switching to f16 and back releases the transposed copies that
   // f32 decode steps read, and remaking them would fall inside this timing
-  r.decodeLong = decode(randomIds(LONG, 1));
-  model.setDecodeWeights('f16');
-  r.decodeF16 = decode(ids.slice(0, PROMPT));
-  model.setDecodeWeights('f32');
-  // training steps
-  const train = (m: InstanceType<typeof GPT>, B: number, T: number, V: number, steps: number) => {
-    const x = Int32Array.from(randomIds(B * T, 3, V)), y = Int32Array.from(randomIds(B * T, 4, V));
-    const step = () => {
-      m.zeroGrad();
-      m.forward(x, B, T, y);
-      m.backward();
-      const norm = m.gradNorm(); // clipped at 1, as the PyTorch side does
-      m.step({ lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, decay: 'matrices', gradScale: norm > 1 ? 1 / norm : 1 });
-    };
-    step(); step();
-    const ts: number[] = [];
-    for (let i = 0; i < steps; i++) { const t0 = performance.now(); step(); ts.push(performance.now() - t0); }
-    return (B * T) / (median(ts) / 1000);
-  };
-  r.train124m = train(model, 1, 128, 50257, 4);
+  if (only.has('decodeLong')) r.decodeLong = decode(randomIds(LONG, 1));
+  if (only.has('decodeF16')) {
+    model.setDecodeWeights('f16');
+    r.decodeF16 = decode(ids.slice(0, PROMPT));
+    model.setDecodeWeights('f32');
+  }
+  if (only.has('train124m')) r.train124m = trainSteps(model, 1, 128, 50257, 4);
   model.dispose();
-  const toy = new GPT({ n_layer: TOY.L, n_head: TOY.H, n_embd: TOY.C, n_positions: TOY.T, vocab_size: TOY.V }, backend, { seed: 1 });
-  r.trainToy = train(toy, TOY.B, TOY.T, TOY.V, 6);
   return r;
 }
 
-async function ortChild(threads: number): Promise<Result> {
+async function ortChild(threads: number, only: Set<Workload>): Promise<Result> {
   const ort = await import('onnxruntime-web');
   ort.env.wasm.numThreads = threads;
   ort.env.logLevel = 'error';
@@ -117,17 +137,19 @@ async function ortChild(threads: number): Promise<Result> {
   let s = await run(ids.slice(0, 8), emptyPast());
   for (let i = 0; i < 4; i++) s = await run([i], s.past);
   const r: Result = {};
-  const t = performance.now();
-  await run(ids, emptyPast());
-  r.prefill = PREFILL / ((performance.now() - t) / 1000);
+  if (only.has('prefill')) {
+    const t = performance.now();
+    await run(ids, emptyPast());
+    r.prefill = PREFILL / ((performance.now() - t) / 1000);
+  }
   const decode = async (prompt: number[]) => { // DECODE greedy tokens after a prompt, tok/s
     let d = await run(prompt, emptyPast());
     const t0 = performance.now();
     for (let i = 0; i < DECODE; i++) d = await run([argmax(d.last)], d.past);
     return DECODE / ((performance.now() - t0) / 1000);
   };
-  r.decode = await decode(ids.slice(0, PROMPT));
-  r.decodeLong = await decode(randomIds(LONG, 1));
+  if (only.has('decode')) r.decode = await decode(ids.slice(0, PROMPT));
+  if (only.has('decodeLong')) r.decodeLong = await decode(randomIds(LONG, 1));
   // the same model as ours: greedy continuations must agree (checked by the parent)
   const check: number[] = [];
   s = await run(ids.slice(0, PROMPT), emptyPast());
@@ -137,34 +159,46 @@ async function ortChild(threads: number): Promise<Result> {
 }
 
 if (process.argv[2] === '--child') {
-  const [engine, threads] = [process.argv[3], Number(process.argv[4])];
-  const r = engine === 'ours' ? await oursChild(threads) : await ortChild(threads);
+  const [engine, threads, only] = [process.argv[3], Number(process.argv[4]), new Set(process.argv[5].split(',') as Workload[])];
+  const r = engine === 'ours' ? await oursChild(threads, only) : await ortChild(threads, only);
   console.log(JSON.stringify(r));
   process.exit(0);
 }
 
 // ---- parent ------------------------------------------------------------------------------------
 
-const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] || 3) || 3;
 const me = fileURLToPath(import.meta.url);
-
 function need(ok: boolean, what: string): void {
   if (!ok) { console.error(what); process.exit(1); }
 }
+const option = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? fallback : process.argv[i + 1] ?? '';
+};
+const rounds = Number(option('--rounds', '3'));
+const only = new Set(option('--only', WORKLOADS.join(',')).split(',')) as Set<Workload>;
+const threadCounts = option('--threads', '1,2').split(',').map(Number);
+need(Number.isInteger(rounds) && rounds >= 1, `--rounds: a whole number of rounds, at least 1 (got ${option('--rounds', '')})`);
+need(only.size > 0 && [...only].every((w) => WORKLOADS.includes(w)), `--only: a comma-separated list of ${WORKLOADS.join(', ')} (got ${[...only].join(',')})`);
+need(threadCounts.length > 0 && threadCounts.every((n) => n === 1 || n === 2), `--threads: 1, 2 or 1,2 (got ${option('--threads', '')})`);
+// the f16 row is held against the other engines' f32 decode, so they decode for it
+const baseline = new Set<Workload>(only.has('decodeF16') ? [...only, 'decode'] : only);
+const runsOrt = ORT_WORK.some((w) => baseline.has(w)), runsGPT2 = GPT2_WORK.some((w) => only.has(w));
 need(existsSync(PY) && spawnSync(PY, ['-c', 'import torch, onnx'], { encoding: 'utf8' }).status === 0,
   'bench:compare needs Debian\'s PyTorch and ONNX: apt-get install -y python3-torch python3-onnx libopenblas0-openmp');
-if (!existsSync(`${DIR}model.safetensors`)) {
+if (runsGPT2 && !existsSync(`${DIR}model.safetensors`)) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('generate.ts', import.meta.url)), '--make-weights'], { stdio: 'inherit' });
   need(r.status === 0, 'could not write the random GPT-2 124M checkpoint');
 }
-if (!existsSync(ONNX)) {
+if (runsOrt && !existsSync(ONNX)) {
   console.log(`exporting ${ONNX} (once)`);
   const r = spawnSync(PY, [TORCH_SCRIPT, 'export', DIR, ONNX], { stdio: 'inherit' });
   need(r.status === 0, 'the ONNX export failed');
 }
 
 function child(engine: 'ours' | 'ort', threads: number): Result & { check?: number[] } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', me, '--child', engine, String(threads)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const workloads = [...(engine === 'ours' ? only : baseline)].join(',');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', me, '--child', engine, String(threads), workloads], { encoding: 'utf8', maxBuffer: 1 << 24 });
   need(r.status === 0, `${engine} (${threads} threads) failed:\n${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
@@ -175,14 +209,18 @@ function torch(threads: number): Result {
     need(r.status === 0, `pytorch ${args[0]} failed:\n${r.stderr}`);
     return JSON.parse(r.stdout.trim().split('\n').pop()!);
   };
-  const b = py(['bench', DIR, String(threads)]);
-  const toy = py(['train', String(TOY.B), String(TOY.T), String(TOY.L), String(TOY.H), String(TOY.C), String(TOY.V), String(threads)]);
-  const big = py(['train', '1', '128', '12', '12', '768', '50257', String(threads)]);
-  return { decode: b.decode_tok_s, decodeLong: b.decode_long_tok_s, prefill: b.prefill_tok_s, trainToy: toy.train_tok_s, train124m: big.train_tok_s };
+  const r: Result = {};
+  if (runsOrt) { // the same workloads as onnxruntime-web's, in one process
+    const b = py(['bench', DIR, String(threads)]);
+    Object.assign(r, { decode: b.decode_tok_s, decodeLong: b.decode_long_tok_s, prefill: b.prefill_tok_s });
+  }
+  if (only.has('trainToy')) r.trainToy = py(['train', String(TOY.B), String(TOY.T), String(TOY.L), String(TOY.H), String(TOY.C), String(TOY.V), String(threads)]).train_tok_s;
+  if (only.has('train124m')) r.train124m = py(['train', '1', '128', '12', '12', '768', '50257', String(threads)]).train_tok_s;
+  return r;
 }
 
 // greedy continuations of ours and of the ONNX graph agree: the same model
-{
+if (runsOrt) {
   const { createBackend } = await import('../src/backend/index.js');
   const { loadGPT2 } = await import('../src/weights/node.js');
   const { argmax } = await import('../src/generate/sampling.js');
@@ -197,7 +235,8 @@ function torch(threads: number): Result {
   console.log(`same model: 8 greedy tokens agree (${ours.join(' ')})`);
 }
 
-const configs = [1, 2].flatMap((threads) => (['ours', 'ort', 'pytorch'] as const).map((engine) => ({ engine, threads })));
+const engines = runsOrt ? (['ours', 'ort', 'pytorch'] as const) : (['ours', 'pytorch'] as const);
+const configs = threadCounts.flatMap((threads) => engines.map((engine) => ({ engine, threads })));
 const samples = new Map<string, Result[]>();
 for (let round = 1; round <= rounds; round++) {
   for (const { engine, threads } of configs) {
@@ -231,8 +270,8 @@ console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 const names: [keyof Result, string][] = [['decode', `decode ${DECODE} after ${PROMPT}`], ['decodeF16', 'the same, wasm-gpt with f16 weights'],
   ['decodeLong', `decode ${DECODE} after ${LONG}`], ['prefill', `prefill 1x${PREFILL}`],
   ['trainToy', `train toy ${TOY.B}x${TOY.T}`], ['train124m', 'train 124M 1x128']];
-for (const [w, label] of names) {
-  for (const threads of [1, 2]) {
+for (const [w, label] of names.filter(([w]) => only.has(w))) {
+  for (const threads of threadCounts) {
     // the f16 row is held against the others' f32 decode
     const other = w === 'decodeF16' ? 'decode' : w;
     const o = med(`ours:${threads}`, w), x = med(`ort:${threads}`, other), p = med(`pytorch:${threads}`, other);
@@ -241,5 +280,5 @@ for (const [w, label] of names) {
   }
 }
 const scale = (e: string, w: keyof Result) => ratio(med(`${e}:2`, w), med(`${e}:1`, w));
-console.log(`\nthread scaling (2 threads / 1): wasm-gpt prefill ${scale('ours', 'prefill')}, decode ${scale('ours', 'decode')}, toy training ${scale('ours', 'trainToy')}; ` +
+if (threadCounts.includes(1) && threadCounts.includes(2)) console.log(`\nthread scaling (2 threads / 1): wasm-gpt prefill ${scale('ours', 'prefill')}, decode ${scale('ours', 'decode')}, toy training ${scale('ours', 'trainToy')}; ` +
   `onnxruntime-web prefill ${scale('ort', 'prefill')}, decode ${scale('ort', 'decode')}`);
