@@ -144,7 +144,7 @@ def export(directory, out):
     print(json.dumps({'exported': out, 'layers': L}))
 
 
-def bench(directory, threads, rounds=3):
+def bench(directory, threads, workloads=('prefill', 'decode', 'decodeLong'), rounds=3):
     torch.set_num_threads(threads)
     model, cfg = load(directory)
     V = cfg['vocab_size']
@@ -158,10 +158,11 @@ def bench(directory, threads, rounds=3):
         # prefill 1x128
         ids = torch.randint(0, V, (1, 128), generator=g)
         model(ids[:, :8], model.empty_past())  # warm-up
-        ts = []
-        for _ in range(rounds):
-            t = time.perf_counter(); model(ids, model.empty_past()); ts.append(time.perf_counter() - t)
-        results['prefill_tok_s'] = 128 / median(ts)
+        if 'prefill' in workloads:
+            ts = []
+            for _ in range(rounds):
+                t = time.perf_counter(); model(ids, model.empty_past()); ts.append(time.perf_counter() - t)
+            results['prefill_tok_s'] = 128 / median(ts)
         def decode_seconds(prompt):
             """128 greedy tokens after a prompt (1, P): seconds."""
             logits, past = model(prompt, model.empty_past())
@@ -172,8 +173,10 @@ def bench(directory, threads, rounds=3):
             return time.perf_counter() - t
 
         # decode 128 after a 16-token prompt; after a 768-token one once (a run takes seconds here)
-        results['decode_tok_s'] = 128 / median([decode_seconds(ids[:, :16]) for _ in range(rounds)])
-        results['decode_long_tok_s'] = 128 / decode_seconds(torch.randint(0, V, (1, 768), generator=g))
+        if 'decode' in workloads:
+            results['decode_tok_s'] = 128 / median([decode_seconds(ids[:, :16]) for _ in range(rounds)])
+        if 'decodeLong' in workloads:
+            results['decode_long_tok_s'] = 128 / decode_seconds(torch.randint(0, V, (1, 768), generator=g))
     print(json.dumps({'engine': 'pytorch', 'threads': threads, **results}), flush=True)
 
 
@@ -203,7 +206,8 @@ if __name__ == '__main__':
     if cmd == 'export':
         export(sys.argv[2], sys.argv[3])
     elif cmd == 'bench':
-        bench(sys.argv[2], int(sys.argv[3]))
+        # bench DIR THREADS [WORKLOADS: a comma-separated subset of prefill,decode,decodeLong]
+        bench(sys.argv[2], int(sys.argv[3]), *([sys.argv[4].split(',')] if len(sys.argv) > 4 else []))
     elif cmd == 'train':
         # train B T L H C V THREADS
         B, T, L, H, C, V, threads = map(int, sys.argv[2:9])
