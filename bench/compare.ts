@@ -19,23 +19,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { median } from './median.js';
+import { TOY, randomIds, trainSteps } from './toy.js';
 
 const DIR = fileURLToPath(new URL('../weights/gpt2-124m-random/', import.meta.url));
 const ONNX = `${DIR}model.onnx`;
 const PY = '/usr/bin/python3';
 const TORCH_SCRIPT = fileURLToPath(new URL('compare/gpt2_torch.py', import.meta.url));
 const PROMPT = 16, LONG = 768, DECODE = 128, PREFILL = 128;
-const TOY = { B: 32, T: 128, L: 4, H: 4, C: 128, V: 65 };
 const WORKLOADS = ['decode', 'decodeF16', 'decodeLong', 'prefill', 'trainToy', 'train124m'] as const;
 type Workload = typeof WORKLOADS[number];
 type Result = Partial<Record<Workload, number>>;
 const GPT2_WORK = WORKLOADS.filter((w) => w !== 'trainToy'); // on GPT-2 124M
 const ORT_WORK: readonly Workload[] = ['decode', 'decodeLong', 'prefill']; // what onnxruntime-web runs
-
-function randomIds(n: number, seed: number, V = 50257): number[] {
-  let x = seed >>> 0;
-  return Array.from({ length: n }, () => { x = (Math.imul(x, 1664525) + 1013904223) >>> 0; return x % V; });
-}
 
 // ---- children ----------------------------------------------------------------------------------
 
@@ -50,23 +45,6 @@ async function oursChild(threads: number, only: Set<Workload>): Promise<Result> 
     r.trainToy = trainSteps(toy, TOY.B, TOY.T, TOY.V, 6);
   }
   return r;
-}
-
-// A training step's tok/s (forward, backward, gradient clipping, AdamW): the median of `steps`
-// timed steps after two untimed ones
-function trainSteps(m: import('../src/model/gpt.js').GPT, B: number, T: number, V: number, steps: number): number {
-  const x = Int32Array.from(randomIds(B * T, 3, V)), y = Int32Array.from(randomIds(B * T, 4, V));
-  const step = () => {
-    m.zeroGrad();
-    m.forward(x, B, T, y);
-    m.backward();
-    const norm = m.gradNorm(); // clipped at 1, as the PyTorch side does
-    m.step({ lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, decay: 'matrices', gradScale: norm > 1 ? 1 / norm : 1 });
-  };
-  step(); step();
-  const ts: number[] = [];
-  for (let i = 0; i < steps; i++) { const t0 = performance.now(); step(); ts.push(performance.now() - t0); }
-  return (B * T) / (median(ts) / 1000);
 }
 
 // the GPT-2 124M workloads of `only` (the model stays loaded across them)

@@ -2,6 +2,8 @@
 
   /usr/bin/python3 bench/compare/gpt2_torch.py export DIR OUT.onnx     ONNX graph with a KV cache (for onnxruntime-web)
   /usr/bin/python3 bench/compare/gpt2_torch.py bench DIR THREADS JSON   PyTorch CPU timings, one JSON line per workload
+  /usr/bin/python3 bench/compare/gpt2_torch.py train B T L H C V THREADS  a training step's tok/s
+  /usr/bin/python3 bench/compare/gpt2_torch.py sgemm THREADS M,K,N ...    its matrix product's GFLOP/s (bench:ceiling)
 
 DIR holds config.json + model.safetensors in Hugging Face GPT-2 layout (read here with numpy: no
 transformers or safetensors package needed). Debian's python3-torch (1.13) and python3-onnx run it;
@@ -201,6 +203,23 @@ def bench_train(B, T, L, H, C, V, threads, steps=6):
     return B * T / sorted(ts)[len(ts) // 2]
 
 
+def bench_sgemm(threads, shapes, reps=9):
+    """GFLOP/s of `a @ b` (float32) over the shapes M,K,N together: 2 M K N each, each the median of
+    reps after three untimed products."""
+    torch.set_num_threads(threads)
+    flops, seconds = 0, 0.0
+    for M, K, N in shapes:
+        a, b = torch.randn(M, K), torch.randn(K, N)
+        for _ in range(3):
+            a @ b
+        ts = []
+        for _ in range(reps):
+            t = time.perf_counter(); a @ b; ts.append(time.perf_counter() - t)
+        flops += 2 * M * K * N
+        seconds += sorted(ts)[reps // 2]
+    return flops / seconds / 1e9
+
+
 if __name__ == '__main__':
     cmd = sys.argv[1]
     if cmd == 'export':
@@ -212,5 +231,9 @@ if __name__ == '__main__':
         # train B T L H C V THREADS
         B, T, L, H, C, V, threads = map(int, sys.argv[2:9])
         print(json.dumps({'engine': 'pytorch', 'threads': threads, 'train_tok_s': bench_train(B, T, L, H, C, V, threads)}), flush=True)
+    elif cmd == 'sgemm':
+        # sgemm THREADS M,K,N [M,K,N ...]
+        shapes = [tuple(map(int, a.split(','))) for a in sys.argv[3:]]
+        print(json.dumps({'engine': 'pytorch', 'sgemm_gflops': bench_sgemm(int(sys.argv[2]), shapes)}), flush=True)
     else:
         sys.exit(__doc__)
