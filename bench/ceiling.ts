@@ -11,9 +11,9 @@
 //   causal mask leaves, which is what wasm-gpt computes); the floor is that count at wasm-gpt's
 //   tile rate, and "the rest" is the step minus its floor: attention's softmax, GELU, layernorm,
 //   packing, memory, everything that is not a tile's multiply-add.
-// Engines run in child processes, alternating, round after round; the steps' medians and the rates'
-// highest (a disturbance only slows a rate down). Not part
-// of CI. Needs Debian's python3-torch and libopenblas0-openmp (apt), as bench:compare does.
+// Engines run in child processes, alternating, round after round; printed are the steps' medians
+// and the rates' highest (a disturbance only ever slows a rate down). Not part of CI. Needs Debian's
+// python3-torch and libopenblas0-openmp (apt), as bench:compare does.
 import { setFlagsFromString } from 'node:v8';
 setFlagsFromString('--experimental-wasm-relaxed-simd');
 import { existsSync, readFileSync } from 'node:fs';
