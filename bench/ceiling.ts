@@ -20,10 +20,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { median } from './median.js';
-import { TOY, trainSteps } from './toy.js';
-
-const PY = '/usr/bin/python3';
-const TORCH_SCRIPT = fileURLToPath(new URL('compare/gpt2_torch.py', import.meta.url));
+import { TOY, toyTorchTrain, trainSteps } from './toy.js';
+import { PY, TORCH_SCRIPT, childJson, need, option } from './children.js';
 const { B, T, L, H, C, V } = TOY;
 const M = B * T;
 // the linear layers' (K, N) as the step multiplies them: c_attn, attn c_proj, c_fc, mlp c_proj
@@ -72,26 +70,17 @@ if (process.argv[2] === '--child') {
   process.exit(0);
 }
 
-function need(ok: boolean, what: string): void {
-  if (!ok) { console.error(what); process.exit(1); }
-}
-const at = process.argv.indexOf('--rounds');
-const rounds = Number(at < 0 ? '3' : process.argv[at + 1]);
-need(Number.isInteger(rounds) && rounds >= 1, `--rounds: a whole number of rounds, at least 1 (got ${process.argv[at + 1]})`);
+const rounds = Number(option('--rounds', '3'));
+need(Number.isInteger(rounds) && rounds >= 1, `--rounds: a whole number of rounds, at least 1 (got ${option('--rounds', '')})`);
 need(existsSync(PY) && spawnSync(PY, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0,
   'bench:ceiling needs Debian\'s PyTorch: apt-get install -y python3-torch libopenblas0-openmp');
 
-function json(cmd: string, args: string[]): any {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
-  need(r.status === 0, `${[cmd, ...args].join(' ')} failed:\n${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
-}
-
+const oneThread = { ...process.env, OMP_NUM_THREADS: '1' };
 const ours: Ours[] = [], torch: { sgemmGflops: number; stepMs: number }[] = [];
 for (let round = 1; round <= rounds; round++) {
-  ours.push(json(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child']));
-  const sgemm = json(PY, [TORCH_SCRIPT, 'sgemm', '1', ...LINEAR.map(([K, N]) => `${M},${K},${N}`)]).sgemm_gflops;
-  const train = json(PY, [TORCH_SCRIPT, 'train', ...[B, T, L, H, C, V].map(String), '1']).train_tok_s;
+  ours.push(childJson('wasm-gpt', process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child']));
+  const sgemm = childJson('pytorch sgemm', PY, [TORCH_SCRIPT, 'sgemm', '1', ...LINEAR.map(([K, N]) => `${M},${K},${N}`)], oneThread).sgemm_gflops;
+  const train = childJson('pytorch train', PY, [TORCH_SCRIPT, ...toyTorchTrain(1)], oneThread).train_tok_s;
   torch.push({ sgemmGflops: sgemm, stepMs: (B * T) / train * 1000 });
   const o = ours[round - 1], p = torch[round - 1];
   process.stderr.write(`round ${round}/${rounds}: wasm-gpt tile ${o.tileGflops.toFixed(1)} GFLOP/s, step ${o.stepMs.toFixed(1)} ms; ` +

@@ -19,12 +19,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { median } from './median.js';
-import { TOY, randomIds, trainSteps } from './toy.js';
+import { TOY, randomIds, toyTorchTrain, trainSteps } from './toy.js';
+import { PY, TORCH_SCRIPT, childJson, need, option } from './children.js';
 
 const DIR = fileURLToPath(new URL('../weights/gpt2-124m-random/', import.meta.url));
 const ONNX = `${DIR}model.onnx`;
-const PY = '/usr/bin/python3';
-const TORCH_SCRIPT = fileURLToPath(new URL('compare/gpt2_torch.py', import.meta.url));
 const PROMPT = 16, LONG = 768, DECODE = 128, PREFILL = 128;
 const WORKLOADS = ['decode', 'decodeF16', 'decodeLong', 'prefill', 'trainToy', 'train124m'] as const;
 type Workload = typeof WORKLOADS[number];
@@ -146,13 +145,6 @@ if (process.argv[2] === '--child') {
 // ---- parent ------------------------------------------------------------------------------------
 
 const me = fileURLToPath(import.meta.url);
-function need(ok: boolean, what: string): void {
-  if (!ok) { console.error(what); process.exit(1); }
-}
-const option = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(name);
-  return i < 0 ? fallback : process.argv[i + 1] ?? '';
-};
 const rounds = Number(option('--rounds', '3'));
 const only = new Set(option('--only', WORKLOADS.join(',')).split(',')) as Set<Workload>;
 const threadCounts = option('--threads', '1,2').split(',').map(Number);
@@ -174,25 +166,19 @@ if (runsOrt && !existsSync(ONNX)) {
   need(r.status === 0, 'the ONNX export failed');
 }
 
-function child(engine: 'ours' | 'ort', threads: number): Result & { check?: number[] } {
-  const workloads = [...(engine === 'ours' ? only : baseline)].join(',');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', me, '--child', engine, String(threads), workloads], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  need(r.status === 0, `${engine} (${threads} threads) failed:\n${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+// one engine's child: the given workloads (default: what it runs in a round)
+function child(engine: 'ours' | 'ort', threads: number, workloads: Iterable<Workload> = engine === 'ours' ? only : baseline): Result & { check?: number[] } {
+  return childJson(`${engine} (${threads} threads)`, process.execPath, ['--import', 'tsx', me, '--child', engine, String(threads), [...workloads].join(',')]);
 }
 
 function torch(threads: number): Result {
-  const py = (args: string[]) => {
-    const r = spawnSync(PY, [TORCH_SCRIPT, ...args], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
-    need(r.status === 0, `pytorch ${args[0]} failed:\n${r.stderr}`);
-    return JSON.parse(r.stdout.trim().split('\n').pop()!);
-  };
+  const py = (args: string[]) => childJson(`pytorch ${args[0]}`, PY, [TORCH_SCRIPT, ...args], { ...process.env, OMP_NUM_THREADS: String(threads) });
   const r: Result = {};
   if (runsOrt) { // the same workloads as onnxruntime-web's, in one process
     const b = py(['bench', DIR, String(threads), ORT_WORK.filter((w) => baseline.has(w)).join(',')]);
     Object.assign(r, { decode: b.decode_tok_s, decodeLong: b.decode_long_tok_s, prefill: b.prefill_tok_s });
   }
-  if (only.has('trainToy')) r.trainToy = py(['train', String(TOY.B), String(TOY.T), String(TOY.L), String(TOY.H), String(TOY.C), String(TOY.V), String(threads)]).train_tok_s;
+  if (only.has('trainToy')) r.trainToy = py(toyTorchTrain(threads)).train_tok_s;
   if (only.has('train124m')) r.train124m = py(['train', '1', '128', '12', '12', '768', '50257', String(threads)]).train_tok_s;
   return r;
 }
@@ -208,7 +194,7 @@ if (runsOrt) {
   const ours: number[] = [];
   for (let i = 0; i < 8; i++) { const n = argmax(logits); ours.push(n); logits = model.forwardCached([n], cache).data(); }
   model.dispose();
-  const ortCheck = child('ort', 1).check!;
+  const ortCheck = child('ort', 1, []).check!; // no workloads: only the check
   need(JSON.stringify(ours) === JSON.stringify(ortCheck), `the ONNX graph is not the same model: greedy ids ${ortCheck} vs ours ${ours}`);
   console.log(`same model: 8 greedy tokens agree (${ours.join(' ')})`);
 }

@@ -6,6 +6,11 @@ import { median } from './median.js';
 /** 4 layers, 4 heads, 128 wide, vocab 65 (Tiny Shakespeare's characters), batch 32 x 128. */
 export const TOY = { B: 32, T: 128, L: 4, H: 4, C: 128, V: 65 };
 
+/** gpt2_torch.py's arguments for the same model's training step on PyTorch. */
+export function toyTorchTrain(threads: number): string[] {
+  return ['train', ...[TOY.B, TOY.T, TOY.L, TOY.H, TOY.C, TOY.V].map(String), String(threads)];
+}
+
 /** n token ids below V from a seeded linear congruential generator (the same ids in every engine). */
 export function randomIds(n: number, seed: number, V = 50257): number[] {
   let x = seed >>> 0;

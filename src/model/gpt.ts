@@ -181,7 +181,7 @@ export class GPT {
   /** f16 copies of the linear layers' weights and wte, used by decode steps when set (see setDecodeWeights). */
   private half: { ptr: number; tensors: Map<string, Tensor> } | null = null;
   /** Transposed f32 copies of the wide linear layers' weights for single-token steps (see wideWeights), made
-   * from the parameters as they were at `version`; `unavailable` once the model has no such layer or no room. */
+   * from the parameters as they were at `version`; wideUnavailable once the model has no such layer or no room. */
   private wide: { ptr: number; tensors: Map<string, Tensor>; version: number } | null = null;
   private wideUnavailable = false;
   /** Moves on whenever the parameters may have changed: step(), or parameter() handing one out to be written. */
