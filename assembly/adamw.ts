@@ -54,11 +54,3 @@ export function sum_squares(x: usize, N: i32): f64 {
   for (; i < N; i++) { const a = <f64>load<f32>(x + (<usize>i << 2)); s += a * a; }
   return s;
 }
-
-// x (N) *= s
-export function scale_inplace(x: usize, s: f32, N: i32): void {
-  const vs = f32x4.splat(s);
-  let i = 0;
-  for (; i + 4 <= N; i += 4) { const o = <usize>i << 2; v128.store(x + o, f32x4.mul(v128.load(x + o), vs)); }
-  for (; i < N; i++) { const o = <usize>i << 2; store<f32>(x + o, load<f32>(x + o) * s); }
-}

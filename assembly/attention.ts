@@ -38,7 +38,7 @@ export function attention_forward_part(out: usize, att: usize, qkv: usize,
 }
 
 // With a KV cache (batch 1): qkv (1,Tq,3C) holds the Tq new positions' q | k | v (the c_attn
-// matmul's output), kc and vc (NH,maxT,hs) every earlier position's keys and values, each head's
+// matmul's output), kcache and vcache (NH,maxT,hs) every earlier position's keys and values, each head's
 // a contiguous block. The new keys and values are stored at positions Tk-Tq .. Tk-1 first, then
 // the queries attend over keys 0 .. Tk-1 -> out (1,Tq,C), att (1,NH,Tq,Tk).
 // In a decode step the cache comes from memory (the weights streamed through the caches since the
@@ -50,19 +50,19 @@ export function attention_forward_part(out: usize, att: usize, qkv: usize,
 // 40 layers' caches cycled); from this layout 52-55 and 211-215 (untouched: 90 at 80 keys).
 // The products are the same as attention_forward's (only Bm's row stride differs), so every
 // element comes out the same bits as there.
-export function attention_forward_kv(out: usize, att: usize, qkv: usize, kc: usize, vc: usize,
+export function attention_forward_kv(out: usize, att: usize, qkv: usize, kcache: usize, vcache: usize,
                                      Tq: i32, Tk: i32, maxT: i32, C: i32, NH: i32): void {
-  attention_forward_kv_part(out, att, qkv, kc, vc, Tq, Tk, maxT, C, NH, 0, NH);
+  attention_forward_kv_part(out, att, qkv, kcache, vcache, Tq, Tk, maxT, C, NH, 0, NH);
 }
 
 // Heads h0 <= h < h1 only: each stores and reads its own heads' blocks of the cache.
-export function attention_forward_kv_part(out: usize, att: usize, qkv: usize, kc: usize, vc: usize,
+export function attention_forward_kv_part(out: usize, att: usize, qkv: usize, kcache: usize, vcache: usize,
                                           Tq: i32, Tk: i32, maxT: i32, C: i32, NH: i32, h0: i32, h1: i32): void {
   const hs = C / NH, C3 = 3 * C, past = Tk - Tq;
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>hs);
   const stride = <usize>C3 << 2, piece = <usize>hs << 2, headBytes = <usize>maxT * piece;
   for (let h = h0; h < h1; h++) {
-    const q = qkv + (<usize>(h * hs) << 2), k = kc + <usize>h * headBytes, v = vc + <usize>h * headBytes;
+    const q = qkv + (<usize>(h * hs) << 2), k = kcache + <usize>h * headBytes, v = vcache + <usize>h * headBytes;
     for (let t = 0; t < Tq; t++) {
       const r = q + <usize>t * stride, at = <usize>(past + t) * piece;
       copy(k + at, r + (<usize>C << 2), hs);

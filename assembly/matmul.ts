@@ -139,6 +139,9 @@ export function matmul_forward(out: usize, inp: usize, weight: usize, bias: usiz
 const DECODE_SCRATCH_FLOATS = 3 * 16384;
 const decodeScratch = memory.data(DECODE_SCRATCH_FLOATS * 4, 16);
 
+// for the host's thread split, which must know when a decode step takes the two halves
+export function decode_scratch_floats(): i32 { return DECODE_SCRATCH_FLOATS; }
+
 @inline function decode_halves(M: i32, C: i32, OC: i32): bool {
   return M < 4 && C >= 256 && M * OC <= DECODE_SCRATCH_FLOATS;
 }
@@ -172,12 +175,12 @@ export function matmul_forward_join(out: usize, M: i32, OC: i32): void {
 }
 
 // dout (B,T,OC) -> dinp (B,T,C) = (written: the whole gradient of inp), dweight (C,OC) +=,
-// dbias (OC) += (if not 0); with acc false, dweight and dbias = (see matmul_backward_part)
+// dbias (OC) += (if not 0); with accumulate false, dweight and dbias = (see matmul_backward_part)
 export function matmul_backward(dinp: usize, dweight: usize, dbias: usize,
                                 dout: usize, inp: usize, weight: usize,
-                                B: i32, T: i32, C: i32, OC: i32, acc: bool): void {
+                                B: i32, T: i32, C: i32, OC: i32, accumulate: bool): void {
   const M = B * T;
-  matmul_backward_part(dinp, dweight, dbias, dout, inp, weight, M, C, OC, 0, M, 0, C, 0, OC, 0, OC, acc);
+  matmul_backward_part(dinp, dweight, dbias, dout, inp, weight, M, C, OC, 0, M, 0, C, 0, OC, 0, OC, accumulate);
 }
 
 // inp (B,T,C), wte (V,C) -> logits (B,T,V) = inp @ wte^T (the tied LM head, no bias)
@@ -186,10 +189,10 @@ export function lm_head_forward(logits: usize, inp: usize, wte: usize,
   lm_head_forward_part(logits, inp, wte, B * T, C, V, 0, V);
 }
 
-// dlogits (B,T,V) -> dinp (B,T,C) = (written), dwte (V,C) += (= with acc false)
+// dlogits (B,T,V) -> dinp (B,T,C) = (written), dwte (V,C) += (= with accumulate false)
 export function lm_head_backward(dinp: usize, dwte: usize, dlogits: usize, inp: usize, wte: usize,
-                                 B: i32, T: i32, C: i32, V: i32, acc: bool): void {
-  lm_head_backward_part(dinp, dwte, dlogits, inp, wte, B * T, C, V, 0, C, 0, V, acc);
+                                 B: i32, T: i32, C: i32, V: i32, accumulate: bool): void {
+  lm_head_backward_part(dinp, dwte, dlogits, inp, wte, B * T, C, V, 0, C, 0, V, accumulate);
 }
 
 // ---- parts: each computes a disjoint block of the outputs, for threads to share the work. ----
@@ -206,12 +209,12 @@ export function matmul_forward_part(out: usize, inp: usize, weight: usize, bias:
 }
 
 // dinp rows [m0,m1), dweight rows [c0,c1) x columns [o0,o1), dbias columns [n0,n1). dweight and
-// dbias accumulate (+=) when acc, else they are written (=): the first backward after the
+// dbias accumulate (+=) when accumulate, else they are written (=): the first backward after the
 // gradients were zeroed then never reads them (the tiles start from zero, not from lines of
 // memory; the same bits as adding to zeros).
 export function matmul_backward_part(dinp: usize, dweight: usize, dbias: usize,
                                      dout: usize, inp: usize, weight: usize, M: i32, C: i32, OC: i32,
-                                     m0: i32, m1: i32, c0: i32, c1: i32, o0: i32, o1: i32, n0: i32, n1: i32, acc: bool): void {
+                                     m0: i32, m1: i32, c0: i32, c1: i32, o0: i32, o1: i32, n0: i32, n1: i32, accumulate: bool): void {
   // dinp[m,c] = sum_o dout[m,o] * weight[c,o]: weight read transposed (row stride 1, k stride OC),
   // sums from zero (dinp is written, never read: reading it back would start every tile with
   // loads of lines not in cache).
@@ -220,7 +223,7 @@ export function matmul_backward_part(dinp: usize, dweight: usize, dbias: usize,
   // dweight's, the packing of dout adds them up as it copies (one pass over dout fewer: measured
   // in the toy model's step, the pass took 5.4 ms); else a loop of its own, in the same order.
   const fused = dbias != 0 && n0 == o0 && n1 == o1 && c1 - c0 >= 4 && ((o1 - o0) & 7) == 0;
-  if (dbias != 0 && !acc) memory.fill(dbias + (<usize>n0 << 2), 0, <usize>max(0, n1 - n0) << 2);
+  if (dbias != 0 && !accumulate) memory.fill(dbias + (<usize>n0 << 2), 0, <usize>max(0, n1 - n0) << 2);
   const dw = c1 > c0 && o1 > o0, colsum = fused ? dbias + (<usize>o0 << 2) : 0;
   // A part with all of dinp and a block of dweight (one thread doing the whole backward) takes
   // dout in chunks of rows, each through dinp's product and then dweight's while it is still in
@@ -242,7 +245,7 @@ export function matmul_backward_part(dinp: usize, dweight: usize, dbias: usize,
                          DENSE, 0, 0, once && i1 - i0 >= 4);
     if (dw) gemm_nn(dweight + ((<usize>c0 * <usize>OC + <usize>o0) << 2), OC, inp + ((<usize>r0 * <usize>C + <usize>c0) << 2), 1, C,
                     dout + ((<usize>r0 * <usize>OC + <usize>o0) << 2), OC, false, c1 - c0, o1 - o0, r1 - r0,
-                    acc || r0 > 0 ? 0 : ZEROS, DENSE, 0, colsum);
+                    accumulate || r0 > 0 ? 0 : ZEROS, DENSE, 0, colsum);
   }
   if (dbias != 0 && n1 > n0 && !fused) {
     const rowBytes = <usize>OC << 2;
@@ -268,13 +271,13 @@ export function lm_head_forward_part(logits: usize, inp: usize, wte: usize, M: i
   gemm_nt(logits + v0b, V, inp, C, wte + (<usize>v0 * <usize>C << 2), C, M, v1 - v0, C);
 }
 
-// dinp columns [c0,c1) for every row, dwte rows [v0,v1) (+= when acc, else =, as in matmul_backward_part)
+// dinp columns [c0,c1) for every row, dwte rows [v0,v1) (+= when accumulate, else =, as in matmul_backward_part)
 export function lm_head_backward_part(dinp: usize, dwte: usize, dlogits: usize, inp: usize, wte: usize,
-                                      M: i32, C: i32, V: i32, c0: i32, c1: i32, v0: i32, v1: i32, acc: bool): void {
+                                      M: i32, C: i32, V: i32, c0: i32, c1: i32, v0: i32, v1: i32, accumulate: bool): void {
   // dinp[m,c] = sum_v dlogits[m,v] * wte[v,c], from zero
   if (c1 > c0) gemm_nn(dinp + (<usize>c0 << 2), C, dlogits, V, 1, wte + (<usize>c0 << 2), C, false, M, c1 - c0, V, ZEROS);
   // dwte[v,c] = sum_m dlogits[m,v] * inp[m,c]: dlogits read transposed
-  if (v1 > v0) gemm_nn(dwte + (<usize>v0 * <usize>C << 2), C, dlogits + (<usize>v0 << 2), 1, V, inp, C, false, v1 - v0, C, M, acc ? 0 : ZEROS);
+  if (v1 > v0) gemm_nn(dwte + (<usize>v0 * <usize>C << 2), C, dlogits + (<usize>v0 << 2), 1, V, inp, C, false, v1 - v0, C, M, accumulate ? 0 : ZEROS);
 }
 
 // ---- f16 weights (decode): the same sums with each weight widened to f32 exactly ----

@@ -1,5 +1,5 @@
-// Residual connection: out = inp1 + inp2.
-import { add_into } from './simd';
+// Residual connection: out = inp1 + inp2. Its backward is no kernel: the residual stream's
+// gradient passes through each add unchanged.
 
 // inp1 (N), inp2 (N) -> out (N)
 export function residual_forward(out: usize, inp1: usize, inp2: usize, N: i32): void {
@@ -12,10 +12,4 @@ export function residual_forward(out: usize, inp1: usize, inp2: usize, N: i32): 
     const o = <usize>i << 2;
     store<f32>(out + o, load<f32>(inp1 + o) + load<f32>(inp2 + o));
   }
-}
-
-// dout (N) -> dinp1 (N) +=, dinp2 (N) +=
-export function residual_backward(dinp1: usize, dinp2: usize, dout: usize, N: i32): void {
-  add_into(dinp1, dout, N);
-  add_into(dinp2, dout, N);
 }

@@ -3,7 +3,7 @@
 import { describe, it, beforeAll, expect } from 'vitest';
 import type { Backend } from '../src/backend/index.js';
 import { bothBackends, rng, randomArray, tensorFrom, expectClose } from './helpers.js';
-import * as reference from '../src/backend/reference.js';
+import * as reference from '../src/kernels/index.js';
 
 type ArgSpec = {
   name: string;
@@ -144,7 +144,6 @@ describe('wasm kernels (plain and relaxed SIMD builds) equal the JS reference', 
       compare('gelu_backward', [{ name: 'dinp', shape: [N], check: true }, { name: 'inp', shape: [N], scale: 4 },
         { name: 'out', shape: [N], kind: 'gelu' }, { name: 'dout', shape: [N] }], [N], 1e-6);
       compare('residual_forward', [{ name: 'out', shape: [N], check: true }, { name: 'inp1', shape: [N] }, { name: 'inp2', shape: [N] }], [N], 0);
-      compare('residual_backward', [{ name: 'dinp1', shape: [N], check: true }, { name: 'dinp2', shape: [N], check: true }, { name: 'dout', shape: [N] }], [N], 0);
     });
     it(`softmax and cross-entropy ${tag}`, () => {
       const V = OC;
@@ -162,7 +161,6 @@ describe('wasm kernels (plain and relaxed SIMD builds) equal the JS reference', 
           [N, 1e-3, 0.9, 0.999, 1e-8, 0.01, step, gradScale], 1e-6, 1e-5);
       }
       compare('sum_squares', [{ name: 'x', shape: [N] }], [N], 1e-9, 1e-9);
-      compare('scale_inplace', [{ name: 'x', shape: [N], check: true }], [0.37, N], 0);
     });
   }
 

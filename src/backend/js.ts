@@ -1,10 +1,8 @@
-// The js backend: the plain reference kernels over typed-array views of the same arena.
+// The js backend: the plain reference kernels (src/kernels/) over typed-array views of the same arena.
 import { Arena } from './arena.js';
-import { Backend, type KernelName } from './backend.js';
-import type { Tensor } from './tensor.js';
-import * as reference from './reference.js';
-
-type AnyKernel = (...args: unknown[]) => number | void;
+import { Backend, type KernelArgs, type KernelName } from './backend.js';
+import { Tensor } from './tensor.js';
+import { KERNELS } from '../kernels/index.js';
 
 export class JsBackend extends Backend {
   readonly name = 'js' as const;
@@ -13,8 +11,8 @@ export class JsBackend extends Backend {
     super(arena);
   }
 
-  protected run(kernel: KernelName, tensors: (Tensor | null)[], scalars: number[]): number | void {
-    const views = tensors.map((t) => (t === null ? null : t.view()));
-    return (reference[kernel] as AnyKernel)(...views, ...scalars);
+  protected run(kernel: KernelName, args: KernelArgs): number | void {
+    const ref = KERNELS[kernel].ref as (...a: unknown[]) => number | void;
+    return ref(...args.map((a) => (a instanceof Tensor ? a.view() : a)));
   }
 }

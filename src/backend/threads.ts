@@ -5,15 +5,9 @@
 // acknowledged that generation. Node uses worker_threads, browsers Web Workers (when cross-origin isolated);
 // both run the same small worker script below.
 
-/** Kernels that can be split; a job's id is its index + 1 (0 = nothing to do this round). */
-export const PART_KERNELS = [
-  'matmul_forward_part', 'matmul_backward_part', 'lm_head_forward_part', 'lm_head_backward_part',
-  'attention_forward_part', 'attention_backward_part', 'attention_forward_kv_part', 'matmul_forward_half', 'matmul_forward_join',
-  'matmul_forward_f16_half', 'lm_head_forward_f16_part',
-  // row- or element-wise kernels run on a range of their rows through offset addresses
-  'gelu_forward', 'gelu_backward', 'residual_forward', 'residual_backward', 'layernorm_forward', 'softmax_forward',
-] as const;
-export type PartKernel = typeof PART_KERNELS[number];
+import { PART_KERNELS, type Job, type Split } from '../kernels/index.js';
+
+export type { Job, Split };
 
 // The control block: GEN (the call's generation, bumped once per split call), FAILED, then one
 // slot per worker: kernel id (0: nothing, -1: exit), argument count, arguments, and last DONE:
@@ -85,11 +79,6 @@ async function spawnWorker(onMessage: (m: { ready?: boolean; error?: string }) =
   return { post: (m) => w.postMessage(m), terminate: () => w.terminate() };
 }
 
-export type Job = [PartKernel, number[]] | null;
-
-/** The parts of one kernel call, run at once, and what the calling thread runs after all are done. */
-export type Split = Job[] & { finish?: [PartKernel, number[]] };
-
 export class ThreadPool {
   private readonly ctrl: Int32Array;
   private canWait = true;
@@ -115,7 +104,7 @@ export class ThreadPool {
   }
 
   /** jobs[0] runs here, jobs[i] on worker i-1; returns when all are done. */
-  run(jobs: Job[], runHere: (name: PartKernel, args: number[]) => void): void {
+  run(jobs: readonly (Job | null)[], runHere: (name: string, args: number[]) => void): void {
     const c = this.ctrl;
     for (let w = 0; w < this.workers.length; w++) {
       const job = jobs[w + 1] ?? null, base = SLOTS + w * SLOT_INTS;
@@ -148,115 +137,5 @@ export class ThreadPool {
     for (let w = 0; w < this.workers.length; w++) c[SLOTS + w * SLOT_INTS] = -1;
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
-  }
-}
-
-/** Boundaries that split [0, n) into `parts` ranges whose starts are multiples of `align`. */
-export function splitRange(n: number, parts: number, align: number): [number, number][] {
-  const chunk = Math.ceil(n / parts / align) * align;
-  return Array.from({ length: parts }, (_, i) => [Math.min(n, i * chunk), Math.min(n, (i + 1) * chunk)] as [number, number]);
-}
-
-/** assembly/matmul.ts: the decode scratch (floats) that bounds M * OC of a two-halves decode matmul. */
-const DECODE_SCRATCH_FLOATS = 3 * 16384;
-
-/**
- * How each threadable kernel splits into `n` disjoint parts (null: too small to be worth it).
- * args are the whole kernel's arguments as the Backend passes them (addresses first).
- */
-export function splitKernel(kernel: string, a: number[], n: number): Split | null {
-  const MIN_WORK = 1 << 21; // multiply-adds below which one thread beats waking the others (measured: a 768x768 decode matmul is slower split)
-  const MIN_ELEMENTS = 1 << 16; // elements of an element- or row-wise kernel worth splitting
-  switch (kernel) {
-    case 'matmul_forward_f16': {
-      // f16 weights are for decode: only its two k halves go to threads
-      const [out, inp, w, b, B, T, C, OC] = a, M = B * T;
-      if (!(M < 4 && C >= 256 && M * OC <= DECODE_SCRATCH_FLOATS) || C * OC < 1 << 20) return null;
-      const parts: Split = [['matmul_forward_f16_half', [out, inp, w, b, M, C, OC, 0]], ['matmul_forward_f16_half', [out, inp, w, b, M, C, OC, 1]]];
-      parts.finish = ['matmul_forward_join', [out, M, OC]];
-      return parts;
-    }
-    case 'lm_head_forward_f16': {
-      const [logits, inp, wte, B, T, C, V] = a, M = B * T;
-      if (M * C * V < MIN_WORK) return null;
-      return splitRange(V, n, 8).map(([v0, v1]) => ['lm_head_forward_f16_part', [logits, inp, wte, M, C, V, v0, v1]]);
-    }
-    case 'matmul_forward': {
-      const [out, inp, w, b, B, T, C, OC] = a, M = B * T;
-      // a decode step (M < 4): the kernel's two k halves (each a contiguous half of the weight) on
-      // two threads, then out += the second half's sums; split by columns instead, each thread
-      // would read short strided pieces of every weight row (measured 2x slower)
-      if (M < 4) {
-        if (!(C >= 256 && M * OC <= DECODE_SCRATCH_FLOATS)) return null; // the kernel's own condition
-        if (C * OC < 1 << 20) return null; // a 768x768 weight (2.4 MB) is faster on one thread (measured)
-        const parts: Split = [['matmul_forward_half', [out, inp, w, b, M, C, OC, 0]], ['matmul_forward_half', [out, inp, w, b, M, C, OC, 1]]];
-        parts.finish = ['matmul_forward_join', [out, M, OC]];
-        return parts;
-      }
-      if (M * C * OC < MIN_WORK) return null;
-      // rows when the activations outnumber the weights' columns (training batches); otherwise
-      // columns (prefill), so each thread packs and reads only its part of the weight
-      if (M >= 4 * n && M >= OC) return splitRange(M, n, 4).map(([m0, m1]) => ['matmul_forward_part', [out, inp, w, b, M, C, OC, m0, m1, 0, OC]]);
-      return splitRange(OC, n, 8).map(([n0, n1]) => ['matmul_forward_part', [out, inp, w, b, M, C, OC, 0, M, n0, n1]]);
-    }
-    case 'matmul_backward': {
-      const [dinp, dw, db, dout, inp, w, B, T, C, OC, acc] = a, M = B * T;
-      if (M * C * OC < MIN_WORK) return null;
-      // dweight = inp^T dout is split along its longer side: each thread then packs its share of
-      // the larger operand (dout's columns when OC > C) and all of the smaller one
-      const ms = splitRange(M, n, 4);
-      const whole = (k: number) => ms.map((): [number, number] => [0, k]);
-      const cs = OC > C ? whole(C) : splitRange(C, n, 4);
-      const os = OC > C ? splitRange(OC, n, 8) : whole(OC);
-      // dbias by the same columns as dweight where those are split, so the kernel sums them while it packs dout
-      const ns = OC > C ? os : splitRange(OC, n, 4);
-      return ms.map(([m0, m1], i) => ['matmul_backward_part', [dinp, dw, db, dout, inp, w, M, C, OC, m0, m1, cs[i][0], cs[i][1], os[i][0], os[i][1], ns[i][0], ns[i][1], acc]]);
-    }
-    case 'lm_head_forward': {
-      const [logits, inp, wte, B, T, C, V] = a, M = B * T;
-      if (M * C * V < MIN_WORK) return null;
-      return splitRange(V, n, 8).map(([v0, v1]) => ['lm_head_forward_part', [logits, inp, wte, M, C, V, v0, v1]]);
-    }
-    case 'lm_head_backward': {
-      const [dinp, dwte, dlogits, inp, wte, B, T, C, V, acc] = a, M = B * T;
-      if (M * C * V < MIN_WORK) return null;
-      const cs = splitRange(C, n, 8), vs = splitRange(V, n, 4);
-      return cs.map(([c0, c1], i) => ['lm_head_backward_part', [dinp, dwte, dlogits, inp, wte, M, C, V, c0, c1, vs[i][0], vs[i][1], acc]]);
-    }
-    // Element-wise kernels: ranges that start at multiples of 4, so every element but the
-    // whole array's last few takes the same vector path as in one call (bit-identical).
-    case 'gelu_forward': case 'gelu_backward': case 'residual_forward': case 'residual_backward': {
-      const N = a[a.length - 1], ptrs = a.slice(0, -1);
-      if (N < MIN_ELEMENTS) return null;
-      return splitRange(N, n, 4).map(([i0, i1]) => [kernel as PartKernel, [...ptrs.map((p) => p + 4 * i0), i1 - i0]] as Job);
-    }
-    // Row-wise kernels: each range of rows is the same kernel on fewer rows.
-    case 'layernorm_forward': {
-      const [out, mean, rstd, inp, w, b, N, C] = a;
-      if (N * C < MIN_ELEMENTS || N < 2) return null;
-      return splitRange(N, n, 1).map(([r0, r1]) => ['layernorm_forward', [out + 4 * r0 * C, mean + 4 * r0, rstd + 4 * r0, inp + 4 * r0 * C, w, b, r1 - r0, C]] as Job);
-    }
-    case 'softmax_forward': {
-      const [probs, logits, B, T, V] = a, N = B * T;
-      if (N * V < MIN_ELEMENTS || N < 2) return null;
-      return splitRange(N, n, 1).map(([r0, r1]) => ['softmax_forward', [probs + 4 * r0 * V, logits + 4 * r0 * V, 1, r1 - r0, V]] as Job);
-    }
-    case 'attention_forward': {
-      const [out, att, qkv, B, Tq, Tk, C, NH] = a;
-      if (B * NH < 2 || B * Tq * Tk * C < MIN_WORK / 64) return null;
-      return splitRange(B * NH, n, 1).map(([h0, h1]) => ['attention_forward_part', [out, att, qkv, B, Tq, Tk, C, NH, h0, h1]]);
-    }
-    case 'attention_forward_kv': {
-      const [out, att, qkv, kc, vc, Tq, Tk, maxT, C, NH] = a;
-      if (NH < 2 || Tq * Tk * C < MIN_WORK / 64) return null;
-      return splitRange(NH, n, 1).map(([h0, h1]) => ['attention_forward_kv_part', [out, att, qkv, kc, vc, Tq, Tk, maxT, C, NH, h0, h1]]);
-    }
-    case 'attention_backward': {
-      const [dinp, datt, dout, inp, att, B, T, C, NH] = a;
-      if (B * NH < 2 || B * T * T * C < MIN_WORK / 8) return null;
-      return splitRange(B * NH, n, 1).map(([h0, h1]) => ['attention_backward_part', [dinp, datt, dout, inp, att, B, T, C, NH, h0, h1]]);
-    }
-    default:
-      return null;
   }
 }

@@ -1,11 +1,15 @@
 // The wasm backend: the AssemblyScript kernels (build/kernels.wasm) over the arena's memory.
 // Tensors are passed as byte addresses; `>>> 0` keeps addresses above 2 GiB unsigned.
 import { Arena } from './arena.js';
-import { Backend, type KernelName } from './backend.js';
-import type { Tensor } from './tensor.js';
-import { ThreadPool, splitKernel, CONTROL_BYTES, type PartKernel } from './threads.js';
+import { Backend, type KernelArgs, type KernelName } from './backend.js';
+import { Tensor, numel } from './tensor.js';
+import { ThreadPool, CONTROL_BYTES } from './threads.js';
+import { KERNELS, parseShape, type KernelDecl, type KernelSizes, type Named } from '../kernels/index.js';
 
-type KernelExports = Record<KernelName, (...args: number[]) => number | void> & { heap_base(): number; pack_bytes(): number; set_pack_buffer(p: number): void; zero_bytes(p: number, n: number): void };
+/** The module's exports: every kernel and kernel part by name, and the host's few helpers. */
+type KernelExports = Record<string, (...args: number[]) => number | void> & {
+  heap_base(): number; pack_bytes(): number; decode_scratch_floats(): number; set_pack_buffer(p: number): void; zero_bytes(p: number, n: number): void;
+};
 
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
@@ -85,10 +89,14 @@ export interface WasmBackendOptions {
 export class WasmBackend extends Backend {
   readonly name = 'wasm' as const;
 
+  /** Sizes the kernels export, which the thread splits follow. */
+  private readonly sizes: KernelSizes;
+
   private constructor(arena: Arena, private readonly kernels: KernelExports, private pool: ThreadPool | null,
                       /** Which build runs: plain f32x4, or relaxed SIMD with fused multiply-add. */
                       readonly simd: SimdFlavor) {
     super(arena);
+    this.sizes = { decodeScratchFloats: kernels.decode_scratch_floats() };
   }
 
   static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
@@ -126,9 +134,6 @@ export class WasmBackend extends Backend {
     return backend;
   }
 
-  /** Kernel calls that ran split across the thread pool (a count for tests and benchmarks). */
-  parallelCalls = 0;
-
   override get threads(): number {
     return this.pool?.size ?? 1;
   }
@@ -142,74 +147,57 @@ export class WasmBackend extends Backend {
   /**
    * V8 first runs a wasm function on its baseline compiler and moves it to the optimizing tier
    * only after enough work, for the *next* call: one long first call (a 124M forward pass) would
-   * run entirely at baseline speed, 1.7x slower. Many short calls of every kernel on a small
-   * problem get them all optimized before real work arrives (about 100 ms).
+   * run entirely at baseline speed, 1.7x slower. Many short calls of every kernel, and of every
+   * part its thread split names, on the small problems its declaration gives, get them all
+   * optimized before real work arrives (about 100 ms).
    */
   async warmUp(rounds = 40): Promise<void> {
-    const B = 2, T = 8, C = 64, NH = 2, V = 64, OC = 3 * C;
-    const floats = B * T * OC * 2 + OC * C + B * NH * T * T * 2 + V * C * 2;
-    const base = this.arena.alloc(floats * 4 + 4096, 'kernel warm-up');
-    const k = this.kernels;
-    let p = base;
-    const take = (n: number) => { const q = p; p += Math.ceil(n / 16) * 64; return q; };
-    const x = take(B * T * OC), y = take(B * T * OC), w = take(OC * C), att = take(B * NH * T * T), datt = take(B * NH * T * T);
-    const wte = take(V * C), ids = take(B * T), st = take(B * T * 2);
-    for (let r = 0; r < rounds; r++) {
-      k.encoder_forward(y, ids, wte, wte, B, T, C);
-      k.encoder_backward(wte, wte, y, ids, B, T, C);
-      k.layernorm_forward(y, st, st + 64, x, w, w, B * T, C);
-      k.layernorm_backward(y, w, w, x, x, w, st, st + 64, B * T, C);
-      k.matmul_forward(y, x, w, w, B, T, C, OC);
-      k.matmul_forward(y, x, w, w, 1, 1, C, OC);
-      k.matmul_backward(x, w, w, y, x, w, B, T, C, OC, 1);
-      k.lm_head_forward(y, x, wte, B, T, C, V);
-      k.lm_head_forward(y, x, wte, 1, 1, C, V);
-      k.lm_head_backward(x, wte, y, x, wte, B, T, C, V, 1);
-      k.attention_forward(y, att, x, B, T, T, C, NH);
-      k.attention_backward(y, datt, x, x, att, B, T, C, NH);
-      const p = k as unknown as Record<string, (...a: number[]) => void>;
-      p.matmul_forward_part(y, x, w, w, B * T, C, OC, 0, B * T, 0, OC);
-      p.matmul_backward_part(x, w, w, y, x, w, B * T, C, OC, 0, B * T, 0, C, 0, OC, 0, OC, 1);
-      p.lm_head_forward_part(y, x, wte, B * T, C, V, 0, V);
-      p.lm_head_backward_part(x, wte, y, x, wte, B * T, C, V, 0, C, 0, V, 1);
-      p.attention_forward_part(y, att, x, B, T, T, C, NH, 0, B * NH);
-      p.attention_backward_part(y, datt, x, x, att, B, T, C, NH, 0, B * NH);
-      for (const Tq of [T, 1]) {                            // a KV cache's keys and values in w
-        k.attention_forward_kv(y, att, x, w, w + 4 * T * C, Tq, T, T, C, NH);
-        p.attention_forward_kv_part(y, att, x, w, w + 4 * T * C, Tq, T, T, C, NH, 0, NH);
+    const calls: { decl: KernelDecl; kernel: string; args: number[]; named: Named }[] = [];
+    const blocks: number[] = [];
+    for (const [kernel, decl] of Object.entries(KERNELS) as [KernelName, KernelDecl][]) {
+      for (const values of decl.warm) {
+        const named: Named = { ...values };
+        const args = Object.entries(decl.args).map(([name, spec]) => {
+          if (spec.kind !== 'tensor') return (named[name] = values[name] ?? spec.default!);
+          const n = numel(parseShape(spec.shape).map((d) => d.eval(values)));
+          const p = this.arena.alloc(Math.max(64, n * 4), `warm-up of ${kernel}`); // zeros: valid ids, any weights
+          blocks.push(p);
+          return (named[name] = p);
+        });
+        calls.push({ decl, kernel, args, named });
       }
-      k.matmul_forward_f16(y, x, w, w, 1, 1, C, OC);        // f16 weights: any bytes do for warming up
-      k.lm_head_forward_f16(y, x, wte, 1, 1, C, V);
-      for (const half of [0, 1]) { p.matmul_forward_half(y, x, w, w, 1, C, OC, half); p.matmul_forward_f16_half(y, x, w, w, 1, C, OC, half); }
-      p.matmul_forward_join(y, 1, OC);
-      k.f32_to_f16(y, x, C);
-      k.gelu_forward(y, x, B * T * C);
-      k.gelu_backward(y, x, x, x, B * T * C);
-      k.residual_forward(y, x, x, B * T * C);
-      k.residual_backward(y, y, x, B * T * C);
-      k.softmax_forward(y, x, B, T, V);
-      k.crossentropy_forward(st, y, ids, B, T, V);
-      k.crossentropy_softmax_backward(x, st, y, ids, B, T, V);
-      k.adamw_update(w, w, wte, wte, C * C, 1e-3, 0.9, 0.999, 1e-8, 0, r + 1, 1);
-      k.sum_squares(w, C * C);
-      k.scale_inplace(w, 1, C * C);
     }
-    this.arena.release(base);
+    const k = this.kernels;
+    for (let r = 0; r < rounds; r++) {
+      for (const { decl, kernel, args, named } of calls) {
+        k[kernel](...args);
+        if (!decl.split) continue;
+        const plan = decl.split.plan(named, 2, this.sizes); // every part on this thread, one after another
+        for (const [part, a] of plan) k[part](...a);
+        if (plan.finish) k[plan.finish[0]](...plan.finish[1]);
+      }
+    }
+    for (const p of blocks.reverse()) this.arena.release(p);
     await new Promise((resolve) => setTimeout(resolve, 20)); // background tier-up finishes
   }
 
-  protected run(kernel: KernelName, tensors: (Tensor | null)[], scalars: number[]): number | void {
-    const args = tensors.map((t) => (t === null ? 0 : t.ptr >>> 0));
-    if (this.pool) {
-      const jobs = splitKernel(kernel, [...args, ...scalars], this.pool.size);
-      if (jobs) {
+  protected run(kernel: KernelName, args: KernelArgs): number | void {
+    const values = args.map((a) => (a instanceof Tensor ? a.ptr >>> 0 : a === null ? 0 : a));
+    const split = KERNELS[kernel].split as KernelDecl['split'];
+    if (this.pool && split) {
+      const named: Named = {};
+      Object.keys(KERNELS[kernel].args).forEach((name, i) => { named[name] = values[i]; });
+      if (split.when(named, this.pool.size, this.sizes)) {
+        const plan = split.plan(named, this.pool.size, this.sizes);
         this.parallelCalls++;
-        const parts = this.kernels as unknown as Record<string, (...x: number[]) => void>;
-        this.pool.run(jobs, (name: PartKernel, a: number[]) => parts[name](...a));
-        if (jobs.finish) parts[jobs.finish[0]](...jobs.finish[1]);
+        this.pool.run(plan, (part, a) => this.kernels[part](...a));
+        if (plan.finish) this.kernels[plan.finish[0]](...plan.finish[1]);
         return;
       }
     }
-    return this.kernels[kernel](...args, ...scalars);
+    return this.kernels[kernel](...values);
   }
+
+  /** Kernel calls that ran split across the thread pool. */
+  parallelCalls = 0;
 }

@@ -580,12 +580,6 @@ export class GPT {
     return Math.sqrt(this.backend.sum_squares(this.grads.all, this.grads.all.size));
   }
 
-  /** Multiply every gradient by s (for clipping by global norm). */
-  scaleGrads(s: number): void {
-    this.settleGrads();
-    if (this.grads) this.backend.scale_inplace(this.grads.all, s, this.grads.all.size);
-  }
-
   /** One AdamW step over every parameter, as torch.optim.AdamW computes it. */
   step(options: StepOptions): void {
     if (!this.grads) throw new Error('step() needs gradients: call backward() first');
