@@ -6,7 +6,7 @@
 // against this class only and never knows which implementation runs the math.
 import type { Arena } from './arena.js';
 import { Tensor, numel, shapeString } from './tensor.js';
-import { KERNELS, parseShape, freeDims, type KernelName, type KernelDecl, type Named } from '../kernels/index.js';
+import { KERNELS, parseShape, type KernelName, type KernelDecl, type Named, type ArgSpec, type Expr } from '../kernels/index.js';
 
 export type BackendName = 'wasm' | 'js';
 export type { KernelName };
@@ -40,63 +40,91 @@ export abstract class Backend {
 
   /** Check a call against the kernel's declaration, then run it. */
   protected call(kernel: KernelName, given: unknown[]): number | void {
-    const decl: KernelDecl = KERNELS[kernel];
-    const names = Object.keys(decl.args);
-    if (given.length > names.length) throw new RangeError(`${kernel}: ${given.length} arguments given, it takes ${names.length}`);
-    const args: KernelArgs = [];
+    const { decl, args: plan } = compiled(kernel);
+    if (given.length > plan.length) throw new RangeError(`${kernel}: ${given.length} arguments given, it takes ${plan.length}`);
     const env: Named = {};
-    names.forEach((name, i) => {
-      const spec = decl.args[name];
-      if (spec.kind === 'tensor') return;
-      const v = given[i] === undefined ? spec.default : typeof given[i] === 'boolean' ? Number(given[i]) : given[i];
+    for (let i = 0; i < plan.length; i++) {
+      const { name, spec } = plan[i];
+      if (spec.kind === 'tensor') continue;
+      const g = given[i];
+      const v = g === undefined ? spec.default : typeof g === 'boolean' ? Number(g) : g;
       if (typeof v !== 'number') throw new TypeError(`${kernel}: ${name} must be a number, got ${String(v)}`);
       if (spec.kind === 'dim' && (!Number.isInteger(v) || v <= 0)) throw new RangeError(`${kernel}: ${name} must be a positive integer, got ${v}`);
       env[name] = v;
-    });
+    }
     // free dims (V in 'V,C') come from the tensors' own shapes; then the kernel's rules, which
     // name the cause (C not divisible by NH) before the shapes it breaks do
-    const tensors = names.map((name, i) => (decl.args[name].kind === 'tensor' ? given[i] ?? null : null));
-    names.forEach((name, i) => {
-      const spec = decl.args[name], t = tensors[i];
-      if (spec.kind !== 'tensor' || !(t instanceof Tensor)) return;
-      const dims = parseShape(spec.shape), free = freeDims(spec.shape, decl.args);
-      if (t.shape.length !== dims.length) return;
-      dims.forEach((d, j) => {
-        if (d.bare && free.includes(d.names[0]) && !(d.names[0] in env)) env[d.names[0]] = t.shape[j];
-      });
-    });
+    for (let i = 0; i < plan.length; i++) {
+      const { free, dims } = plan[i], t = given[i];
+      if (!free || !(t instanceof Tensor) || t.shape.length !== dims.length) continue;
+      for (let j = 0; j < dims.length; j++) if (free[j] && !(free[j]! in env)) env[free[j]!] = t.shape[j];
+    }
     const broken = decl.check?.(env);
     if (broken) throw new RangeError(`${kernel}: ${broken}`);
-    names.forEach((name, i) => {
-      const spec = decl.args[name];
+    const args: KernelArgs = new Array(plan.length);
+    for (let i = 0; i < plan.length; i++) {
+      const { name, spec, dims, free } = plan[i];
       if (spec.kind !== 'tensor') {
-        args.push(env[name]);
-        return;
+        args[i] = env[name];
+        continue;
       }
-      const t = tensors[i];
-      args.push(t as Tensor | null);
+      const t = given[i] ?? null;
+      args[i] = t as Tensor | null;
       if (t === null) {
         if (!spec.optional) throw new TypeError(`${kernel}: ${name} is required, got ${String(given[i])}`);
-        return;
+        continue;
       }
       if (!(t instanceof Tensor)) throw new TypeError(`${kernel}: ${name} must be a Tensor`);
       if (t.arena !== this.arena) throw new Error(`${kernel}: ${name} (${t.label}) lives in another backend's arena`);
       if (t.dtype !== spec.dtype) throw new TypeError(`${kernel}: ${name} must be ${spec.dtype}, got ${t.dtype} (${t.label})`);
-      const want = parseShape(spec.shape).map((d) => d.eval(env));
-      if (freeDims(spec.shape, decl.args).length > 0) {
+      if (free) {
         // a shape with free dims is checked dim by dim: the same rank, equal where bound
-        if (t.shape.length !== want.length || want.some((w, j) => w !== t.shape[j])) {
-          throw new RangeError(`${kernel}: ${name} is ${shapeString(t.shape)} but (${spec.shape}) with ${describe(env, spec.shape)} is expected`);
-        }
-      } else if (t.size !== numel(want)) {
-        throw new RangeError(`${kernel}: ${name} is ${shapeString(t.shape)} but ${shapeString(want)} is expected`);
+        let ok = t.shape.length === dims.length;
+        for (let j = 0; ok && j < dims.length; j++) ok = dims[j].eval(env) === t.shape[j];
+        if (!ok) throw new RangeError(`${kernel}: ${name} is ${shapeString(t.shape)} but (${spec.shape}) with ${describe(env, spec.shape)} is expected`);
+      } else {
+        let n = 1;
+        for (let j = 0; j < dims.length; j++) n *= dims[j].eval(env);
+        if (t.size !== n) throw new RangeError(`${kernel}: ${name} is ${shapeString(t.shape)} but ${shapeString(dims.map((d) => d.eval(env)))} is expected`);
       }
       if (t.ptr < 0 || t.ptr + t.bytes > this.arena.byteLength || t.ptr % 4 !== 0) {
         throw new RangeError(`${kernel}: ${name} at byte ${t.ptr} + ${t.bytes} lies outside memory (${this.arena.byteLength} bytes)`);
       }
-    });
+    }
     return this.run(kernel, args);
   }
+}
+
+/** A kernel's argument names, in order. */
+export function argNames(kernel: KernelName): string[] {
+  return compiled(kernel).names;
+}
+
+/** A declaration read once for the calls: every argument with its parsed shape and, where it has them, its free dims by position. */
+interface CompiledKernel {
+  decl: KernelDecl;
+  names: string[];
+  args: { name: string; spec: ArgSpec; dims: Expr[]; free: (string | null)[] | null }[];
+}
+const compiledKernels = new Map<string, CompiledKernel>();
+
+function compiled(kernel: KernelName): CompiledKernel {
+  let c = compiledKernels.get(kernel);
+  if (!c) {
+    const decl: KernelDecl = KERNELS[kernel];
+    c = {
+      decl,
+      names: Object.keys(decl.args),
+      args: Object.entries(decl.args).map(([name, spec]) => {
+        if (spec.kind !== 'tensor') return { name, spec, dims: [], free: null };
+        const dims = parseShape(spec.shape);
+        const free = dims.map((d) => (d.bare && !(d.names[0] in decl.args) ? d.names[0] : null));
+        return { name, spec, dims, free: free.some((f) => f) ? free : null };
+      }),
+    };
+    compiledKernels.set(kernel, c);
+  }
+  return c;
 }
 
 /** 'C 52' for the names of a shape that are known. */

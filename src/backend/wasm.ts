@@ -1,7 +1,7 @@
 // The wasm backend: the AssemblyScript kernels (build/kernels.wasm) over the arena's memory.
 // Tensors are passed as byte addresses; `>>> 0` keeps addresses above 2 GiB unsigned.
 import { Arena } from './arena.js';
-import { Backend, type KernelArgs, type KernelName } from './backend.js';
+import { Backend, argNames, type KernelArgs, type KernelName } from './backend.js';
 import { Tensor, numel } from './tensor.js';
 import { ThreadPool, CONTROL_BYTES } from './threads.js';
 import { KERNELS, parseShape, type KernelDecl, type KernelSizes, type Named } from '../kernels/index.js';
@@ -186,7 +186,8 @@ export class WasmBackend extends Backend {
     const split = KERNELS[kernel].split as KernelDecl['split'];
     if (this.pool && split) {
       const named: Named = {};
-      Object.keys(KERNELS[kernel].args).forEach((name, i) => { named[name] = values[i]; });
+      const names = argNames(kernel);
+      for (let i = 0; i < names.length; i++) named[names[i]] = values[i];
       if (split.when(named, this.pool.size, this.sizes)) {
         const plan = split.plan(named, this.pool.size, this.sizes);
         this.parallelCalls++;

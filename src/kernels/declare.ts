@@ -96,7 +96,7 @@ export function kernel<F extends (...args: never[]) => unknown>(decl: KernelDecl
 
 // ---- shapes ----
 
-type Expr = { names: string[]; bare: boolean; eval: (env: Named) => number };
+export type Expr = { names: string[]; bare: boolean; eval: (env: Named) => number };
 const parsed = new Map<string, Expr[]>();
 
 /** 'B,T,3*C' -> one evaluator per dimension: products and quotients of names and integers. */
@@ -105,15 +105,17 @@ export function parseShape(shape: string): Expr[] {
   if (dims) return dims;
   dims = shape.split(',').map((d) => {
     const tokens = d.trim().split(/([*/])/).map((s) => s.trim());
-    const names = tokens.filter((s, i) => i % 2 === 0 && !/^\d+$/.test(s));
+    const factors = tokens.filter((_, i) => i % 2 === 0).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+    const divides = tokens.filter((_, i) => i % 2 === 1).map((op) => op === '/');
+    const names = factors.filter((f): f is string => typeof f === 'string');
     for (const n of names) if (!/^[A-Za-z_]\w*$/.test(n)) throw new Error(`shape '${shape}': '${n}' is not a name or an integer`);
+    const value = (f: string | number, env: Named) => (typeof f === 'number' ? f : env[f]);
     return {
       names,
-      bare: tokens.length === 1 && names.length === 1,
+      bare: factors.length === 1 && names.length === 1,
       eval: (env: Named) => {
-        const value = (s: string) => (/^\d+$/.test(s) ? Number(s) : env[s]);
-        let v = value(tokens[0]);
-        for (let i = 1; i < tokens.length; i += 2) v = tokens[i] === '*' ? v * value(tokens[i + 1]) : v / value(tokens[i + 1]);
+        let v = value(factors[0], env);
+        for (let i = 1; i < factors.length; i++) v = divides[i - 1] ? v / value(factors[i], env) : v * value(factors[i], env);
         return v;
       },
     };
