@@ -133,7 +133,7 @@ describe('a model decoding from f16 copies of its weights', () => {
     }
   });
 
-  it('step() refreshes the f16 copies; setDecodeWeights(\'f32\') frees them', () => {
+  it('step() and markParametersChanged() refresh the f16 copies; setDecodeWeights(\'f32\') frees them', () => {
     const model = new GPT({ n_layer: 1, n_head: 2, n_embd: 16, n_positions: 8, vocab_size: 11 }, be.wasm, { seed: 2 });
     model.setDecodeWeights('f16');
     const ids = [1, 2, 3, 4];
@@ -149,6 +149,15 @@ describe('a model decoding from f16 copies of its weights', () => {
     expectClose('f16 decode after a step vs f32', after, exact, 5e-3);
     expect(Math.max(...after.map((x, i) => Math.abs(x - before[i])))).toBeGreaterThan(1e-3); // the copies moved with the weights
     expect(be.wasm.arena.bytesInUse).toBeLessThan(used);
+    // a hand edit, marked, reaches f16 copies already made
+    model.setDecodeWeights('f16');
+    decode();
+    const w = model.weights.h[0].mlp.c_fc.weight.data();
+    for (let i = 0; i < w.length; i++) w[i] *= -1;
+    model.markParametersChanged();
+    const edited = decode();
+    model.setDecodeWeights('f32');
+    expectClose('f16 decode after a marked hand edit vs f32', edited, decode(), 5e-3);
     expect(() => model.setDecodeWeights('f8' as 'f16')).toThrow(/'f32' or 'f16', got f8/);
     model.dispose();
   });

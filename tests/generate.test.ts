@@ -47,7 +47,7 @@ describe('KV-cache generation', () => {
   // n_embd 640: c_fc's 2,560 outputs are past the 2,304 from which a single-token f32 step reads a
   // layer's weight from a transposed copy (gpt.ts wideWeights); the tiny model above has none
   for (const name of ['wasm', 'js'] as const) {
-    it(`${name}: single-token steps read wide layers transposed: made once, equal to a full forward, remade after step() and parameter()`, () => {
+    it(`${name}: single-token steps read wide layers transposed: made once, equal to a full forward, remade after step() and markParametersChanged(), not after a read`, () => {
       const be = backends[name];
       const model = new GPT({ n_layer: 2, n_head: 10, n_embd: 640, n_positions: 16, vocab_size: 97 }, be, { seed: 3 });
       const rand = new Random(5);
@@ -73,10 +73,13 @@ describe('KV-cache generation', () => {
       model.backward();
       model.step({ lr: 1e-2 });
       expect(decode('after step()')).toBe(0);
-      // so must a weight written through parameter()
+      // so must a weight written by hand and marked; a read changes nothing
+      const version = model.parametersVersion;
       const w = model.parameter('h.1.mlp.c_fc.weight').data();
+      expect(model.parametersVersion, 'parameter() is a read').toBe(version);
       for (let i = 0; i < w.length; i += 97) w[i] += 0.05;
-      expect(decode('after parameter()')).toBe(0);
+      model.markParametersChanged();
+      expect(decode('after a hand edit, marked')).toBe(0);
       model.dispose();
     });
   }

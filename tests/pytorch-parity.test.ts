@@ -32,7 +32,7 @@ for (const name of ['wasm', 'relaxed', 'js'] as const) {
       expect(Math.abs(loss! - ref.floats('loss')[0])).toBeLessThan(1e-5);
       // attention probabilities of every layer, (B,NH,T,T)
       for (let l = 0; l < config.n_layer; l++) {
-        const att = (model as unknown as { acts: { layer(l: number, n: string): { data(): Float32Array } } }).acts.layer(l, 'att').data();
+        const att = model.attention(l).data();
         expectClose(`attn.${l}`, att, ref.floats(`attn.${l}`), 1e-6);
       }
       model.dispose();

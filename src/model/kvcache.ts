@@ -1,19 +1,32 @@
 // The KV cache for generation (batch 1). Each layer keeps its keys and its values as (n_head,
 // n_positions, head size): every head's a contiguous block, which a decode step's attention
-// streams front to back (attention_forward_kv stores the new positions' into it). The c_attn
-// matmul writes the new positions' q | k | v rows to scratch. Scratch activations for up to
-// `chunk` new tokens at a time.
+// streams front to back (attention_forward_kv stores the new positions' into it). Beside them,
+// scratch activations for up to `chunk` new tokens at a time, which every layer reuses.
 import type { Backend } from '../backend/backend.js';
 import { carve, type Tensor } from '../backend/tensor.js';
 import type { GPTConfig } from './config.js';
+
+/** One step's working tensors, sized for `chunk` new tokens (a step takes the first rows it needs). */
+export interface DecodeScratch {
+  tokens: Tensor; // (1,chunk) i32
+  x: Tensor; // (1,chunk,C) the residual stream
+  ln: Tensor; mean: Tensor; rstd: Tensor; // ln_1 and ln_2 in turn
+  qkv: Tensor; atty: Tensor; proj: Tensor;
+  att: Tensor; // (1,NH,chunk,n_positions)
+  fch: Tensor; fch_gelu: Tensor;
+  lnf: Tensor; lnf_mean: Tensor; lnf_rstd: Tensor; // the last position only
+  logits: Tensor; // (1,1,V)
+}
 
 export class KvCache {
   /** Positions filled so far. */
   length = 0;
   readonly maxLength: number;
   readonly chunk: number;
+  /** Layer l's keys and values, each (n_head, n_positions, head size). */
+  readonly layers: { keys: Tensor; values: Tensor }[];
+  readonly scratch: DecodeScratch;
   private readonly ptr: number;
-  private readonly tensors: Map<string, Tensor>;
 
   constructor(readonly config: GPTConfig, readonly backend: Backend, chunk = 128) {
     const { n_layer: L, n_head: NH, n_embd: C, n_positions: maxT, vocab_size: V } = config;
@@ -22,33 +35,16 @@ export class KvCache {
     const Tq = this.chunk;
     const specs: { name: string; shape: number[]; dtype?: 'i32' }[] = [];
     for (let l = 0; l < L; l++) specs.push({ name: `k.${l}`, shape: [NH, maxT, C / NH] }, { name: `v.${l}`, shape: [NH, maxT, C / NH] });
-    specs.push(
-      { name: 'tokens', shape: [1, Tq], dtype: 'i32' }, { name: 'qkv', shape: [1, Tq, 3 * C] },
-      { name: 'x', shape: [1, Tq, C] }, { name: 'ln', shape: [1, Tq, C] },
-      { name: 'mean', shape: [Tq] }, { name: 'rstd', shape: [Tq] },
-      { name: 'atty', shape: [1, Tq, C] }, { name: 'proj', shape: [1, Tq, C] },
-      { name: 'att', shape: [1, NH, Tq, maxT] },
-      { name: 'fch', shape: [1, Tq, 4 * C] }, { name: 'fch_gelu', shape: [1, Tq, 4 * C] },
-      { name: 'lnf', shape: [1, 1, C] }, { name: 'lnf_mean', shape: [1] }, { name: 'lnf_rstd', shape: [1] },
-      { name: 'logits', shape: [1, 1, V] },
-    );
+    const scratch: Record<keyof DecodeScratch, number[]> = {
+      tokens: [1, Tq], x: [1, Tq, C], ln: [1, Tq, C], mean: [Tq], rstd: [Tq], qkv: [1, Tq, 3 * C], atty: [1, Tq, C], proj: [1, Tq, C],
+      att: [1, NH, Tq, maxT], fch: [1, Tq, 4 * C], fch_gelu: [1, Tq, 4 * C], lnf: [1, 1, C], lnf_mean: [1], lnf_rstd: [1], logits: [1, 1, V],
+    };
+    for (const [name, shape] of Object.entries(scratch)) specs.push({ name, shape, ...(name === 'tokens' ? { dtype: 'i32' as const } : {}) });
     const block = carve(backend.arena, `KV cache (${L} layers x ${maxT} positions)`, specs);
     this.ptr = block.ptr;
-    this.tensors = block.tensors;
-  }
-
-  /** Layer l's keys, (n_head, n_positions, head size). */
-  keys(l: number): Tensor {
-    return this.tensors.get(`k.${l}`)!;
-  }
-
-  /** Layer l's values, (n_head, n_positions, head size). */
-  values(l: number): Tensor {
-    return this.tensors.get(`v.${l}`)!;
-  }
-
-  scratch(name: string): Tensor {
-    return this.tensors.get(name)!;
+    const get = (name: string) => block.tensors.get(name)!;
+    this.layers = Array.from({ length: L }, (_, l) => ({ keys: get(`k.${l}`), values: get(`v.${l}`) }));
+    this.scratch = Object.fromEntries(Object.keys(scratch).map((k) => [k, get(k)])) as unknown as DecodeScratch;
   }
 
   /** Forget every position (the memory stays allocated). */

@@ -1,6 +1,10 @@
 // The parameter layout: every tensor of GPT-2 by its Hugging Face name, in one list. Weights,
 // gradients and both AdamW moments are each one arena block laid out from this same list, so the
-// optimizer can run as one loop over one array.
+// optimizer can run as one loop over one array; each block is also seen as a typed record
+// (`params.h[3].mlp.c_fc.weight`) so that the model's code names tensors the compiler checks.
+import type { Arena } from '../backend/arena.js';
+import type { Backend } from '../backend/backend.js';
+import { Tensor, carve } from '../backend/tensor.js';
 import type { GPTConfig } from './config.js';
 
 export interface ParameterSpec {
@@ -20,7 +24,7 @@ export function parameterSpecs(c: GPTConfig): ParameterSpec[] {
     specs.push(
       { name: `${h}.ln_1.weight`, shape: [C], kind: 'layernorm' },
       { name: `${h}.ln_1.bias`, shape: [C], kind: 'layernorm' },
-      { name: `${h}.attn.c_attn.weight`, shape: [C, 3 * C], kind: 'matrix' },   // Conv1D: [in, out]
+      { name: `${h}.attn.c_attn.weight`, shape: [C, 3 * C], kind: 'matrix' }, // Conv1D: [in, out]
       { name: `${h}.attn.c_attn.bias`, shape: [3 * C], kind: 'bias' },
       { name: `${h}.attn.c_proj.weight`, shape: [C, C], kind: 'matrix' },
       { name: `${h}.attn.c_proj.bias`, shape: [C], kind: 'bias' },
@@ -32,14 +36,73 @@ export function parameterSpecs(c: GPTConfig): ParameterSpec[] {
       { name: `${h}.mlp.c_proj.bias`, shape: [C], kind: 'bias' },
     );
   }
-  specs.push(
-    { name: 'ln_f.weight', shape: [C], kind: 'layernorm' },
-    { name: 'ln_f.bias', shape: [C], kind: 'layernorm' },
-  );
+  specs.push({ name: 'ln_f.weight', shape: [C], kind: 'layernorm' }, { name: 'ln_f.bias', shape: [C], kind: 'layernorm' });
   return specs;
 }
 
 /** Number of parameters (the LM head is tied to wte and not counted twice). */
 export function countParameters(c: GPTConfig): number {
   return parameterSpecs(c).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/** A linear layer (Conv1D layout: weight (in, out)), or a LayerNorm's scale and shift. */
+export interface Affine {
+  weight: Tensor;
+  bias: Tensor;
+}
+
+export interface BlockParams {
+  ln_1: Affine;
+  attn: { c_attn: Affine; c_proj: Affine };
+  ln_2: Affine;
+  mlp: { c_fc: Affine; c_proj: Affine };
+}
+
+/** GPT-2's tensors as Hugging Face names them: `h.3.mlp.c_fc.weight` is `h[3].mlp.c_fc.weight`. */
+export interface GPTParams {
+  wte: { weight: Tensor };
+  wpe: { weight: Tensor };
+  h: BlockParams[];
+  ln_f: Affine;
+}
+
+/** One arena block holding a tensor for every parameter name, also seen as a GPTParams record. */
+export class ParameterSet {
+  /** The whole block as one (N) tensor: what AdamW and the gradient norm run over. */
+  readonly all: Tensor;
+  readonly tree: GPTParams;
+
+  private constructor(arena: Arena, readonly ptr: number, readonly bytes: number, private readonly tensors: Map<string, Tensor>,
+                      config: GPTConfig, what: string) {
+    this.all = new Tensor(arena, ptr, [bytes / 4], 'f32', what);
+    const get = (name: string) => this.get(name);
+    const affine = (prefix: string): Affine => ({ weight: get(`${prefix}.weight`), bias: get(`${prefix}.bias`) });
+    this.tree = {
+      wte: { weight: get('wte.weight') },
+      wpe: { weight: get('wpe.weight') },
+      h: Array.from({ length: config.n_layer }, (_, l) => ({
+        ln_1: affine(`h.${l}.ln_1`),
+        attn: { c_attn: affine(`h.${l}.attn.c_attn`), c_proj: affine(`h.${l}.attn.c_proj`) },
+        ln_2: affine(`h.${l}.ln_2`),
+        mlp: { c_fc: affine(`h.${l}.mlp.c_fc`), c_proj: affine(`h.${l}.mlp.c_proj`) },
+      })),
+      ln_f: affine('ln_f'),
+    };
+  }
+
+  static allocate(backend: Backend, config: GPTConfig, specs: ParameterSpec[], what: string): ParameterSet {
+    const { ptr, bytes, tensors } = carve(backend.arena, what, specs);
+    return new ParameterSet(backend.arena, ptr, bytes, tensors, config, what);
+  }
+
+  /** The tensor with this Hugging Face name (loaders, checkpoints). */
+  get(name: string): Tensor {
+    const t = this.tensors.get(name);
+    if (!t) throw new Error(`no parameter named '${name}'`);
+    return t;
+  }
+
+  zero(): void {
+    this.all.arena.zeroFill(this.all.ptr, this.bytes);
+  }
 }

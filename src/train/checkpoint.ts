@@ -18,13 +18,13 @@ export const OPTIMIZER_FILE = 'optimizer.safetensors';
 export interface CheckpointInfo { iter: number; step: number; trainer: TrainerState; train: TrainConfig; valLoss: number | null; tokenizer: TokenizerSpec }
 
 export function saveCheckpoint(dir: string, model: GPT, tokenizer: Tokenizer, state: TrainerState, train: TrainConfig, valLoss: number | null): void {
-  const { m, v } = model.optimizerMoments();
+  const { m, v } = model.optimizer.moments();
   const tensors = model.parameterSpecs.flatMap((s) => [
     { name: `m.${s.name}`, dtype: 'F32' as const, shape: s.shape, data: f32Bytes(m.get(s.name).data()) },
     { name: `v.${s.name}`, dtype: 'F32' as const, shape: s.shape, data: f32Bytes(v.get(s.name).data()) },
   ]);
   const iter = String(state.iter);
-  const meta = { iter, step: String(model.stepCount), trainer: JSON.stringify(state), train: JSON.stringify(train), val_loss: valLoss === null ? '' : String(valLoss) };
+  const meta = { iter, step: String(model.optimizer.steps), trainer: JSON.stringify(state), train: JSON.stringify(train), val_loss: valLoss === null ? '' : String(valLoss) };
   writeFileAtomic(join(dir, OPTIMIZER_FILE), writeSafetensors(tensors, meta));
   saveGPT2(model, dir, { metadata: { iter }, extraConfig: { wasm_gpt_tokenizer: tokenizer.spec(), wasm_gpt_iter: state.iter } });
 }
@@ -43,7 +43,7 @@ export function loadCheckpoint(dir: string, backend: Backend): { model: GPT; inf
   try {
     const weightsIter = Number(new SafetensorsFile(readFileSync(join(dir, 'model.safetensors'))).metadata.iter);
     if (weightsIter !== iter) throw new Error(`${dir}: model.safetensors is from iteration ${weightsIter} but ${OPTIMIZER_FILE} from ${iter}`);
-    const { m, v } = model.optimizerMoments();
+    const { m, v } = model.optimizer.moments();
     for (const s of model.parameterSpecs) {
       for (const [prefix, set] of [['m', m], ['v', v]] as const) {
         const info = opt.info(`${prefix}.${s.name}`);
@@ -51,9 +51,9 @@ export function loadCheckpoint(dir: string, backend: Backend): { model: GPT; inf
         decodeFloats(opt.raw(`${prefix}.${s.name}`), info.dtype, set.get(s.name).data(), `${optPath}: ${prefix}.${s.name}`);
       }
     }
-    model.stepCount = Number(opt.metadata.step);
+    model.optimizer.steps = Number(opt.metadata.step);
     const info: CheckpointInfo = {
-      iter, step: model.stepCount, trainer: JSON.parse(opt.metadata.trainer), train: JSON.parse(opt.metadata.train),
+      iter, step: model.optimizer.steps, trainer: JSON.parse(opt.metadata.trainer), train: JSON.parse(opt.metadata.train),
       valLoss: opt.metadata.val_loss ? Number(opt.metadata.val_loss) : null,
       tokenizer: (config.wasm_gpt_tokenizer as TokenizerSpec) ?? { type: 'gpt2' },
     };

@@ -56,6 +56,7 @@ export function loadStateFromSafetensors(model: GPT, file: SafetensorsFile): voi
     const dst = model.parameter(name).data();
     decodeFloats(file.bytes.subarray(info.begin, info.end), info.dtype, dst, `${file.source}: tensor '${info.name}'`);
   }
+  model.markParametersChanged();
   checkFinite(model, file.source);
 }
 

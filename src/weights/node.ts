@@ -94,6 +94,7 @@ export function loadWeightsFromFile(model: GPT, path: string): void {
   } finally {
     closeSync(fd);
   }
+  model.markParametersChanged();
   checkFinite(model, path);
 }
 
