@@ -2,7 +2,7 @@
 //   node examples/train-tiny.mjs [text file] [steps]
 // (run `npm run build` first; the default text is ../shared/data/tinyshakespeare.txt)
 import { readFileSync } from 'node:fs';
-import { createBackend, GPT, Random } from '../dist/index.js';
+import { createBackend, GPT, Random } from '../dist/advanced.js';
 
 const path = process.argv[2] ?? new URL('../../shared/data/tinyshakespeare.txt', import.meta.url).pathname;
 const steps = Number(process.argv[3] ?? 300);

@@ -1,21 +1,11 @@
-// wasm-gpt: GPT-2 on WebAssembly SIMD kernels. This entry works in Node and in browsers;
-// Node-only file loading lives in 'wasm-gpt/node'.
-export { createBackend, WasmBackend, JsBackend, Backend, Arena, Tensor, MAX_BYTES, type BackendName } from './backend/index.js';
-export { GPT, type StepOptions, type ForwardResult, type CreateOptions } from './model/gpt.js';
-export { GPT2_PRESETS, validateConfig, configFromHF, type GPTConfig, type GPT2Preset } from './model/config.js';
-export { parameterSpecs, countParameters, type ParameterSpec } from './model/parameters.js';
-export { Random } from './model/random.js';
-export { SafetensorsFile, SafetensorsError, writeSafetensors, parseSafetensors, headerLength, parseHeader } from './weights/safetensors.js';
-export { gptFromSafetensors, modelToSafetensors, loadStateFromSafetensors } from './weights/gpt2.js';
-export { KvCache } from './model/kvcache.js';
-export { GPT2Tokenizer, StreamDecoder, END_OF_TEXT, END_OF_TEXT_ID, GPT2_VOCAB_SIZE } from './tokenizer/gpt2.js';
-export { generate, type GenerateOptions, type GenerationStats } from './generate/generate.js';
-export { sampleToken, argmax, type SamplingOptions } from './generate/sampling.js';
-export { perplexity, type PerplexityResult } from './generate/perplexity.js';
-export { gptFromSafetensors as loadGPT2FromBytes, hfConfigJson } from './weights/gpt2.js';
-export { fetchGPT2, fetchBytes, modelUrls, checkModelFits, clearWeightsCache, WEIGHTS_CACHE, HF_ENDPOINT, type FetchModelOptions, type FetchProgress, type FetchedModel } from './weights/fetch.js';
-export { tokenizerFromSpec, CharTokenizer, type Tokenizer, type TokenizerSpec } from './tokenizer/index.js';
+// wasm-gpt: GPT-2 on WebAssembly SIMD kernels, the same in Node and in browsers. This entry holds
+// what generating and training need; the kernels, the arena, tensors and file formats are in
+// 'wasm-gpt/advanced', and Node-only file loading and saving in 'wasm-gpt/node'.
+export { GPT2, type LoadOptions, type LoadProgress, type CompleteOptions } from './api/gpt2.js';
+export { GPT, type StepOptions, type ForwardResult, type ForwardOptions, type CreateOptions } from './model/gpt.js';
+export { GPT2_PRESETS, type GPTConfig, type GPT2Preset } from './model/config.js';
+export { createBackend, type Backend, type BackendName } from './backend/index.js';
+export { GPT2Tokenizer, CharTokenizer, tokenizerFromSpec, type Tokenizer, type TokenizerSpec } from './tokenizer/index.js';
 export { Trainer, DEFAULT_TRAIN_CONFIG, NaNLossError, type TrainConfig, type StepResult } from './train/trainer.js';
 export { TokenDataset, ChatDataset, type Dataset } from './train/data.js';
-export { learningRate } from './train/schedule.js';
-export { lineChartSvg, type Series } from './train/svg.js';
+export { gptFromSafetensors, modelToSafetensors, hfConfigJson } from './weights/gpt2.js';

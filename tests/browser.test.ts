@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startWebServer, type WebServer, type Route } from '../scripts/web-server.js';
-import { SafetensorsFile, GPT, JsBackend, modelToSafetensors, hfConfigJson, writeSafetensors } from '../src/index.js';
+import { SafetensorsFile, GPT, GPT2, CharTokenizer, JsBackend, gptFromSafetensors, modelToSafetensors, hfConfigJson, writeSafetensors } from '../src/advanced.js';
 import { readShared, expectClose, SHARED } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -124,6 +124,14 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     expectClose('logits (ESM page, main thread)', r.logits, ref!.floats('logits'), 1e-5);
     expect(r.tokens).toEqual([2437, 460, 40709, 307, 17687, 30]);
     expect(r.threads).toBe(1);
+    // GPT2.load / stream in the page give what they give in Node on the same weights
+    const pieces = await page.evaluate(() => (window as unknown as { complete(u: string, p: string, n: number): Promise<string[]> }).complete('/models/tiny/', 'ABC', 12));
+    const be = new JsBackend();
+    const model = gptFromSafetensors(readShared('reference/tiny/model.safetensors'), JSON.parse(new TextDecoder().decode(tinyConfig())), be);
+    const inNode = await GPT2.fromModel(model, new CharTokenizer(TINY_CHARS)).complete('ABC', { maxTokens: 12, temperature: 0 });
+    model.dispose();
+    expect(pieces.length).toBeGreaterThan(1);
+    expect(pieces.join('')).toBe(inNode);
     await page.close();
   });
 

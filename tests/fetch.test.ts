@@ -3,7 +3,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { startWebServer, type WebServer } from '../scripts/web-server.js';
-import { fetchGPT2, modelUrls, SafetensorsFile, type FetchProgress } from '../src/index.js';
+import { fetchGPT2, modelUrls, SafetensorsFile, type FetchProgress } from '../src/advanced.js';
 import { JsBackend } from '../src/backend/index.js';
 import { readShared, expectClose, SHARED } from './helpers.js';
 

@@ -5,9 +5,9 @@
 // loaded whole; a failed load leaves the previous model in place.
 import {
   createBackend, WasmBackend, GPT, Trainer, TokenDataset, CharTokenizer, tokenizerFromSpec, configFromHF,
-  fetchGPT2, clearWeightsCache, checkModelFits, loadGPT2FromBytes, modelToSafetensors, hfConfigJson, generate,
+  fetchGPT2, clearWeightsCache, checkModelFits, gptFromSafetensors, modelToSafetensors, hfConfigJson, generate,
   headerLength, parseHeader, DEFAULT_TRAIN_CONFIG, type Backend, type Tokenizer, type TokenizerSpec, type GPTConfig,
-} from '../src/index.js';
+} from '../src/advanced.js';
 import type { AttentionResult, EngineInfo, ModelInfo, Request, WorkerEvent } from './protocol.js';
 
 const scope = self as unknown as { postMessage(m: WorkerEvent, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent) => void) | null; crossOriginIsolated?: boolean };
@@ -128,7 +128,7 @@ async function loadFiles(id: number, files: File[]): Promise<ModelInfo> {
   post({ id, event: 'progress', file: weights.name, loaded: 0, total: weights.size, fromCache: false });
   const bytes = new Uint8Array(await weights.arrayBuffer());
   post({ id, event: 'progress', file: weights.name, loaded: bytes.length, total: weights.size, fromCache: false });
-  const model = loadGPT2FromBytes(bytes, config, be, weights.name);
+  const model = gptFromSafetensors(bytes, config, be, weights.name);
   return install(model, tokenizer, { name: weights.name, loadSeconds: (performance.now() - t0) / 1000, fromCache: false, bytes: bytes.length });
 }
 

@@ -16,7 +16,8 @@ import { readConfigJson } from '../weights/node.js';
 import { runTrain } from './train.js';
 import { generate } from '../generate/generate.js';
 import { perplexity } from '../generate/perplexity.js';
-import { locateModel, progressBar } from './model-source.js';
+import { progressBar } from './model-source.js';
+import { locateModel } from '../weights/locate.js';
 
 // the hub client logs with console.*: keep stdout for the generated text alone
 console.log = console.info = console.debug = console.warn = (...a: unknown[]) => process.stderr.write(a.map(String).join(' ') + '\n');

@@ -1,19 +1,4 @@
-// Where the CLI's weights come from: a local directory or file, or a hub id through the cache.
-import { existsSync } from 'node:fs';
-import { resolveCheckpoint } from '../weights/node.js';
-import { hubFile, normalizeRepoId, HubError, type HubOptions } from '../weights/hub.js';
-
-export interface ModelFiles { config: string; weights: string; source: string }
-
-export async function locateModel(spec: string, hub: HubOptions): Promise<ModelFiles> {
-  if (existsSync(spec)) return { ...resolveCheckpoint(spec), source: spec };
-  const repo = normalizeRepoId(spec);
-  if (!repo) throw new HubError(`--model ${spec}: no such file or directory, and not a hub id like openai-community/gpt2`);
-  const config = await hubFile(repo, 'config.json', hub);
-  const weights = await hubFile(repo, 'model.safetensors', hub);
-  return { config, weights, source: repo };
-}
-
+// The CLI's download progress bar (the files themselves are found by weights/locate.ts).
 /** A progress bar for downloads, drawn on stderr (never stdout, which carries the text). */
 export function progressBar(stream: NodeJS.WriteStream = process.stderr): (file: string, done: number, total: number) => void {
   let last = 0, start = 0, current = '';

@@ -14,7 +14,8 @@ import { Trainer, NaNLossError, DEFAULT_TRAIN_CONFIG, type TrainConfig } from '.
 import { saveCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
 import { lineChartSvg } from '../train/svg.js';
 import { generate } from '../generate/generate.js';
-import { locateModel, progressBar } from './model-source.js';
+import { progressBar } from './model-source.js';
+import { locateModel } from '../weights/locate.js';
 
 export const TRAIN_HELP = `gpt2 train: train a GPT with the wasm kernels
 

@@ -8,6 +8,7 @@ import type { GPT } from '../model/gpt.js';
 import { configFromHF, type GPTConfig } from '../model/config.js';
 import { countParameters } from '../model/parameters.js';
 import { gptFromSafetensors } from './gpt2.js';
+import { normalizeRepoId } from './repo.js';
 
 export const HF_ENDPOINT = 'https://huggingface.co';
 export const WEIGHTS_CACHE = 'wasm-gpt-weights';
@@ -43,7 +44,8 @@ export function modelUrls(source: string): { config: string; weights: string } {
   const s = source.trim();
   if (!s) throw new Error('no model given: a URL or a Hugging Face repo id such as openai-community/gpt2');
   let base: string;
-  if (/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(s) && !s.includes('..')) base = `${HF_ENDPOINT}/${s}/resolve/main/`;
+  const repo = normalizeRepoId(s);
+  if (repo) base = `${HF_ENDPOINT}/${repo}/resolve/main/`;
   else if (/^(https?:)?\/\//.test(s) || s.startsWith('/') || s.startsWith('.')) base = s;
   else throw new Error(`"${s}" is neither a URL nor a Hugging Face repo id (owner/name)`);
   const g = globalThis as { location?: { href: string } };

@@ -16,11 +16,7 @@ import { homedir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { pathsInfo, downloadFile } from '@huggingface/hub';
 
-export const DEFAULT_MODEL = 'openai-community/gpt2';
-const SHORT_NAMES: Record<string, string> = {
-  'gpt2': 'openai-community/gpt2', 'gpt2-medium': 'openai-community/gpt2-medium',
-  'gpt2-large': 'openai-community/gpt2-large', 'gpt2-xl': 'openai-community/gpt2-xl',
-};
+export { DEFAULT_MODEL, normalizeRepoId } from './repo.js';
 
 export interface HubOptions {
   revision?: string;
@@ -41,12 +37,6 @@ export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
   if (env.HF_HOME) return join(env.HF_HOME, 'hub');
   return join(homedir(), '.cache', 'huggingface', 'hub');
-}
-
-/** 'gpt2' -> 'openai-community/gpt2'; 'owner/name' as is; anything else is not a hub id. */
-export function normalizeRepoId(id: string): string | null {
-  if (SHORT_NAMES[id]) return SHORT_NAMES[id];
-  return /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(id) && !id.includes('..') ? id : null;
 }
 
 function repoFolder(cacheDir: string, repo: string): string {
