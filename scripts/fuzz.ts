@@ -7,7 +7,7 @@ import { WasmBackend } from '../src/backend/index.js';
 import { GPT } from '../src/model/gpt.js';
 import { SafetensorsError } from '../src/weights/safetensors.js';
 import { gptFromSafetensors, modelToSafetensors } from '../src/weights/gpt2.js';
-import { mutate } from '../src/weights/fuzz.js';
+import { mutate } from './mutate.js';
 import { Random } from '../src/model/random.js';
 
 const { values } = parseArgs({ options: { cases: { type: 'string', default: '10000' }, seed: { type: 'string', default: '1' } } });

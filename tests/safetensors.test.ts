@@ -5,7 +5,7 @@ import type { Backend } from '../src/backend/index.js';
 import { GPT } from '../src/model/gpt.js';
 import { SafetensorsFile, SafetensorsError, writeSafetensors, parseSafetensors } from '../src/weights/safetensors.js';
 import { gptFromSafetensors, modelToSafetensors } from '../src/weights/gpt2.js';
-import { mutate } from '../src/weights/fuzz.js';
+import { mutate } from '../scripts/mutate.js';
 import { Random } from '../src/model/random.js';
 import { bothBackends } from './helpers.js';
 

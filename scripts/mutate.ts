@@ -1,7 +1,7 @@
 // Mutations of a valid safetensors file, for the fuzz test and `npm run fuzz`: header bytes, the
 // length prefix, offsets, dtypes, shapes, truncation. Each mutant must load cleanly or fail with
 // a SafetensorsError; anything else (another error type, a crash, a hang) is a bug.
-import { Random } from '../model/random.js';
+import { Random } from '../src/model/random.js';
 
 export type Mutation = 'header-byte' | 'length-prefix' | 'truncate' | 'offsets' | 'dtype' | 'shape' | 'append' | 'data-byte' | 'json-splice';
 
