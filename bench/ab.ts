@@ -28,7 +28,8 @@ if (paths.length !== 2 || !Number.isInteger(ROUNDS) || ROUNDS < 2) {
 }
 
 const config = { n_layer: 4, n_head: 4, n_embd: 128, n_positions: 128, vocab_size: 65 };
-const B = 32, T = 128;
+const B = 32,
+  T = 128;
 const rand = new Random(2);
 const tokens = Array.from({ length: B * T }, () => rand.int(config.vocab_size));
 const targets = Array.from({ length: B * T }, () => rand.int(config.vocab_size));
@@ -42,22 +43,31 @@ function timeKernels(be: WasmBackend, times: Map<string, number>, on: () => bool
     const r = run(kernel, tensors, scalars);
     if (on()) {
       // the linear layers by shape, C x OC (their scalars are B, T, C, OC)
-      const key = kernel === 'matmul_forward' || kernel === 'matmul_backward' ? `${kernel} ${scalars[2]}x${scalars[3]}` : kernel;
+      const key =
+        kernel === 'matmul_forward' || kernel === 'matmul_backward' ? `${kernel} ${scalars[2]}x${scalars[3]}` : kernel;
       times.set(key, (times.get(key) ?? 0) + performance.now() - t0);
     }
     return r;
   };
 }
 
-const step = (m: GPT) => { m.zeroGrad(); m.forward(tokens, B, T, targets); m.backward(); m.step({ lr: 1e-3, decay: 'matrices' }); };
+const step = (m: GPT) => {
+  m.zeroGrad();
+  m.forward(tokens, B, T, targets);
+  m.backward();
+  m.step({ lr: 1e-3, decay: 'matrices' });
+};
 
 // timing
 let timing = false;
-const runs = await Promise.all(paths.map(async (path) => {
-  const backend = await WasmBackend.create({ threads: 1, kernels: readFileSync(path) }), times = new Map<string, number>();
-  timeKernels(backend, times, () => timing);
-  return { backend, model: new GPT(config, backend, { seed: 1 }), times, steps: [] as number[] };
-}));
+const runs = await Promise.all(
+  paths.map(async (path) => {
+    const backend = await WasmBackend.create({ threads: 1, kernels: readFileSync(path) }),
+      times = new Map<string, number>();
+    timeKernels(backend, times, () => timing);
+    return { backend, model: new GPT(config, backend, { seed: 1 }), times, steps: [] as number[] };
+  }),
+);
 for (let i = 0; i < 3; i++) for (const r of runs) step(r.model);
 timing = true;
 for (let round = 0; round < ROUNDS; round++) {
@@ -70,12 +80,18 @@ for (let round = 0; round < ROUNDS; round++) {
 timing = false;
 const [a, b] = runs;
 const d = a.steps.map((x, i) => b.steps[i] - x);
-console.log(`A ${paths[0]}\nB ${paths[1]}\n${ROUNDS} rounds of the toy step on one thread, order reversed every other round`);
-console.log(`step: A ${median(a.steps).toFixed(1)} ms, B ${median(b.steps).toFixed(1)} ms (medians); B - A ${median(d).toFixed(2)} ms (median), B faster in ${d.filter((x) => x < 0).length} of ${ROUNDS} rounds`);
+console.log(
+  `A ${paths[0]}\nB ${paths[1]}\n${ROUNDS} rounds of the toy step on one thread, order reversed every other round`,
+);
+console.log(
+  `step: A ${median(a.steps).toFixed(1)} ms, B ${median(b.steps).toFixed(1)} ms (medians); B - A ${median(d).toFixed(2)} ms (median), B faster in ${d.filter((x) => x < 0).length} of ${ROUNDS} rounds`,
+);
 console.log('ms per step     A        B    B - A  kernel');
 for (const [key, ta] of [...a.times].sort((x, y) => y[1] - x[1])) {
   const tb = b.times.get(key) ?? 0;
-  console.log(`${(ta / ROUNDS).toFixed(2).padStart(8)} ${(tb / ROUNDS).toFixed(2).padStart(8)} ${((tb - ta) / ROUNDS).toFixed(2).padStart(8)}  ${key}`);
+  console.log(
+    `${(ta / ROUNDS).toFixed(2).padStart(8)} ${(tb / ROUNDS).toFixed(2).padStart(8)} ${((tb - ta) / ROUNDS).toFixed(2).padStart(8)}  ${key}`,
+  );
 }
 for (const r of runs) r.model.dispose();
 

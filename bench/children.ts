@@ -8,13 +8,16 @@ export const TORCH_SCRIPT = fileURLToPath(new URL('compare/gpt2_torch.py', impor
 
 /** Exit with the message unless ok. */
 export function need(ok: boolean, what: string): void {
-  if (!ok) { console.error(what); process.exit(1); }
+  if (!ok) {
+    console.error(what);
+    process.exit(1);
+  }
 }
 
 /** The value after a command-line option (an empty string when it has none), or the fallback without it. */
 export function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
-  return i < 0 ? fallback : process.argv[i + 1] ?? '';
+  return i < 0 ? fallback : (process.argv[i + 1] ?? '');
 }
 
 /** Run cmd to its end and return the JSON of its last line on stdout; exit naming `label` if it fails. */

@@ -24,9 +24,12 @@ import { PY, TORCH_SCRIPT, childJson, need, option } from './children.js';
 
 const DIR = fileURLToPath(new URL('../weights/gpt2-124m-random/', import.meta.url));
 const ONNX = `${DIR}model.onnx`;
-const PROMPT = 16, LONG = 768, DECODE = 128, PREFILL = 128;
+const PROMPT = 16,
+  LONG = 768,
+  DECODE = 128,
+  PREFILL = 128;
 const WORKLOADS = ['decode', 'decodeF16', 'decodeLong', 'prefill', 'trainToy', 'train124m'] as const;
-type Workload = typeof WORKLOADS[number];
+type Workload = (typeof WORKLOADS)[number];
 type Result = Partial<Record<Workload, number>>;
 const GPT2_WORK = WORKLOADS.filter((w) => w !== 'trainToy'); // on GPT-2 124M
 const ORT_WORK: readonly Workload[] = ['decode', 'decodeLong', 'prefill']; // what onnxruntime-web runs
@@ -40,7 +43,11 @@ async function oursChild(threads: number, only: Set<Workload>): Promise<Result> 
   const r: Result = {};
   if (GPT2_WORK.some((w) => only.has(w))) Object.assign(r, await oursGPT2(backend, only));
   if (only.has('trainToy')) {
-    const toy = new GPT({ n_layer: TOY.L, n_head: TOY.H, n_embd: TOY.C, n_positions: TOY.T, vocab_size: TOY.V }, backend, { seed: 1 });
+    const toy = new GPT(
+      { n_layer: TOY.L, n_head: TOY.H, n_embd: TOY.C, n_positions: TOY.T, vocab_size: TOY.V },
+      backend,
+      { seed: 1 },
+    );
     r.trainToy = trainSteps(toy, TOY.B, TOY.T, TOY.V, 6);
   }
   return r;
@@ -58,7 +65,8 @@ async function oursGPT2(backend: import('../src/backend/index.js').Backend, only
   model.forwardCached(ids.slice(0, 8), cache);
   for (let i = 0; i < 4; i++) model.forwardCached([i], cache);
   cache.dispose();
-  if (only.has('prefill')) { // 1x128
+  if (only.has('prefill')) {
+    // 1x128
     cache = model.createKvCache();
     const t = performance.now();
     model.forwardCached(ids, cache);
@@ -93,22 +101,37 @@ async function ortChild(threads: number, only: Set<Workload>): Promise<Result> {
   const ort = await import('onnxruntime-web');
   ort.env.wasm.numThreads = threads;
   ort.env.logLevel = 'error';
-  const session = await ort.InferenceSession.create(readFileSync(ONNX), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  const session = await ort.InferenceSession.create(readFileSync(ONNX), {
+    executionProviders: ['wasm'],
+    graphOptimizationLevel: 'all',
+  });
   const cfg = JSON.parse(readFileSync(`${DIR}config.json`, 'utf8'));
-  const L = cfg.n_layer, H = cfg.n_head, D = cfg.n_embd / cfg.n_head, V = cfg.vocab_size;
+  const L = cfg.n_layer,
+    H = cfg.n_head,
+    D = cfg.n_embd / cfg.n_head,
+    V = cfg.vocab_size;
   const emptyPast = () => {
     const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
-    for (let l = 0; l < L; l++) for (const kv of ['k', 'v']) feeds[`past_${l}_${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, H, 0, D]);
+    for (let l = 0; l < L; l++)
+      for (const kv of ['k', 'v'])
+        feeds[`past_${l}_${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, H, 0, D]);
     return feeds;
   };
   const run = async (ids: number[], past: Record<string, InstanceType<typeof ort.Tensor>>) => {
-    const out = await session.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]), ...past });
+    const out = await session.run({
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]),
+      ...past,
+    });
     const next: Record<string, InstanceType<typeof ort.Tensor>> = {};
     for (let l = 0; l < L; l++) for (const kv of ['k', 'v']) next[`past_${l}_${kv}`] = out[`present_${l}_${kv}`];
     const logits = out.logits.data as Float32Array;
     return { last: logits.subarray(logits.length - V), past: next };
   };
-  const argmax = (a: Float32Array) => { let b = 0; for (let i = 1; i < a.length; i++) if (a[i] > a[b]) b = i; return b; };
+  const argmax = (a: Float32Array) => {
+    let b = 0;
+    for (let i = 1; i < a.length; i++) if (a[i] > a[b]) b = i;
+    return b;
+  };
   const ids = randomIds(PREFILL, 1);
   // warm-up
   let s = await run(ids.slice(0, 8), emptyPast());
@@ -119,7 +142,8 @@ async function ortChild(threads: number, only: Set<Workload>): Promise<Result> {
     await run(ids, emptyPast());
     r.prefill = PREFILL / ((performance.now() - t) / 1000);
   }
-  const decode = async (prompt: number[]) => { // DECODE greedy tokens after a prompt, tok/s
+  const decode = async (prompt: number[]) => {
+    // DECODE greedy tokens after a prompt, tok/s
     let d = await run(prompt, emptyPast());
     const t0 = performance.now();
     for (let i = 0; i < DECODE; i++) d = await run([argmax(d.last)], d.past);
@@ -130,13 +154,21 @@ async function ortChild(threads: number, only: Set<Workload>): Promise<Result> {
   // the same model as ours: greedy continuations must agree (checked by the parent)
   const check: number[] = [];
   s = await run(ids.slice(0, PROMPT), emptyPast());
-  for (let i = 0; i < 8; i++) { const n = argmax(s.last); check.push(n); s = await run([n], s.past); }
+  for (let i = 0; i < 8; i++) {
+    const n = argmax(s.last);
+    check.push(n);
+    s = await run([n], s.past);
+  }
   await session.release();
   return { ...r, check } as Result;
 }
 
 if (process.argv[2] === '--child') {
-  const [engine, threads, only] = [process.argv[3], Number(process.argv[4]), new Set(process.argv[5].split(',') as Workload[])];
+  const [engine, threads, only] = [
+    process.argv[3],
+    Number(process.argv[4]),
+    new Set(process.argv[5].split(',') as Workload[]),
+  ];
   const r = engine === 'ours' ? await oursChild(threads, only) : await ortChild(threads, only);
   console.log(JSON.stringify(r));
   process.exit(0);
@@ -148,16 +180,32 @@ const me = fileURLToPath(import.meta.url);
 const rounds = Number(option('--rounds', '3'));
 const only = new Set(option('--only', WORKLOADS.join(',')).split(',')) as Set<Workload>;
 const threadCounts = option('--threads', '1,2').split(',').map(Number);
-need(Number.isInteger(rounds) && rounds >= 1, `--rounds: a whole number of rounds, at least 1 (got ${option('--rounds', '')})`);
-need(only.size > 0 && [...only].every((w) => WORKLOADS.includes(w)), `--only: a comma-separated list of ${WORKLOADS.join(', ')} (got ${[...only].join(',')})`);
-need(threadCounts.length > 0 && threadCounts.every((n) => n === 1 || n === 2), `--threads: 1, 2 or 1,2 (got ${option('--threads', '')})`);
+need(
+  Number.isInteger(rounds) && rounds >= 1,
+  `--rounds: a whole number of rounds, at least 1 (got ${option('--rounds', '')})`,
+);
+need(
+  only.size > 0 && [...only].every((w) => WORKLOADS.includes(w)),
+  `--only: a comma-separated list of ${WORKLOADS.join(', ')} (got ${[...only].join(',')})`,
+);
+need(
+  threadCounts.length > 0 && threadCounts.every((n) => n === 1 || n === 2),
+  `--threads: 1, 2 or 1,2 (got ${option('--threads', '')})`,
+);
 // the f16 row is held against the other engines' f32 decode, so they decode for it
 const baseline = new Set<Workload>(only.has('decodeF16') ? [...only, 'decode'] : only);
-const runsOrt = ORT_WORK.some((w) => baseline.has(w)), runsGPT2 = GPT2_WORK.some((w) => only.has(w));
-need(existsSync(PY) && spawnSync(PY, ['-c', 'import torch, onnx'], { encoding: 'utf8' }).status === 0,
-  'bench:compare needs Debian\'s PyTorch and ONNX: apt-get install -y python3-torch python3-onnx libopenblas0-openmp');
+const runsOrt = ORT_WORK.some((w) => baseline.has(w)),
+  runsGPT2 = GPT2_WORK.some((w) => only.has(w));
+need(
+  existsSync(PY) && spawnSync(PY, ['-c', 'import torch, onnx'], { encoding: 'utf8' }).status === 0,
+  "bench:compare needs Debian's PyTorch and ONNX: apt-get install -y python3-torch python3-onnx libopenblas0-openmp",
+);
 if (runsGPT2 && !existsSync(`${DIR}model.safetensors`)) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('generate.ts', import.meta.url)), '--make-weights'], { stdio: 'inherit' });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('generate.ts', import.meta.url)), '--make-weights'],
+    { stdio: 'inherit' },
+  );
   need(r.status === 0, 'could not write the random GPT-2 124M checkpoint');
 }
 if (runsOrt && !existsSync(ONNX)) {
@@ -167,19 +215,34 @@ if (runsOrt && !existsSync(ONNX)) {
 }
 
 // one engine's child: the given workloads (default: what it runs in a round)
-function child(engine: 'ours' | 'ort', threads: number, workloads: Iterable<Workload> = engine === 'ours' ? only : baseline): Result & { check?: number[] } {
-  return childJson(`${engine} (${threads} threads)`, process.execPath, ['--import', 'tsx', me, '--child', engine, String(threads), [...workloads].join(',')]);
+function child(
+  engine: 'ours' | 'ort',
+  threads: number,
+  workloads: Iterable<Workload> = engine === 'ours' ? only : baseline,
+): Result & { check?: number[] } {
+  return childJson(`${engine} (${threads} threads)`, process.execPath, [
+    '--import',
+    'tsx',
+    me,
+    '--child',
+    engine,
+    String(threads),
+    [...workloads].join(','),
+  ]);
 }
 
 function torch(threads: number): Result {
-  const py = (args: string[]) => childJson(`pytorch ${args[0]}`, PY, [TORCH_SCRIPT, ...args], { ...process.env, OMP_NUM_THREADS: String(threads) });
+  const py = (args: string[]) =>
+    childJson(`pytorch ${args[0]}`, PY, [TORCH_SCRIPT, ...args], { ...process.env, OMP_NUM_THREADS: String(threads) });
   const r: Result = {};
-  if (runsOrt) { // the same workloads as onnxruntime-web's, in one process
+  if (runsOrt) {
+    // the same workloads as onnxruntime-web's, in one process
     const b = py(['bench', DIR, String(threads), ORT_WORK.filter((w) => baseline.has(w)).join(',')]);
     Object.assign(r, { decode: b.decode_tok_s, decodeLong: b.decode_long_tok_s, prefill: b.prefill_tok_s });
   }
   if (only.has('trainToy')) r.trainToy = py(toyTorchTrain(threads)).train_tok_s;
-  if (only.has('train124m')) r.train124m = py(['train', '1', '128', '12', '12', '768', '50257', String(threads)]).train_tok_s;
+  if (only.has('train124m'))
+    r.train124m = py(['train', '1', '128', '12', '12', '768', '50257', String(threads)]).train_tok_s;
   return r;
 }
 
@@ -192,10 +255,17 @@ if (runsOrt) {
   const cache = model.createKvCache();
   let logits = model.forwardCached(randomIds(PREFILL, 1).slice(0, PROMPT), cache).data();
   const ours: number[] = [];
-  for (let i = 0; i < 8; i++) { const n = argmax(logits); ours.push(n); logits = model.forwardCached([n], cache).data(); }
+  for (let i = 0; i < 8; i++) {
+    const n = argmax(logits);
+    ours.push(n);
+    logits = model.forwardCached([n], cache).data();
+  }
   model.dispose();
   const ortCheck = child('ort', 1, []).check!; // no workloads: only the check
-  need(JSON.stringify(ours) === JSON.stringify(ortCheck), `the ONNX graph is not the same model: greedy ids ${ortCheck} vs ours ${ours}`);
+  need(
+    JSON.stringify(ours) === JSON.stringify(ortCheck),
+    `the ONNX graph is not the same model: greedy ids ${ortCheck} vs ours ${ours}`,
+  );
   console.log(`same model: 8 greedy tokens agree (${ours.join(' ')})`);
 }
 
@@ -207,7 +277,9 @@ for (let round = 1; round <= rounds; round++) {
     const r = engine === 'pytorch' ? torch(threads) : child(engine, threads);
     const key = `${engine}:${threads}`;
     samples.set(key, [...(samples.get(key) ?? []), r]);
-    process.stderr.write(`round ${round}/${rounds} ${key.padEnd(10)} ${JSON.stringify(r, (k, v) => (k === 'check' ? undefined : typeof v === 'number' ? +v.toFixed(1) : v))}\n`);
+    process.stderr.write(
+      `round ${round}/${rounds} ${key.padEnd(10)} ${JSON.stringify(r, (k, v) => (k === 'check' ? undefined : typeof v === 'number' ? +v.toFixed(1) : v))}\n`,
+    );
   }
 }
 const med = (key: string, w: keyof Result) => {
@@ -221,28 +293,45 @@ const ratio = (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) ? '�
 // with like, where a ratio of the two medians can set one engine's fast round against the other's
 // slow one. Printed as the median, the lowest and highest, and the rounds where ours was ahead.
 const paired = (a: string, wa: keyof Result, b: string, wb: keyof Result) => {
-  const A = samples.get(a) ?? [], B = samples.get(b) ?? [];
+  const A = samples.get(a) ?? [],
+    B = samples.get(b) ?? [];
   const rs = A.map((r, i) => (r[wa] as number) / (B[i]?.[wb] as number)).filter((x) => Number.isFinite(x) && x > 0);
   if (!rs.length) return '– | –';
-  const lo = Math.min(...rs), hi = Math.max(...rs), ahead = rs.filter((x) => x > 1).length;
+  const lo = Math.min(...rs),
+    hi = Math.max(...rs),
+    ahead = rs.filter((x) => x > 1).length;
   return `${median(rs).toFixed(2)}x (${lo.toFixed(2)}-${hi.toFixed(2)}) | ${ahead}/${rs.length}`;
 };
-console.log(`\nGPT-2 124M (random f32 weights) and the toy model; tok/s, medians of ${rounds} alternating rounds; ratio = wasm-gpt / other,` +
-  ' the median of the rounds\' ratios (lowest-highest), and in how many rounds wasm-gpt was ahead');
+console.log(
+  `\nGPT-2 124M (random f32 weights) and the toy model; tok/s, medians of ${rounds} alternating rounds; ratio = wasm-gpt / other,` +
+    " the median of the rounds' ratios (lowest-highest), and in how many rounds wasm-gpt was ahead",
+);
 console.log('| workload | threads | wasm-gpt | onnxruntime-web | ratio | ahead | PyTorch CPU | ratio | ahead |');
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-const names: [keyof Result, string][] = [['decode', `decode ${DECODE} after ${PROMPT}`], ['decodeF16', 'the same, wasm-gpt with f16 weights'],
-  ['decodeLong', `decode ${DECODE} after ${LONG}`], ['prefill', `prefill 1x${PREFILL}`],
-  ['trainToy', `train toy ${TOY.B}x${TOY.T}`], ['train124m', 'train 124M 1x128']];
+const names: [keyof Result, string][] = [
+  ['decode', `decode ${DECODE} after ${PROMPT}`],
+  ['decodeF16', 'the same, wasm-gpt with f16 weights'],
+  ['decodeLong', `decode ${DECODE} after ${LONG}`],
+  ['prefill', `prefill 1x${PREFILL}`],
+  ['trainToy', `train toy ${TOY.B}x${TOY.T}`],
+  ['train124m', 'train 124M 1x128'],
+];
 for (const [w, label] of names.filter(([w]) => only.has(w))) {
   for (const threads of threadCounts) {
     // the f16 row is held against the others' f32 decode
     const other = w === 'decodeF16' ? 'decode' : w;
-    const o = med(`ours:${threads}`, w), x = med(`ort:${threads}`, other), p = med(`pytorch:${threads}`, other);
-    console.log(`| ${label} | ${threads} | ${f(o)} | ${f(x)} | ${paired(`ours:${threads}`, w, `ort:${threads}`, other)} | ` +
-      `${f(p)} | ${paired(`ours:${threads}`, w, `pytorch:${threads}`, other)} |`);
+    const o = med(`ours:${threads}`, w),
+      x = med(`ort:${threads}`, other),
+      p = med(`pytorch:${threads}`, other);
+    console.log(
+      `| ${label} | ${threads} | ${f(o)} | ${f(x)} | ${paired(`ours:${threads}`, w, `ort:${threads}`, other)} | ` +
+        `${f(p)} | ${paired(`ours:${threads}`, w, `pytorch:${threads}`, other)} |`,
+    );
   }
 }
 const scale = (e: string, w: keyof Result) => ratio(med(`${e}:2`, w), med(`${e}:1`, w));
-if (threadCounts.includes(1) && threadCounts.includes(2)) console.log(`\nthread scaling (2 threads / 1): wasm-gpt prefill ${scale('ours', 'prefill')}, decode ${scale('ours', 'decode')}, toy training ${scale('ours', 'trainToy')}; ` +
-  `onnxruntime-web prefill ${scale('ort', 'prefill')}, decode ${scale('ort', 'decode')}`);
+if (threadCounts.includes(1) && threadCounts.includes(2))
+  console.log(
+    `\nthread scaling (2 threads / 1): wasm-gpt prefill ${scale('ours', 'prefill')}, decode ${scale('ours', 'decode')}, toy training ${scale('ours', 'trainToy')}; ` +
+      `onnxruntime-web prefill ${scale('ort', 'prefill')}, decode ${scale('ort', 'decode')}`,
+  );

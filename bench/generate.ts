@@ -19,7 +19,10 @@ const dir = fileURLToPath(new URL('../weights/gpt2-124m-random/', import.meta.ur
 
 if (process.argv[2] === '--child') {
   const backendName = process.argv[3] as 'wasm' | 'js';
-  const prefillT = Number(process.argv[4]), decodeN = Number(process.argv[5]), threads = Number(process.argv[6] ?? 1), f16 = process.argv[7] === 'f16';
+  const prefillT = Number(process.argv[4]),
+    decodeN = Number(process.argv[5]),
+    threads = Number(process.argv[6] ?? 1),
+    f16 = process.argv[7] === 'f16';
   const { createBackend } = await import('../src/backend/index.js');
   const backend = await createBackend(backendName, { threads });
   let t = performance.now();
@@ -40,7 +43,14 @@ if (process.argv[2] === '--child') {
   t = performance.now();
   for (let i = 0; i < decodeN; i++) model.forwardCached([rand.int(50257)], cache);
   const decode = (performance.now() - t) / 1000;
-  console.log(JSON.stringify({ load, prefillTokS: prefillT / prefill, decodeTokS: decodeN / decode, maxRssMB: process.resourceUsage().maxRSS / 1024 }));
+  console.log(
+    JSON.stringify({
+      load,
+      prefillTokS: prefillT / prefill,
+      decodeTokS: decodeN / decode,
+      maxRssMB: process.resourceUsage().maxRSS / 1024,
+    }),
+  );
   process.exit(0);
 }
 
@@ -54,9 +64,18 @@ if (process.argv[2] === '--make-weights') process.exit(0);
 
 const me = fileURLToPath(import.meta.url);
 function child(backend: string, prefillT: number, decodeN: number, threads = 1, weights = 'f32') {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', me, '--child', backend, String(prefillT), String(decodeN), String(threads), weights], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', me, '--child', backend, String(prefillT), String(decodeN), String(threads), weights],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`${backend} child failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as { load: number; prefillTokS: number; decodeTokS: number; maxRssMB: number };
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+    load: number;
+    prefillTokS: number;
+    decodeTokS: number;
+    maxRssMB: number;
+  };
 }
 
 const weightMB = (124_439_808 * 4) / 1e6;
@@ -67,13 +86,24 @@ const half = child('wasm', 128, 64, 1, 'f16');
 const half2 = child('wasm', 128, 64, 2, 'f16');
 console.log('GPT-2 124M, random f32 weights; wasm on 1 and 2 threads, the JS reference in the same run');
 console.log(`load of the 124M file: wasm ${wasm.load.toFixed(2)} s (1 thread), ${wasm2.load.toFixed(2)} s (2 threads)`);
-console.log(`prefill (128 tokens): wasm ${wasm.prefillTokS.toFixed(1)} tok/s on 1 thread, ${wasm2.prefillTokS.toFixed(1)} on 2 (${(wasm2.prefillTokS / wasm.prefillTokS).toFixed(2)}x); ` +
-  `js reference ${js.prefillTokS.toFixed(2)} tok/s (16 tokens): 1-thread wasm is ${(wasm.prefillTokS / js.prefillTokS).toFixed(1)}x`);
-console.log(`decode (64 tokens after the prompt): wasm ${wasm.decodeTokS.toFixed(1)} tok/s on 1 thread, ${wasm2.decodeTokS.toFixed(1)} on 2 (${(wasm2.decodeTokS / wasm.decodeTokS).toFixed(2)}x); ` +
-  `js reference ${js.decodeTokS.toFixed(2)} tok/s: 1-thread wasm is ${(wasm.decodeTokS / js.decodeTokS).toFixed(1)}x`);
-console.log(`decode from f16 copies of the weights (--f16): ${half.decodeTokS.toFixed(1)} tok/s on 1 thread, ${half2.decodeTokS.toFixed(1)} on 2: ` +
-  `${(half.decodeTokS / wasm.decodeTokS).toFixed(2)}x / ${(half2.decodeTokS / wasm2.decodeTokS).toFixed(2)}x the f32 decode; load + f16 copies ${half.load.toFixed(2)} s, peak RSS ${half.maxRssMB.toFixed(0)} MB`);
-for (const [name, r] of [['1 thread', wasm], ['2 threads', wasm2]] as const) {
-  console.log(`peak RSS (${name}): ${r.maxRssMB.toFixed(0)} MB = ${(r.maxRssMB / weightMB).toFixed(2)} x the ${weightMB.toFixed(0)} MB of weights ` +
-    `(target < 1.3 x weights + 200 MB = ${(1.3 * weightMB + 200).toFixed(0)} MB)`);
+console.log(
+  `prefill (128 tokens): wasm ${wasm.prefillTokS.toFixed(1)} tok/s on 1 thread, ${wasm2.prefillTokS.toFixed(1)} on 2 (${(wasm2.prefillTokS / wasm.prefillTokS).toFixed(2)}x); ` +
+    `js reference ${js.prefillTokS.toFixed(2)} tok/s (16 tokens): 1-thread wasm is ${(wasm.prefillTokS / js.prefillTokS).toFixed(1)}x`,
+);
+console.log(
+  `decode (64 tokens after the prompt): wasm ${wasm.decodeTokS.toFixed(1)} tok/s on 1 thread, ${wasm2.decodeTokS.toFixed(1)} on 2 (${(wasm2.decodeTokS / wasm.decodeTokS).toFixed(2)}x); ` +
+    `js reference ${js.decodeTokS.toFixed(2)} tok/s: 1-thread wasm is ${(wasm.decodeTokS / js.decodeTokS).toFixed(1)}x`,
+);
+console.log(
+  `decode from f16 copies of the weights (--f16): ${half.decodeTokS.toFixed(1)} tok/s on 1 thread, ${half2.decodeTokS.toFixed(1)} on 2: ` +
+    `${(half.decodeTokS / wasm.decodeTokS).toFixed(2)}x / ${(half2.decodeTokS / wasm2.decodeTokS).toFixed(2)}x the f32 decode; load + f16 copies ${half.load.toFixed(2)} s, peak RSS ${half.maxRssMB.toFixed(0)} MB`,
+);
+for (const [name, r] of [
+  ['1 thread', wasm],
+  ['2 threads', wasm2],
+] as const) {
+  console.log(
+    `peak RSS (${name}): ${r.maxRssMB.toFixed(0)} MB = ${(r.maxRssMB / weightMB).toFixed(2)} x the ${weightMB.toFixed(0)} MB of weights ` +
+      `(target < 1.3 x weights + 200 MB = ${(1.3 * weightMB + 200).toFixed(0)} MB)`,
+  );
 }

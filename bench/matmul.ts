@@ -50,11 +50,14 @@ function run(be: Backend, s: Shape, M: number, minSeconds: number, warmup: numbe
     seconds = time(() => be.lm_head_forward(out, inp, wte, 1, M, s.C, s.OC), minSeconds, warmup);
     be.arena.release(wte.ptr);
   } else {
-    const w = alloc(be, [s.C, s.OC], rand), b = alloc(be, [s.OC], rand);
+    const w = alloc(be, [s.C, s.OC], rand),
+      b = alloc(be, [s.OC], rand);
     seconds = time(() => be.matmul_forward(out, inp, w, b, 1, M, s.C, s.OC), minSeconds, warmup);
-    be.arena.release(w.ptr); be.arena.release(b.ptr);
+    be.arena.release(w.ptr);
+    be.arena.release(b.ptr);
   }
-  be.arena.release(inp.ptr); be.arena.release(out.ptr);
+  be.arena.release(inp.ptr);
+  be.arena.release(out.ptr);
   return (2 * M * s.C * s.OC) / seconds / 1e9;
 }
 
@@ -70,13 +73,23 @@ const js = new JsBackend();
   for (let i = 0; i < 200; i++) run(wasm, warm, 4, 0, 0);
   run(wasm, { label: 'warm-up', C: 64, OC: 64, head: true }, 4, 0.05, 50);
   run(wasm, warm, 1, 0.05, 50);
-  for (let i = 0; i < 200; i++) { run(wasm2, warm, 4, 0, 0); run(plain, warm, 4, 0, 0); }
+  for (let i = 0; i < 200; i++) {
+    run(wasm2, warm, 4, 0, 0);
+    run(plain, warm, 4, 0, 0);
+  }
   run(plain, { label: 'warm-up', C: 64, OC: 64, head: true }, 4, 0.05, 50);
   await new Promise((r) => setTimeout(r, 200)); // let background tier-up finish
 }
 
-console.log(`matmul forward GFLOP/s: wasm plain f32x4 (1 thread), wasm ${wasm.simd} SIMD on 1 and 2 threads, and the JS reference, same run`);
-console.log('shape                        M   plain 1t  ' + `${wasm.simd} 1t`.padStart(10) + `  ${wasm.simd} 2t`.padStart(12) + '  2t/1t   js ref   1t/js');
+console.log(
+  `matmul forward GFLOP/s: wasm plain f32x4 (1 thread), wasm ${wasm.simd} SIMD on 1 and 2 threads, and the JS reference, same run`,
+);
+console.log(
+  'shape                        M   plain 1t  ' +
+    `${wasm.simd} 1t`.padStart(10) +
+    `  ${wasm.simd} 2t`.padStart(12) +
+    '  2t/1t   js ref   1t/js',
+);
 for (const M of [1, 128]) {
   for (const s of shapes) {
     const p = run(plain, s, M, 1.0, 3);
@@ -84,7 +97,9 @@ for (const M of [1, 128]) {
     const w2 = run(wasm2, s, M, 1.0, 3);
     const skipJs = quick && s.head && M === 128;
     const j = skipJs ? NaN : run(js, s, M, 0.5, 0);
-    console.log(`${s.label.padEnd(26)} ${String(M).padStart(4)} ${p.toFixed(2).padStart(10)} ${w.toFixed(2).padStart(10)} ${w2.toFixed(2).padStart(12)} ${(w2 / w).toFixed(2).padStart(6)}x ${(skipJs ? '-' : j.toFixed(3)).padStart(8)} ${(skipJs ? '-' : (w / j).toFixed(1) + 'x').padStart(7)}`);
+    console.log(
+      `${s.label.padEnd(26)} ${String(M).padStart(4)} ${p.toFixed(2).padStart(10)} ${w.toFixed(2).padStart(10)} ${w2.toFixed(2).padStart(12)} ${(w2 / w).toFixed(2).padStart(6)}x ${(skipJs ? '-' : j.toFixed(3)).padStart(8)} ${(skipJs ? '-' : (w / j).toFixed(1) + 'x').padStart(7)}`,
+    );
   }
 }
 wasm2.dispose();

@@ -14,7 +14,10 @@ export function toyTorchTrain(threads: number): string[] {
 /** n token ids below V from a seeded linear congruential generator (the same ids in every engine). */
 export function randomIds(n: number, seed: number, V = 50257): number[] {
   let x = seed >>> 0;
-  return Array.from({ length: n }, () => { x = (Math.imul(x, 1664525) + 1013904223) >>> 0; return x % V; });
+  return Array.from({ length: n }, () => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return x % V;
+  });
 }
 
 /**
@@ -23,16 +26,30 @@ export function randomIds(n: number, seed: number, V = 50257): number[] {
  * does the same: zeroed gradients, loss, backward, clipping at 1, AdamW.
  */
 export function trainSteps(m: GPT, B: number, T: number, V: number, steps: number): number {
-  const x = Int32Array.from(randomIds(B * T, 3, V)), y = Int32Array.from(randomIds(B * T, 4, V));
+  const x = Int32Array.from(randomIds(B * T, 3, V)),
+    y = Int32Array.from(randomIds(B * T, 4, V));
   const step = () => {
     m.zeroGrad();
     m.forward(x, B, T, y);
     m.backward();
     const norm = m.gradNorm(); // clipped at 1, as the PyTorch side does
-    m.step({ lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, decay: 'matrices', gradScale: norm > 1 ? 1 / norm : 1 });
+    m.step({
+      lr: 1e-3,
+      beta1: 0.9,
+      beta2: 0.99,
+      eps: 1e-8,
+      weightDecay: 0.1,
+      decay: 'matrices',
+      gradScale: norm > 1 ? 1 / norm : 1,
+    });
   };
-  step(); step();
+  step();
+  step();
   const ts: number[] = [];
-  for (let i = 0; i < steps; i++) { const t0 = performance.now(); step(); ts.push(performance.now() - t0); }
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    step();
+    ts.push(performance.now() - t0);
+  }
   return (B * T) / (median(ts) / 1000);
 }

@@ -15,7 +15,12 @@ function throughput(backend: Backend, config: GPTConfig, B: number, T: number, s
   const rand = new Random(2);
   const tokens = Array.from({ length: B * T }, () => rand.int(config.vocab_size));
   const targets = Array.from({ length: B * T }, () => rand.int(config.vocab_size));
-  const step = () => { model.zeroGrad(); model.forward(tokens, B, T, targets); model.backward(); model.step({ lr: 1e-4, decay: 'matrices' }); };
+  const step = () => {
+    model.zeroGrad();
+    model.forward(tokens, B, T, targets);
+    model.backward();
+    model.step({ lr: 1e-4, decay: 'matrices' });
+  };
   for (let i = 0; i < warmup; i++) step();
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) step();
@@ -32,8 +37,15 @@ const toy128: GPTConfig = { ...toy, n_positions: 128 };
 const ROUNDS = 3;
 
 /** wasm on 1 and 2 threads in alternating rounds (this VM's speed drifts over seconds): medians and every round. */
-function rounds(cfg: GPTConfig, B: number, T: number, steps: number, warmup: number): { t1: number; t2: number; all: string } {
-  const r1: number[] = [], r2: number[] = [];
+function rounds(
+  cfg: GPTConfig,
+  B: number,
+  T: number,
+  steps: number,
+  warmup: number,
+): { t1: number; t2: number; all: string } {
+  const r1: number[] = [],
+    r2: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     r1.push(throughput(wasm, cfg, B, T, steps, warmup));
     r2.push(throughput(wasm2, cfg, B, T, steps, warmup));
@@ -42,13 +54,23 @@ function rounds(cfg: GPTConfig, B: number, T: number, steps: number, warmup: num
   return { t1: median(r1), t2: median(r2), all: `rounds: ${f(r1)} on 1 thread, ${f(r2)} on 2` };
 }
 
-console.log(`training throughput, forward + backward + AdamW: wasm on 1 and 2 threads (medians of ${ROUNDS} alternating rounds), the JS reference in the same run`);
-for (const [label, cfg, B, T] of [['shakespeare-char (4x128, batch 12x64)', toy, 12, 64], ['toy (4x128, batch 32x128, vocab 65)', toy128, 32, 128]] as const) {
-  const { t1, t2, all } = rounds(cfg, B, T, 20, 3), tj = throughput(js, cfg, B, T, 1, 0);
-  console.log(`${label}: wasm ${t1.toFixed(0)} tok/s on 1 thread, ${t2.toFixed(0)} on 2 (${(t2 / t1).toFixed(2)}x); js reference ${tj.toFixed(0)} tok/s: 1-thread wasm is ${(t1 / tj).toFixed(1)}x (${all})`);
+console.log(
+  `training throughput, forward + backward + AdamW: wasm on 1 and 2 threads (medians of ${ROUNDS} alternating rounds), the JS reference in the same run`,
+);
+for (const [label, cfg, B, T] of [
+  ['shakespeare-char (4x128, batch 12x64)', toy, 12, 64],
+  ['toy (4x128, batch 32x128, vocab 65)', toy128, 32, 128],
+] as const) {
+  const { t1, t2, all } = rounds(cfg, B, T, 20, 3),
+    tj = throughput(js, cfg, B, T, 1, 0);
+  console.log(
+    `${label}: wasm ${t1.toFixed(0)} tok/s on 1 thread, ${t2.toFixed(0)} on 2 (${(t2 / t1).toFixed(2)}x); js reference ${tj.toFixed(0)} tok/s: 1-thread wasm is ${(t1 / tj).toFixed(1)}x (${all})`,
+  );
 }
 const { t1: b1, t2: b2, all } = rounds(GPT2_PRESETS.gpt2, 1, 128, 3, 1);
 const bj = throughput(js, GPT2_PRESETS.gpt2, 1, 16, 1, 0);
-console.log(`GPT-2 124M (batch 1x128): wasm ${b1.toFixed(1)} tok/s on 1 thread, ${b2.toFixed(1)} on 2 (${(b2 / b1).toFixed(2)}x); ` +
-  `js reference ${bj.toFixed(2)} tok/s (at 1x16 to keep it under a minute): 1-thread wasm is ${(b1 / bj).toFixed(1)}x (${all})`);
+console.log(
+  `GPT-2 124M (batch 1x128): wasm ${b1.toFixed(1)} tok/s on 1 thread, ${b2.toFixed(1)} on 2 (${(b2 / b1).toFixed(2)}x); ` +
+    `js reference ${bj.toFixed(2)} tok/s (at 1x16 to keep it under a minute): 1-thread wasm is ${(b1 / bj).toFixed(1)}x (${all})`,
+);
 wasm2.dispose();

@@ -11,13 +11,17 @@ const chars = [...new Set(text)].sort();
 const stoi = new Map(chars.map((c, i) => [c, i]));
 const data = Int32Array.from(text, (c) => stoi.get(c));
 
-const B = 8, T = 64;
+const B = 8,
+  T = 64;
 const backend = await createBackend('wasm');
-const model = new GPT({ n_layer: 2, n_head: 4, n_embd: 64, n_positions: T, vocab_size: chars.length }, backend, { seed: 1 });
+const model = new GPT({ n_layer: 2, n_head: 4, n_embd: 64, n_positions: T, vocab_size: chars.length }, backend, {
+  seed: 1,
+});
 console.log(`${path}: ${data.length} characters, vocabulary ${chars.length}; model ${model.numParameters} parameters`);
 
 const rand = new Random(1);
-const tokens = new Int32Array(B * T), targets = new Int32Array(B * T);
+const tokens = new Int32Array(B * T),
+  targets = new Int32Array(B * T);
 const t0 = performance.now();
 for (let step = 1; step <= steps; step++) {
   for (let b = 0; b < B; b++) {
@@ -44,7 +48,8 @@ for (let i = 0; i < 200; i++) {
   const row = logits.data().subarray((window.length - 1) * chars.length, window.length * chars.length);
   const max = Math.max(...row);
   const p = Array.from(row, (x) => Math.exp((x - max) / 0.8));
-  let r = rand.uniform() * p.reduce((a, b) => a + b, 0), next = 0;
+  let r = rand.uniform() * p.reduce((a, b) => a + b, 0),
+    next = 0;
   while ((r -= p[next]) > 0 && next < p.length - 1) next++;
   context.push(next);
   out += chars[next];

@@ -10,8 +10,11 @@ import { gptFromSafetensors, modelToSafetensors } from '../src/weights/gpt2.js';
 import { mutate } from './mutate.js';
 import { Random } from '../src/model/random.js';
 
-const { values } = parseArgs({ options: { cases: { type: 'string', default: '10000' }, seed: { type: 'string', default: '1' } } });
-const cases = Number(values.cases), seed = Number(values.seed);
+const { values } = parseArgs({
+  options: { cases: { type: 'string', default: '10000' }, seed: { type: 'string', default: '1' } },
+});
+const cases = Number(values.cases),
+  seed = Number(values.seed);
 const config = { n_layer: 2, n_head: 2, n_embd: 12, n_positions: 16, vocab_size: 29 };
 const backend = await WasmBackend.create();
 const source = new GPT(config, backend, { seed: 1 });
@@ -31,15 +34,20 @@ for (let i = 0; i < cases; i++) {
     counts.loaded++;
   } catch (e) {
     if (e instanceof SafetensorsError && !e.message.includes('\n')) counts.refused++;
-    else { counts.crashed++; if (crashes.length < 10) crashes.push(`case ${i} (${what}): ${(e as Error).name}: ${(e as Error).message}`); }
+    else {
+      counts.crashed++;
+      if (crashes.length < 10) crashes.push(`case ${i} (${what}): ${(e as Error).name}: ${(e as Error).message}`);
+    }
   }
   const dt = performance.now() - t;
   slowest = Math.max(slowest, dt);
   if (dt > 1000) counts.slow++;
 }
 const leaked = backend.arena.bytesInUse - inUse;
-console.log(`${cases} mutants of a ${valid.length}-byte checkpoint (seed ${seed}) in ${((performance.now() - t0) / 1000).toFixed(1)} s: ` +
-  `${counts.loaded} loaded, ${counts.refused} refused with a SafetensorsError, ${counts.crashed} crashed, ${counts.slow} slower than 1 s ` +
-  `(slowest ${slowest.toFixed(1)} ms), ${leaked} arena bytes leaked`);
+console.log(
+  `${cases} mutants of a ${valid.length}-byte checkpoint (seed ${seed}) in ${((performance.now() - t0) / 1000).toFixed(1)} s: ` +
+    `${counts.loaded} loaded, ${counts.refused} refused with a SafetensorsError, ${counts.crashed} crashed, ${counts.slow} slower than 1 s ` +
+    `(slowest ${slowest.toFixed(1)} ms), ${leaked} arena bytes leaked`,
+);
 for (const c of crashes) console.log(c);
 process.exit(counts.crashed || counts.slow || leaked ? 1 : 0);

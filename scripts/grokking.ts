@@ -13,13 +13,24 @@ import { GPT } from '../src/model/gpt.js';
 import { Random } from '../src/model/random.js';
 import { lineChartSvg } from '../src/train/svg.js';
 
-const { values } = parseArgs({ options: {
-  fraction: { type: 'string', default: '0.2' }, 'max-steps': { type: 'string', default: '20000' }, 'eval-every': { type: 'string', default: '50' },
-  out: { type: 'string', default: 'out/grokking' }, seed: { type: 'string', default: '0' }, 'batch-size': { type: 'string', default: '512' },
-  threads: { type: 'string' },
-} });
-const P = 97, EQ = P, fraction = Number(values.fraction), maxSteps = Number(values['max-steps']);
-const evalEvery = Number(values['eval-every']), B = Number(values['batch-size']), seed = Number(values.seed);
+const { values } = parseArgs({
+  options: {
+    fraction: { type: 'string', default: '0.2' },
+    'max-steps': { type: 'string', default: '20000' },
+    'eval-every': { type: 'string', default: '50' },
+    out: { type: 'string', default: 'out/grokking' },
+    seed: { type: 'string', default: '0' },
+    'batch-size': { type: 'string', default: '512' },
+    threads: { type: 'string' },
+  },
+});
+const P = 97,
+  EQ = P,
+  fraction = Number(values.fraction),
+  maxSteps = Number(values['max-steps']);
+const evalEvery = Number(values['eval-every']),
+  B = Number(values['batch-size']),
+  seed = Number(values.seed);
 const out = `${values.out}-${Math.round(fraction * 100)}pct`;
 mkdirSync(out, { recursive: true });
 
@@ -27,14 +38,22 @@ mkdirSync(out, { recursive: true });
 const rand = new Random(seed);
 const pairs: [number, number][] = [];
 for (let a = 0; a < P; a++) for (let b = 0; b < P; b++) pairs.push([a, b]);
-for (let i = pairs.length - 1; i > 0; i--) { const j = rand.int(i + 1); [pairs[i], pairs[j]] = [pairs[j], pairs[i]]; }
+for (let i = pairs.length - 1; i > 0; i--) {
+  const j = rand.int(i + 1);
+  [pairs[i], pairs[j]] = [pairs[j], pairs[i]];
+}
 const nTrain = Math.round(pairs.length * fraction);
-const train = pairs.slice(0, nTrain), val = pairs.slice(nTrain);
+const train = pairs.slice(0, nTrain),
+  val = pairs.slice(nTrain);
 
 const T = 3;
 function batch(examples: [number, number][]): { tokens: Int32Array; targets: Int32Array } {
-  const tokens = new Int32Array(examples.length * T), targets = new Int32Array(examples.length * T).fill(-1);
-  examples.forEach(([a, b], i) => { tokens.set([a, b, EQ], i * T); targets[i * T + 2] = (a + b) % P; });
+  const tokens = new Int32Array(examples.length * T),
+    targets = new Int32Array(examples.length * T).fill(-1);
+  examples.forEach(([a, b], i) => {
+    tokens.set([a, b, EQ], i * T);
+    targets[i * T + 2] = (a + b) % P;
+  });
   return { tokens, targets };
 }
 
@@ -59,12 +78,16 @@ function accuracy(examples: [number, number][]): number {
   return right / examples.length;
 }
 
-console.log(`a+b mod ${P}: ${train.length} training pairs (${(fraction * 100).toFixed(0)}%), ${val.length} validation; ` +
-  `1 layer, 4 heads, n_embd 128, ${model.numParameters} parameters; AdamW lr 1e-3, betas 0.9/0.98, weight decay 1.0, batch ${B}; ` +
-  `${backend.threads} thread(s), ${backend.simd} SIMD`);
+console.log(
+  `a+b mod ${P}: ${train.length} training pairs (${(fraction * 100).toFixed(0)}%), ${val.length} validation; ` +
+    `1 layer, 4 heads, n_embd 128, ${model.numParameters} parameters; AdamW lr 1e-3, betas 0.9/0.98, weight decay 1.0, batch ${B}; ` +
+    `${backend.threads} thread(s), ${backend.simd} SIMD`,
+);
 const log: string[] = ['step,loss,train_acc,val_acc,elapsed_s'];
-const trainCurve: [number, number][] = [], valCurve: [number, number][] = [];
-let trainAt: number | null = null, valAt: number | null = null;
+const trainCurve: [number, number][] = [],
+  valCurve: [number, number][] = [];
+let trainAt: number | null = null,
+  valAt: number | null = null;
 const t0 = performance.now();
 const batchRand = new Random(seed + 1);
 for (let step = 1; step <= maxSteps; step++) {
@@ -76,20 +99,40 @@ for (let step = 1; step <= maxSteps; step++) {
   model.backward();
   model.step({ lr: 1e-3, beta1: 0.9, beta2: 0.98, eps: 1e-8, weightDecay: 1.0, decay: 'all' });
   if (step % evalEvery === 0 || step === 1) {
-    const tr = accuracy(train), va = accuracy(val), s = (performance.now() - t0) / 1000;
-    trainCurve.push([step, tr * 100]); valCurve.push([step, va * 100]);
+    const tr = accuracy(train),
+      va = accuracy(val),
+      s = (performance.now() - t0) / 1000;
+    trainCurve.push([step, tr * 100]);
+    valCurve.push([step, va * 100]);
     log.push(`${step},${loss},${tr},${va},${s.toFixed(2)}`);
     if (trainAt === null && tr >= 0.99) trainAt = step;
     if (valAt === null && va >= 0.99) valAt = step;
-    process.stderr.write(`step ${step}: loss ${loss!.toFixed(4)}, train acc ${(tr * 100).toFixed(1)}%, val acc ${(va * 100).toFixed(1)}% (${s.toFixed(0)} s)\n`);
+    process.stderr.write(
+      `step ${step}: loss ${loss!.toFixed(4)}, train acc ${(tr * 100).toFixed(1)}%, val acc ${(va * 100).toFixed(1)}% (${s.toFixed(0)} s)\n`,
+    );
     if (valAt !== null && step >= valAt + 5 * evalEvery) break; // seen it settle
   }
 }
 const seconds = (performance.now() - t0) / 1000;
 writeFileSync(join(out, 'log.csv'), log.join('\n') + '\n');
-writeFileSync(join(out, 'accuracy.svg'), lineChartSvg([
-  { name: 'train accuracy', color: '#1f5fa8', points: trainCurve },
-  { name: 'validation accuracy', color: '#d9622b', points: valCurve },
-], { title: `Grokking a+b mod ${P} with ${(fraction * 100).toFixed(0)}% of pairs for training`, xLabel: 'step', yLabel: 'accuracy (%)', yMin: 0, yMax: 100, legend: 'bottom-right' }));
-console.log(`train accuracy reached 99% at step ${trainAt ?? 'never'}, validation at step ${valAt ?? `never (within ${maxSteps})`}; ` +
-  `wall time ${seconds.toFixed(0)} s (evaluation included); ${out}/accuracy.svg`);
+writeFileSync(
+  join(out, 'accuracy.svg'),
+  lineChartSvg(
+    [
+      { name: 'train accuracy', color: '#1f5fa8', points: trainCurve },
+      { name: 'validation accuracy', color: '#d9622b', points: valCurve },
+    ],
+    {
+      title: `Grokking a+b mod ${P} with ${(fraction * 100).toFixed(0)}% of pairs for training`,
+      xLabel: 'step',
+      yLabel: 'accuracy (%)',
+      yMin: 0,
+      yMax: 100,
+      legend: 'bottom-right',
+    },
+  ),
+);
+console.log(
+  `train accuracy reached 99% at step ${trainAt ?? 'never'}, validation at step ${valAt ?? `never (within ${maxSteps})`}; ` +
+    `wall time ${seconds.toFixed(0)} s (evaluation included); ${out}/accuracy.svg`,
+);

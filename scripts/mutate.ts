@@ -3,9 +3,20 @@
 // a SafetensorsError; anything else (another error type, a crash, a hang) is a bug.
 import { Random } from '../src/model/random.js';
 
-export type Mutation = 'header-byte' | 'length-prefix' | 'truncate' | 'offsets' | 'dtype' | 'shape' | 'append' | 'data-byte' | 'json-splice';
+export type Mutation =
+  'header-byte' | 'length-prefix' | 'truncate' | 'offsets' | 'dtype' | 'shape' | 'append' | 'data-byte' | 'json-splice';
 
-export const MUTATIONS: Mutation[] = ['header-byte', 'length-prefix', 'truncate', 'offsets', 'dtype', 'shape', 'append', 'data-byte', 'json-splice'];
+export const MUTATIONS: Mutation[] = [
+  'header-byte',
+  'length-prefix',
+  'truncate',
+  'offsets',
+  'dtype',
+  'shape',
+  'append',
+  'data-byte',
+  'json-splice',
+];
 
 function headerLen(b: Uint8Array): number {
   return Number(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true));
@@ -25,7 +36,10 @@ function withHeader(file: Uint8Array, json: string): Uint8Array {
 export function mutate(file: Uint8Array, rand: Random): { bytes: Uint8Array; what: string } {
   const kind = MUTATIONS[rand.int(MUTATIONS.length)];
   const n = headerLen(file);
-  const header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + n))) as Record<string, { dtype: string; shape: number[]; data_offsets: number[] }>;
+  const header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + n))) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: number[] }
+  >;
   const names = Object.keys(header).filter((k) => k !== '__metadata__');
   const name = names[rand.int(names.length)];
   const pick = <T>(xs: T[]) => xs[rand.int(xs.length)];
@@ -38,12 +52,30 @@ export function mutate(file: Uint8Array, rand: Random): { bytes: Uint8Array; wha
     }
     case 'length-prefix': {
       const b = file.slice();
-      const v = pick([0n, 1n, BigInt(n - 1), BigInt(n + 1), BigInt(file.length), 2n ** 63n, 2n ** 64n - 1n, BigInt(200 * 1024 * 1024), BigInt(rand.int(2 ** 31))]);
+      const v = pick([
+        0n,
+        1n,
+        BigInt(n - 1),
+        BigInt(n + 1),
+        BigInt(file.length),
+        2n ** 63n,
+        2n ** 64n - 1n,
+        BigInt(200 * 1024 * 1024),
+        BigInt(rand.int(2 ** 31)),
+      ]);
       new DataView(b.buffer).setBigUint64(0, v, true);
       return { bytes: b, what: `length prefix ${v}` };
     }
     case 'truncate': {
-      const at = pick([0, 3, 7, 8, 8 + rand.int(n), 8 + n + rand.int(Math.max(1, file.length - 8 - n)), file.length - 1]);
+      const at = pick([
+        0,
+        3,
+        7,
+        8,
+        8 + rand.int(n),
+        8 + n + rand.int(Math.max(1, file.length - 8 - n)),
+        file.length - 1,
+      ]);
       return { bytes: file.slice(0, at), what: `truncated to ${at} bytes` };
     }
     case 'offsets': {
@@ -52,7 +84,10 @@ export function mutate(file: Uint8Array, rand: Random): { bytes: Uint8Array; wha
       const which = rand.int(2);
       t.data_offsets[which] = v;
       if (rand.uniform() < 0.3) t.data_offsets = pick([[], [0], [0, 1, 2], 'x' as unknown as number[]]);
-      return { bytes: withHeader(file, JSON.stringify(header)), what: `${name} data_offsets -> ${JSON.stringify(t.data_offsets)}` };
+      return {
+        bytes: withHeader(file, JSON.stringify(header)),
+        what: `${name} data_offsets -> ${JSON.stringify(t.data_offsets)}`,
+      };
     }
     case 'dtype': {
       header[name].dtype = pick(['F32', 'F16', 'BF16', 'F64', 'I8', 'Q4', '', 'f32', 'U8']);
@@ -60,11 +95,23 @@ export function mutate(file: Uint8Array, rand: Random): { bytes: Uint8Array; wha
     }
     case 'shape': {
       const t = header[name];
-      t.shape = pick([[], [0], [-1], [t.shape[0] ?? 1, 2 ** 40], [1.5], [...t.shape, 2], t.shape.slice(1), 'x' as unknown as number[]]);
+      t.shape = pick([
+        [],
+        [0],
+        [-1],
+        [t.shape[0] ?? 1, 2 ** 40],
+        [1.5],
+        [...t.shape, 2],
+        t.shape.slice(1),
+        'x' as unknown as number[],
+      ]);
       return { bytes: withHeader(file, JSON.stringify(header)), what: `${name} shape -> ${JSON.stringify(t.shape)}` };
     }
     case 'append':
-      return { bytes: Uint8Array.from([...file, ...Array.from({ length: 1 + rand.int(16) }, () => rand.int(256))]), what: 'bytes appended' };
+      return {
+        bytes: Uint8Array.from([...file, ...Array.from({ length: 1 + rand.int(16) }, () => rand.int(256))]),
+        what: 'bytes appended',
+      };
     case 'data-byte': {
       const b = file.slice();
       // flip bits in the data section: may create NaN/Inf weights, which loading must report
@@ -76,7 +123,10 @@ export function mutate(file: Uint8Array, rand: Random): { bytes: Uint8Array; wha
       const at = rand.int(json.length);
       const junk = pick(['{', '}', '"', ',', '[', 'null', '\\u0000', '{"a":1}', '\u00ff', '']);
       const cut = rand.int(8);
-      return { bytes: withHeader(file, json.slice(0, at) + junk + json.slice(at + cut)), what: `header JSON spliced at ${at}` };
+      return {
+        bytes: withHeader(file, json.slice(0, at) + junk + json.slice(at + cut)),
+        what: `header JSON spliced at ${at}`,
+      };
     }
   }
 }

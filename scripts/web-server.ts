@@ -11,9 +11,16 @@ const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const SHAKESPEARE = resolve(ROOT, '../shared/data/tinyshakespeare.txt');
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json', '.wasm': 'application/wasm', '.txt': 'text/plain; charset=utf-8', '.svg': 'image/svg+xml',
-  '.png': 'image/png', '.safetensors': 'application/octet-stream', '.map': 'application/json',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.txt': 'text/plain; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.safetensors': 'application/octet-stream',
+  '.map': 'application/json',
 };
 
 /** Folders of the project the server shows; nothing else (no sources, no secrets). */
@@ -28,9 +35,14 @@ export interface WebServerOptions {
   routes?: Record<string, Route>;
 }
 
-export type Route = string | Uint8Array | ((req: IncomingMessage, res: ServerResponse, headers: Record<string, string>) => void);
+export type Route =
+  string | Uint8Array | ((req: IncomingMessage, res: ServerResponse, headers: Record<string, string>) => void);
 
-export interface WebServer { url: string; server: Server; close(): Promise<void> }
+export interface WebServer {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
 
 export function startWebServer(options: WebServerOptions = {}): Promise<WebServer> {
   const isolated = options.isolated ?? true;
@@ -61,16 +73,25 @@ export function startWebServer(options: WebServerOptions = {}): Promise<WebServe
     if (typeof file === 'function') return file(req, res, headers);
     if (file === undefined) {
       const rel = normalize(path.slice(1) + (path.endsWith('/') ? 'index.html' : ''));
-      if (rel.startsWith('..') || !SERVED.some((p) => (rel + '/').startsWith(p))) return fail(404, `not found: ${path}`);
+      if (rel.startsWith('..') || !SERVED.some((p) => (rel + '/').startsWith(p)))
+        return fail(404, `not found: ${path}`);
       file = join(ROOT, rel);
       if (!file.startsWith(ROOT + sep)) return fail(404, `not found: ${path}`);
     }
     if (typeof file !== 'string') {
-      res.writeHead(200, { ...headers, 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'content-length': String(file.length) });
+      res.writeHead(200, {
+        ...headers,
+        'content-type': TYPES[extname(path)] ?? 'application/octet-stream',
+        'content-length': String(file.length),
+      });
       return res.end(req.method === 'HEAD' ? undefined : file);
     }
     if (!existsSync(file) || !statSync(file).isFile()) return fail(404, `not found: ${path}`);
-    res.writeHead(200, { ...headers, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': String(statSync(file).size) });
+    res.writeHead(200, {
+      ...headers,
+      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'content-length': String(statSync(file).size),
+    });
     if (req.method === 'HEAD') return res.end();
     createReadStream(file).pipe(res);
   });
@@ -82,7 +103,11 @@ export function startWebServer(options: WebServerOptions = {}): Promise<WebServe
       resolvePromise({
         url: `http://${options.host ?? '127.0.0.1'}:${port}`,
         server,
-        close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+        close: () =>
+          new Promise((r) => {
+            server.closeAllConnections();
+            server.close(() => r());
+          }),
       });
     });
   });
@@ -97,10 +122,15 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     console.error('web/dist/app.js is missing: run `npm run build:web` (npm run web does)');
     process.exit(1);
   }
-  startWebServer({ port, isolated, host: 'localhost' }).then((s) => {
-    console.log(`wasm-gpt demo: ${s.url.replace('127.0.0.1', 'localhost')}/web/  (${isolated ? 'cross-origin isolated: threads' : 'not isolated: one thread'}; Ctrl-C stops)`);
-  }, (e) => {
-    console.error(`could not serve on port ${port}: ${(e as Error).message}`);
-    process.exit(1);
-  });
+  startWebServer({ port, isolated, host: 'localhost' }).then(
+    (s) => {
+      console.log(
+        `wasm-gpt demo: ${s.url.replace('127.0.0.1', 'localhost')}/web/  (${isolated ? 'cross-origin isolated: threads' : 'not isolated: one thread'}; Ctrl-C stops)`,
+      );
+    },
+    (e) => {
+      console.error(`could not serve on port ${port}: ${(e as Error).message}`);
+      process.exit(1);
+    },
+  );
 }

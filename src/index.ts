@@ -5,7 +5,13 @@ export { GPT2, type LoadOptions, type LoadProgress, type CompleteOptions } from 
 export { GPT, type StepOptions, type ForwardResult, type ForwardOptions, type CreateOptions } from './model/gpt.js';
 export { GPT2_PRESETS, type GPTConfig, type GPT2Preset } from './model/config.js';
 export { createBackend, type Backend, type BackendName } from './backend/index.js';
-export { GPT2Tokenizer, CharTokenizer, tokenizerFromSpec, type Tokenizer, type TokenizerSpec } from './tokenizer/index.js';
+export {
+  GPT2Tokenizer,
+  CharTokenizer,
+  tokenizerFromSpec,
+  type Tokenizer,
+  type TokenizerSpec,
+} from './tokenizer/index.js';
 export { Trainer, DEFAULT_TRAIN_CONFIG, NaNLossError, type TrainConfig, type StepResult } from './train/trainer.js';
 export { TokenDataset, ChatDataset, type Dataset } from './train/data.js';
 export { gptFromSafetensors, modelToSafetensors, hfConfigJson } from './weights/gpt2.js';

@@ -6,14 +6,26 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GPT2, GPT, GPT2Tokenizer, CharTokenizer, createBackend, modelToSafetensors, hfConfigJson } from '../src/index.js';
+import {
+  GPT2,
+  GPT,
+  GPT2Tokenizer,
+  CharTokenizer,
+  createBackend,
+  modelToSafetensors,
+  hfConfigJson,
+} from '../src/index.js';
 import { generate } from '../src/advanced.js';
 import { saveGPT2 } from '../src/node.js';
 import { StopMatcher } from '../src/api/stop.js';
 import { startFakeHub } from './hub-server.js';
 
 const dirs: string[] = [];
-const tempDir = (p: string) => { const d = mkdtempSync(join(tmpdir(), p)); dirs.push(d); return d; };
+const tempDir = (p: string) => {
+  const d = mkdtempSync(join(tmpdir(), p));
+  dirs.push(d);
+  return d;
+};
 let modelDir = '';
 const config = { n_layer: 2, n_head: 2, n_embd: 32, n_positions: 64, vocab_size: 50257 };
 const prompt = 'How can entropy be reversed?';
@@ -25,7 +37,9 @@ beforeAll(async () => {
   saveGPT2(model, modelDir);
   model.dispose();
 });
-afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 /** Greedy tokens the low-level way: the model, generate(), the tokenizer. */
 async function greedyLowLevel(maxTokens: number): Promise<string> {
@@ -56,7 +70,9 @@ describe('GPT2: load, stream, complete, dispose', () => {
     expect(await gpt2.complete(prompt, { maxTokens: 15, seed: 5, topP: 0.9 })).toBe(a);
     expect(await gpt2.complete(prompt, { maxTokens: 15, seed: 6, topP: 0.9 })).not.toBe(a);
     const tok = new GPT2Tokenizer();
-    const fromEnd = tok.decode([...generate(gpt2.model, [tok.endOfText!], { maxTokens: 8, seed: 3, topK: 50, stopToken: tok.endOfText })]);
+    const fromEnd = tok.decode([
+      ...generate(gpt2.model, [tok.endOfText!], { maxTokens: 8, seed: 3, topK: 50, stopToken: tok.endOfText }),
+    ]);
     expect(await gpt2.complete('', { maxTokens: 8, seed: 3 })).toBe(fromEnd);
     gpt2.dispose();
   });
@@ -92,7 +108,10 @@ describe('GPT2: load, stream, complete, dispose', () => {
   it('loads a hub id through the Hugging Face cache (a stand-in hub on 127.0.0.1), with progress', async () => {
     const be = await createBackend('js');
     const model = new GPT(config, be, { seed: 11 });
-    const files = { 'config.json': new TextEncoder().encode(hfConfigJson(model)), 'model.safetensors': modelToSafetensors(model) };
+    const files = {
+      'config.json': new TextEncoder().encode(hfConfigJson(model)),
+      'model.safetensors': modelToSafetensors(model),
+    };
     model.dispose();
     const hub = await startFakeHub({ 'test-org/tiny-bpe': files });
     const env = { HF_ENDPOINT: process.env.HF_ENDPOINT, HF_HUB_CACHE: process.env.HF_HUB_CACHE };
@@ -105,16 +124,22 @@ describe('GPT2: load, stream, complete, dispose', () => {
       expect(await gpt2.complete(prompt, { maxTokens: 20, temperature: 0 })).toBe(await greedyLowLevel(20));
       gpt2.dispose();
     } finally {
-      for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+      for (const [k, v] of Object.entries(env))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
       await hub.close();
     }
   });
 
   it('refuses what it cannot load with one line, and leaves nothing behind', async () => {
-    await expect(GPT2.load(join(modelDir, 'missing'))).rejects.toThrow(/missing: no such file or directory, and not a hub id/);
+    await expect(GPT2.load(join(modelDir, 'missing'))).rejects.toThrow(
+      /missing: no such file or directory, and not a hub id/,
+    );
     const be = await createBackend('js');
     const model = new GPT({ ...config, vocab_size: 40 }, be);
-    expect(() => GPT2.fromModel(model, new GPT2Tokenizer())).toThrow("the model's vocab_size is 40, its tokenizer has 50257 tokens");
+    expect(() => GPT2.fromModel(model, new GPT2Tokenizer())).toThrow(
+      "the model's vocab_size is 40, its tokenizer has 50257 tokens",
+    );
     const chars = Array.from({ length: 40 }, (_, i) => String.fromCharCode(65 + i));
     const own = GPT2.fromModel(model, new CharTokenizer(chars));
     expect((await own.complete('ABC', { maxTokens: 8, temperature: 0 })).length).toBe(8);

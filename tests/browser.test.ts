@@ -11,15 +11,34 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startWebServer, type WebServer, type Route } from '../scripts/web-server.js';
-import { SafetensorsFile, GPT, GPT2, CharTokenizer, JsBackend, gptFromSafetensors, modelToSafetensors, hfConfigJson, writeSafetensors } from '../src/advanced.js';
+import {
+  SafetensorsFile,
+  GPT,
+  GPT2,
+  CharTokenizer,
+  JsBackend,
+  gptFromSafetensors,
+  modelToSafetensors,
+  hfConfigJson,
+  writeSafetensors,
+} from '../src/advanced.js';
 import { readShared, expectClose, SHARED } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const SHOTS = new URL('../test-output/screenshots/', import.meta.url);
 const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI) throw new Error(`${CHROMIUM} is missing: CI installs Debian's chromium (see .ci/run)`);
+if (!haveChromium && process.env.CI)
+  throw new Error(`${CHROMIUM} is missing: CI installs Debian's chromium (see .ci/run)`);
 
 // The tiny reference model has 97 tokens and no tokenizer of its own; the page needs one to show
 // text, so the test's server gives its config.json a character vocabulary of 97 visible characters.
@@ -35,18 +54,26 @@ function midModel(): { config: Uint8Array; weights: Uint8Array } {
   const be = new JsBackend();
   const model = new GPT({ n_layer: 2, n_head: 4, n_embd: 256, n_positions: 64, vocab_size: 512 }, be, { seed: 7 });
   const chars = Array.from({ length: 512 }, (_, i) => String.fromCodePoint(0x100 + i));
-  const out = { config: new TextEncoder().encode(hfConfigJson(model, { wasm_gpt_tokenizer: { type: 'char', chars } })), weights: modelToSafetensors(model) };
+  const out = {
+    config: new TextEncoder().encode(hfConfigJson(model, { wasm_gpt_tokenizer: { type: 'char', chars } })),
+    weights: modelToSafetensors(model),
+  };
   model.dispose();
   return out;
 }
 
 /** 8 MB, sent slowly: long enough to press Cancel in the middle. */
 const slowWeights: Route = (req, res, headers) => {
-  const total = 8 << 20, chunk = new Uint8Array(64 << 10);
+  const total = 8 << 20,
+    chunk = new Uint8Array(64 << 10);
   res.writeHead(200, { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(total) });
   let sent = 0;
   const timer = setInterval(() => {
-    if (sent >= total) { clearInterval(timer); res.end(); return; }
+    if (sent >= total) {
+      clearInterval(timer);
+      res.end();
+      return;
+    }
     res.write(chunk);
     sent += chunk.length;
   }, 40);
@@ -55,35 +82,60 @@ const slowWeights: Route = (req, res, headers) => {
 
 function routes(): Record<string, Route> {
   const mid = midModel();
-  const xl = JSON.stringify({ model_type: 'gpt2', n_layer: 48, n_head: 25, n_embd: 1600, n_positions: 1024, vocab_size: 50257 });
+  const xl = JSON.stringify({
+    model_type: 'gpt2',
+    n_layer: 48,
+    n_head: 25,
+    n_embd: 1600,
+    n_positions: 1024,
+    vocab_size: 50257,
+  });
   return {
     '/models/tiny/config.json': tinyConfig(),
     '/models/tiny/model.safetensors': new URL('reference/tiny/model.safetensors', SHARED).pathname,
     '/models/mid/config.json': mid.config,
     '/models/mid/model.safetensors': mid.weights,
     '/models/notsafetensors/config.json': tinyConfig(),
-    '/models/notsafetensors/model.safetensors': new TextEncoder().encode('<html>this is a web page, not a safetensors file</html>\n'.repeat(20)),
+    '/models/notsafetensors/model.safetensors': new TextEncoder().encode(
+      '<html>this is a web page, not a safetensors file</html>\n'.repeat(20),
+    ),
     '/models/xl/config.json': new TextEncoder().encode(xl),
     '/models/slow/config.json': tinyConfig(),
     '/models/slow/model.safetensors': slowWeights,
   };
 }
 
-const ref = haveChromium ? new SafetensorsFile(readShared('reference/tiny/reference.safetensors'), 'reference.safetensors') : null;
+const ref = haveChromium
+  ? new SafetensorsFile(readShared('reference/tiny/reference.safetensors'), 'reference.safetensors')
+  : null;
 const refInputs = () => Array.from(new Int32Array(new Uint8Array(ref!.raw('inputs')).buffer));
 const [B, T] = ref ? ref.info('inputs').shape : [0, 0];
 
-type Hooks = { wasmGpt: { ready: Promise<void>; call(r: unknown): Promise<unknown>; state: { model: unknown; engine: { threads: number; isolated: boolean }; trainLog: { steps: [number, number][]; evals: { iter: number; train: number; val: number }[] } } } };
+type Hooks = {
+  wasmGpt: {
+    ready: Promise<void>;
+    call(r: unknown): Promise<unknown>;
+    state: {
+      model: unknown;
+      engine: { threads: number; isolated: boolean };
+      trainLog: { steps: [number, number][]; evals: { iter: number; train: number; val: number }[] };
+    };
+  };
+};
 
 describe.skipIf(!haveChromium)('in Chromium', () => {
   let browser: Browser, isolated: WebServer, plain: WebServer, context: BrowserContext;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(new URL('../web/dist/app.js', import.meta.url))) throw new Error('web/dist/app.js is missing: npm run build builds it');
+    if (!existsSync(new URL('../web/dist/app.js', import.meta.url)))
+      throw new Error('web/dist/app.js is missing: npm run build builds it');
     mkdirSync(SHOTS, { recursive: true });
     const r = routes();
-    [isolated, plain] = await Promise.all([startWebServer({ isolated: true, routes: r }), startWebServer({ isolated: false, routes: r })]);
+    [isolated, plain] = await Promise.all([
+      startWebServer({ isolated: true, routes: r }),
+      startWebServer({ isolated: false, routes: r }),
+    ]);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   });
@@ -110,8 +162,10 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
   async function loadUrl(page: Page, url: string): Promise<string> {
     await page.fill('#model-url', url);
     await page.click('#load-url');
-    await page.waitForFunction(() => document.body.dataset.busy === '' && !document.querySelector('#load-url')!.hasAttribute('disabled'));
-    const error = await page.locator('#error').isVisible() ? await page.textContent('#error') : null;
+    await page.waitForFunction(
+      () => document.body.dataset.busy === '' && !document.querySelector('#load-url')!.hasAttribute('disabled'),
+    );
+    const error = (await page.locator('#error').isVisible()) ? await page.textContent('#error') : null;
     if (error) return `error: ${error}`;
     return (await page.textContent('#model-status')) ?? '';
   }
@@ -119,16 +173,41 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
   it('the package ESM entry runs in a plain <script type=module> page (import map, no bundler)', async () => {
     const page = await open(plain, '/tests/browser/esm.html');
     await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
-    const r = await page.evaluate(({ ids, B, T }) => (window as unknown as { run(u: string, i: number[], b: number, t: number): Promise<{ logits: number[]; tokens: number[]; simd: string; threads: number }> })
-      .run('/models/tiny/', ids, B, T), { ids: refInputs(), B, T });
+    const r = await page.evaluate(
+      ({ ids, B, T }) =>
+        (
+          window as unknown as {
+            run(
+              u: string,
+              i: number[],
+              b: number,
+              t: number,
+            ): Promise<{ logits: number[]; tokens: number[]; simd: string; threads: number }>;
+          }
+        ).run('/models/tiny/', ids, B, T),
+      { ids: refInputs(), B, T },
+    );
     expectClose('logits (ESM page, main thread)', r.logits, ref!.floats('logits'), 1e-5);
     expect(r.tokens).toEqual([2437, 460, 40709, 307, 17687, 30]);
     expect(r.threads).toBe(1);
     // GPT2.load / stream in the page give what they give in Node on the same weights
-    const pieces = await page.evaluate(() => (window as unknown as { complete(u: string, p: string, n: number): Promise<string[]> }).complete('/models/tiny/', 'ABC', 12));
+    const pieces = await page.evaluate(() =>
+      (window as unknown as { complete(u: string, p: string, n: number): Promise<string[]> }).complete(
+        '/models/tiny/',
+        'ABC',
+        12,
+      ),
+    );
     const be = new JsBackend();
-    const model = gptFromSafetensors(readShared('reference/tiny/model.safetensors'), JSON.parse(new TextDecoder().decode(tinyConfig())), be);
-    const inNode = await GPT2.fromModel(model, new CharTokenizer(TINY_CHARS)).complete('ABC', { maxTokens: 12, temperature: 0 });
+    const model = gptFromSafetensors(
+      readShared('reference/tiny/model.safetensors'),
+      JSON.parse(new TextDecoder().decode(tinyConfig())),
+      be,
+    );
+    const inNode = await GPT2.fromModel(model, new CharTokenizer(TINY_CHARS)).complete('ABC', {
+      maxTokens: 12,
+      temperature: 0,
+    });
     model.dispose();
     expect(pieces.length).toBeGreaterThan(1);
     expect(pieces.join('')).toBe(inNode);
@@ -140,21 +219,27 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     expect(await page.textContent('#engine-badge')).toContain('not cross-origin isolated');
     const status = await loadUrl(page, '/models/tiny/');
     expect(status).toContain('Loaded /models/tiny/');
-    const r = await page.evaluate(({ ids, B, T }) => (window as unknown as Hooks).wasmGpt.call({ cmd: 'logits', ids, B, T }), { ids: refInputs(), B, T }) as { logits: Float32Array };
+    const r = (await page.evaluate(
+      ({ ids, B, T }) => (window as unknown as Hooks).wasmGpt.call({ cmd: 'logits', ids, B, T }),
+      { ids: refInputs(), B, T },
+    )) as { logits: Float32Array };
     expectClose('logits (demo worker, 1 thread)', r.logits, ref!.floats('logits'), 1e-5);
 
     // streaming: count the changes of the output while it is written
     await page.evaluate(() => {
       const w = window as unknown as { mutations: number[] };
       w.mutations = [];
-      new MutationObserver(() => w.mutations.push(document.querySelector('#output .generated')!.textContent!.length))
-        .observe(document.querySelector('#output .generated')!, { childList: true, characterData: true, subtree: true });
+      new MutationObserver(() =>
+        w.mutations.push(document.querySelector('#output .generated')!.textContent!.length),
+      ).observe(document.querySelector('#output .generated')!, { childList: true, characterData: true, subtree: true });
     });
     await page.fill('#prompt', 'ROMEO:');
     await page.fill('#max-tokens', '25');
     await page.fill('#seed', '42');
     await page.click('#generate');
-    await page.waitForFunction(() => document.body.dataset.generated !== undefined && document.body.dataset.busy === '');
+    await page.waitForFunction(
+      () => document.body.dataset.generated !== undefined && document.body.dataset.busy === '',
+    );
     const text = await page.textContent('#output .generated');
     const mutations = await page.evaluate(() => (window as unknown as { mutations: number[] }).mutations);
     expect(text!.length).toBeGreaterThan(0);
@@ -175,7 +260,7 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     await page.close();
   });
 
-  it('the attention view renders for the tiny model and its weights equal PyTorch\'s attn.* tensors', async () => {
+  it("the attention view renders for the tiny model and its weights equal PyTorch's attn.* tensors", async () => {
     const page = await openDemo(plain);
     await loadUrl(page, '/models/tiny/');
     await page.click('[data-tab=attention]');
@@ -183,7 +268,10 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     const sentence = ids.map((i) => TINY_CHARS[i]).join('');
     const H = 4;
     for (const layer of [0, 1]) {
-      const a = await page.evaluate(({ sentence, layer }) => (window as unknown as Hooks).wasmGpt.call({ cmd: 'attention', text: sentence, layer }), { sentence, layer }) as { att: Float32Array; T: number; nHead: number; tokens: string[] };
+      const a = (await page.evaluate(
+        ({ sentence, layer }) => (window as unknown as Hooks).wasmGpt.call({ cmd: 'attention', text: sentence, layer }),
+        { sentence, layer },
+      )) as { att: Float32Array; T: number; nHead: number; tokens: string[] };
       expect(a.T).toBe(T);
       expect(a.nHead).toBe(H);
       expect(a.tokens.join('')).toBe(sentence);
@@ -199,7 +287,8 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     // the big heatmap is drawn: the cell of the first token attending to itself is fully dark
     const px = await page.evaluate(() => {
       const c = document.querySelector('#att-canvas') as HTMLCanvasElement;
-      const d = window.devicePixelRatio || 1, cell = (560 - 96 - 8) / 13;
+      const d = window.devicePixelRatio || 1,
+        cell = (560 - 96 - 8) / 13;
       return Array.from(c.getContext('2d')!.getImageData((96 + cell / 2) * d, (96 + cell / 2) * d, 1, 1).data);
     });
     expect(px.slice(0, 3)).toEqual([31, 58, 160]);
@@ -212,7 +301,16 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     await page.click('[data-tab=train]');
     const text = readFileSync(new URL('data/tinyshakespeare.txt', SHARED), 'utf8').slice(0, 30_000);
     await page.fill('#train-text', text);
-    for (const [id, v] of [['n-layer', '2'], ['n-head', '2'], ['n-embd', '64'], ['block-size', '32'], ['batch-size', '8'], ['max-iters', '60'], ['lr', '0.003'], ['eval-interval', '20']]) {
+    for (const [id, v] of [
+      ['n-layer', '2'],
+      ['n-head', '2'],
+      ['n-embd', '64'],
+      ['block-size', '32'],
+      ['batch-size', '8'],
+      ['max-iters', '60'],
+      ['lr', '0.003'],
+      ['eval-interval', '20'],
+    ]) {
       await page.fill(`#${id}`, v);
     }
     await page.click('#train');
@@ -222,7 +320,8 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     const log = await page.evaluate(() => (window as unknown as Hooks).wasmGpt.state.trainLog);
     expect(log.steps.length).toBe(60);
     expect(log.evals.map((e) => e.iter)).toEqual([0, 20, 40, 60]);
-    const first = log.evals[0], last = log.evals[log.evals.length - 1];
+    const first = log.evals[0],
+      last = log.evals[log.evals.length - 1];
     expect(last.train).toBeLessThan(first.train - 0.5);
     expect(last.val).toBeLessThan(first.val - 0.5);
     expect(await page.locator('#chart svg polyline, #chart svg path').count()).toBeGreaterThan(0);
@@ -240,17 +339,38 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     // the gpt2 command samples it as it is (no config.json beside it: the config is in the metadata)
     const dir = mkdtempSync(join(tmpdir(), 'wasm-gpt-web-'));
     writeFileSync(join(dir, download.suggestedFilename()), bytes);
-    const cli = execFileSync(process.execPath, [fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)), '-p', 'ROMEO:',
-      '--model', join(dir, download.suggestedFilename()), '--max-tokens', '30', '--seed', '1'], { encoding: 'utf8' });
+    const cli = execFileSync(
+      process.execPath,
+      [
+        fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)),
+        '-p',
+        'ROMEO:',
+        '--model',
+        join(dir, download.suggestedFilename()),
+        '--max-tokens',
+        '30',
+        '--seed',
+        '1',
+      ],
+      { encoding: 'utf8' },
+    );
     expect(cli.length).toBeGreaterThan(10);
     rmSync(dir, { recursive: true, force: true });
 
     // and load it back from a file chosen by the user
     const page2 = await openDemo(plain);
-    await page2.setInputFiles('#model-files', { name: download.suggestedFilename(), mimeType: 'application/octet-stream', buffer: bytes });
+    await page2.setInputFiles('#model-files', {
+      name: download.suggestedFilename(),
+      mimeType: 'application/octet-stream',
+      buffer: bytes,
+    });
     await page2.waitForFunction(() => document.querySelector('#model-status')!.textContent!.startsWith('Loaded'));
-    const logits = await page2.evaluate(() => (window as unknown as Hooks).wasmGpt.call({ cmd: 'logits', ids: [1, 2, 3], B: 1, T: 3 })) as { logits: Float32Array };
-    const again = await page.evaluate(() => (window as unknown as Hooks).wasmGpt.call({ cmd: 'logits', ids: [1, 2, 3], B: 1, T: 3 })) as { logits: Float32Array };
+    const logits = (await page2.evaluate(() =>
+      (window as unknown as Hooks).wasmGpt.call({ cmd: 'logits', ids: [1, 2, 3], B: 1, T: 3 }),
+    )) as { logits: Float32Array };
+    const again = (await page.evaluate(() =>
+      (window as unknown as Hooks).wasmGpt.call({ cmd: 'logits', ids: [1, 2, 3], B: 1, T: 3 }),
+    )) as { logits: Float32Array };
     expect(Array.from(logits.logits)).toEqual(Array.from(again.logits));
     await page.close();
     await page2.close();
@@ -260,7 +380,15 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     const page = await openDemo(plain);
     await page.click('[data-tab=train]');
     await page.fill('#train-text', readFileSync(new URL('data/tinyshakespeare.txt', SHARED), 'utf8').slice(0, 20_000));
-    for (const [id, v] of [['n-layer', '1'], ['n-head', '2'], ['n-embd', '32'], ['block-size', '16'], ['batch-size', '4'], ['max-iters', '1000000'], ['eval-interval', '1000']]) {
+    for (const [id, v] of [
+      ['n-layer', '1'],
+      ['n-head', '2'],
+      ['n-embd', '32'],
+      ['block-size', '16'],
+      ['batch-size', '4'],
+      ['max-iters', '1000000'],
+      ['eval-interval', '1000'],
+    ]) {
       await page.fill(`#${id}`, v);
     }
     await page.click('#train');
@@ -284,14 +412,22 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     expect(await threaded.textContent('#engine-badge')).toMatch(/^2 threads/);
     // the tiny model against PyTorch on the threaded page
     await loadUrl(threaded, '/models/tiny/');
-    const tiny = await threaded.evaluate(({ ids, B, T }) => (window as unknown as Hooks).wasmGpt.call({ cmd: 'logits', ids, B, T }), { ids: refInputs(), B, T }) as { logits: Float32Array };
+    const tiny = (await threaded.evaluate(
+      ({ ids, B, T }) => (window as unknown as Hooks).wasmGpt.call({ cmd: 'logits', ids, B, T }),
+      { ids: refInputs(), B, T },
+    )) as { logits: Float32Array };
     expectClose('logits (demo worker, 2 threads)', tiny.logits, ref!.floats('logits'), 1e-5);
     // a model big enough for the kernels to split: bit-identical to one thread
     const ids = Array.from({ length: 4 * 64 }, (_, i) => (i * 37 + 11) % 512);
     const results = [];
     for (const page of [threaded, single]) {
       expect(await loadUrl(page, '/models/mid/')).toContain('Loaded');
-      results.push(await page.evaluate((ids) => (window as unknown as Hooks).wasmGpt.call({ cmd: 'logits', ids, B: 4, T: 64 }), ids) as { logits: Float32Array; parallelCalls: number });
+      results.push(
+        (await page.evaluate(
+          (ids) => (window as unknown as Hooks).wasmGpt.call({ cmd: 'logits', ids, B: 4, T: 64 }),
+          ids,
+        )) as { logits: Float32Array; parallelCalls: number },
+      );
     }
     expect(results[0].parallelCalls).toBeGreaterThan(0);
     expect(results[1].parallelCalls).toBe(0);
@@ -313,30 +449,71 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
   it('bad input: a 404, a file that is not safetensors, a model too large, a cancelled download; the page stays usable', async () => {
     const page = await openDemo(plain);
     await loadUrl(page, '/models/tiny/');
-    expect(await loadUrl(page, '/models/nothing-here/')).toMatch(/error: Could not load the model: config\.json: .*\/models\/nothing-here\/config\.json answered HTTP 404 \(not found\)\. The page still uses \/models\/tiny\//);
-    expect(await loadUrl(page, '/models/notsafetensors/')).toMatch(/error: Could not load the model: .*notsafetensors\/model\.safetensors.*The page still uses/);
-    expect(await loadUrl(page, '/models/xl/')).toMatch(/error: Could not load the model: .*1,557,611,200 parameters, 6\.23 GB as f32, more than WebAssembly's 4\.29 GB memory/);
+    expect(await loadUrl(page, '/models/nothing-here/')).toMatch(
+      /error: Could not load the model: config\.json: .*\/models\/nothing-here\/config\.json answered HTTP 404 \(not found\)\. The page still uses \/models\/tiny\//,
+    );
+    expect(await loadUrl(page, '/models/notsafetensors/')).toMatch(
+      /error: Could not load the model: .*notsafetensors\/model\.safetensors.*The page still uses/,
+    );
+    expect(await loadUrl(page, '/models/xl/')).toMatch(
+      /error: Could not load the model: .*1,557,611,200 parameters, 6\.23 GB as f32, more than WebAssembly's 4\.29 GB memory/,
+    );
     // a file that is not safetensors, chosen by the user
-    await page.setInputFiles('#model-files', { name: 'notes.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('hello, not a model') });
-    await page.waitForFunction(() => /notes\.safetensors/.test(document.querySelector('#error')!.textContent!) && document.body.dataset.busy === '');
-    expect(await page.textContent('#error')).toMatch(/^Could not load the model: notes\.safetensors: .*The page still uses \/models\/tiny\/\.$/);
+    await page.setInputFiles('#model-files', {
+      name: 'notes.safetensors',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from('hello, not a model'),
+    });
+    await page.waitForFunction(
+      () =>
+        /notes\.safetensors/.test(document.querySelector('#error')!.textContent!) && document.body.dataset.busy === '',
+    );
+    expect(await page.textContent('#error')).toMatch(
+      /^Could not load the model: notes\.safetensors: .*The page still uses \/models\/tiny\/\.$/,
+    );
     // a chosen file whose metadata describes GPT-2 XL: refused from its header, before reading the rest
-    const xlFile = writeSafetensors([], { config: JSON.stringify({ model_type: 'gpt2', n_layer: 48, n_head: 25, n_embd: 1600, n_positions: 1024, vocab_size: 50257 }) });
-    await page.setInputFiles('#model-files', { name: 'xl.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from(xlFile) });
-    await page.waitForFunction(() => /xl\.safetensors/.test(document.querySelector('#error')!.textContent!) && document.body.dataset.busy === '');
-    expect(await page.textContent('#error')).toMatch(/^Could not load the model: xl\.safetensors: this model has 1,557,611,200 parameters, 6\.23 GB as f32, more than WebAssembly's 4\.29 GB memory/);
+    const xlFile = writeSafetensors([], {
+      config: JSON.stringify({
+        model_type: 'gpt2',
+        n_layer: 48,
+        n_head: 25,
+        n_embd: 1600,
+        n_positions: 1024,
+        vocab_size: 50257,
+      }),
+    });
+    await page.setInputFiles('#model-files', {
+      name: 'xl.safetensors',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from(xlFile),
+    });
+    await page.waitForFunction(
+      () => /xl\.safetensors/.test(document.querySelector('#error')!.textContent!) && document.body.dataset.busy === '',
+    );
+    expect(await page.textContent('#error')).toMatch(
+      /^Could not load the model: xl\.safetensors: this model has 1,557,611,200 parameters, 6\.23 GB as f32, more than WebAssembly's 4\.29 GB memory/,
+    );
     // cancel a slow download in the middle
     await page.fill('#model-url', '/models/slow/');
     await page.click('#load-url');
-    await page.waitForFunction(() => /model\.safetensors: [\d.]+ MB of 8\.4 MB/.test(document.querySelector('#progress .label')?.textContent ?? '') && !/: 0\.0 MB/.test(document.querySelector('#progress .label')!.textContent!));
+    await page.waitForFunction(
+      () =>
+        /model\.safetensors: [\d.]+ MB of 8\.4 MB/.test(
+          document.querySelector('#progress .label')?.textContent ?? '',
+        ) && !/: 0\.0 MB/.test(document.querySelector('#progress .label')!.textContent!),
+    );
     await page.click('#cancel-load');
     await page.waitForFunction(() => document.body.dataset.busy === '');
-    expect(await page.textContent('#error')).toBe('Download cancelled; nothing was kept. The page still uses /models/tiny/.');
+    expect(await page.textContent('#error')).toBe(
+      'Download cancelled; nothing was kept. The page still uses /models/tiny/.',
+    );
     // still usable: the tiny model generates
     await page.fill('#prompt', 'abc');
     await page.fill('#max-tokens', '5');
     await page.click('#generate');
-    await page.waitForFunction(() => document.body.dataset.busy === '' && document.body.dataset.generated !== undefined);
+    await page.waitForFunction(
+      () => document.body.dataset.busy === '' && document.body.dataset.generated !== undefined,
+    );
     expect(await page.locator('#error').isVisible()).toBe(false);
     expect((await page.textContent('#output .generated'))!.length).toBeGreaterThan(0);
     await page.close();

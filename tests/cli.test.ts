@@ -25,7 +25,10 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function gpt2(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, HF_HUB_OFFLINE: '1' } });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, HF_HUB_OFFLINE: '1' },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -33,12 +36,36 @@ describe('gpt2 command', () => {
   it('--help lists every option', () => {
     const r = gpt2('--help');
     expect(r.code).toBe(0);
-    for (const opt of ['--model', '--max-tokens', '--temperature', '--top-k', '--top-p', '--seed', '--backend', '--threads', '--stats', '--f16', 'ppl FILE']) expect(r.stdout).toContain(opt);
+    for (const opt of [
+      '--model',
+      '--max-tokens',
+      '--temperature',
+      '--top-k',
+      '--top-p',
+      '--seed',
+      '--backend',
+      '--threads',
+      '--stats',
+      '--f16',
+      'ppl FILE',
+    ])
+      expect(r.stdout).toContain(opt);
   });
 
   it('streams exactly max-tokens tokens of text, the same on both backends when greedy', () => {
     const wasm = gpt2('--model', dir, '-p', 'How can entropy be reversed?', '--max-tokens', '12', '--temperature', '0');
-    const js = gpt2('--model', dir, '-p', 'How can entropy be reversed?', '--max-tokens', '12', '--temperature', '0', '--backend', 'js');
+    const js = gpt2(
+      '--model',
+      dir,
+      '-p',
+      'How can entropy be reversed?',
+      '--max-tokens',
+      '12',
+      '--temperature',
+      '0',
+      '--backend',
+      'js',
+    );
     expect(wasm.code, wasm.stderr).toBe(0);
     expect(wasm.stdout).toBe(js.stdout);
     expect(wasm.stderr).toBe('');
@@ -49,8 +76,20 @@ describe('gpt2 command', () => {
   });
 
   it('--f16 decodes from f16 copies of the weights: the same greedy text on both backends, said in --stats', () => {
-    const args = ['--model', dir, '-p', 'How can entropy be reversed?', '--max-tokens', '12', '--temperature', '0', '--f16', '--stats'];
-    const wasm = gpt2(...args), js = gpt2(...args, '--backend', 'js');
+    const args = [
+      '--model',
+      dir,
+      '-p',
+      'How can entropy be reversed?',
+      '--max-tokens',
+      '12',
+      '--temperature',
+      '0',
+      '--f16',
+      '--stats',
+    ];
+    const wasm = gpt2(...args),
+      js = gpt2(...args, '--backend', 'js');
     expect(wasm.code, wasm.stderr).toBe(0);
     expect(wasm.stdout).toBe(js.stdout);
     expect(wasm.stderr).toMatch(/f16 decode weights/);
@@ -73,8 +112,14 @@ describe('gpt2 command', () => {
       [['--model', dir, '-p', 'x', '--temperature', 'hot'], /^gpt2: --temperature must be a number, got 'hot'/],
       [['--model', dir, '-p', 'x', '--max-tokens=-1'], /^gpt2: --max-tokens must be an integer >= 0, got '-1'/],
       [['--model', dir, '-p', 'x', '--backend', 'gpu'], /^gpt2: --backend must be wasm or js, got 'gpu'/],
-      [['--model', join(dir, 'missing'), '-p', 'x'], /^gpt2: --model .*missing: no such file or directory, and not a hub id/],
-      [['--model', 'someone/not-cached', '-p', 'x'], /^gpt2: someone\/not-cached\/config\.json is not in the Hugging Face cache .* HF_HUB_OFFLINE is set; pass a local directory with --model DIR/],
+      [
+        ['--model', join(dir, 'missing'), '-p', 'x'],
+        /^gpt2: --model .*missing: no such file or directory, and not a hub id/,
+      ],
+      [
+        ['--model', 'someone/not-cached', '-p', 'x'],
+        /^gpt2: someone\/not-cached\/config\.json is not in the Hugging Face cache .* HF_HUB_OFFLINE is set; pass a local directory with --model DIR/,
+      ],
       [['ppl', join(dir, 'nothing.txt'), '--model', dir], /^gpt2: .*nothing\.txt: ENOENT/],
     ];
     for (const [args, want] of cases) {

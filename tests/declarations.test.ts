@@ -12,7 +12,10 @@ const decls = Object.entries(KERNELS) as [string, KernelDecl][];
 function parameterNames(f: (...a: never[]) => unknown): string[] {
   const src = f.toString();
   const list = src.slice(src.indexOf('(') + 1, src.indexOf(')'));
-  return list.split(',').map((p) => p.trim().split(/[\s=:]/)[0]).filter(Boolean);
+  return list
+    .split(',')
+    .map((p) => p.trim().split(/[\s=:]/)[0])
+    .filter(Boolean);
 }
 
 /** Every `export function name(params)` of assembly/, with its parameter names. */
@@ -22,7 +25,13 @@ function assemblyExports(): Map<string, string[]> {
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
     const text = readFileSync(new URL(file, dir), 'utf8');
     for (const m of text.matchAll(/^export function (\w+)\(([^)]*)\)/gm)) {
-      out.set(m[1], m[2].split(',').map((p) => p.trim().split(':')[0].trim()).filter(Boolean));
+      out.set(
+        m[1],
+        m[2]
+          .split(',')
+          .map((p) => p.trim().split(':')[0].trim())
+          .filter(Boolean),
+      );
     }
   }
   return out;
@@ -31,19 +40,25 @@ function assemblyExports(): Map<string, string[]> {
 describe('kernel declarations', () => {
   const wasm = assemblyExports();
 
-  it.each(decls)('%s: the reference and the AssemblyScript kernel take the declared arguments, in order', (name, decl) => {
-    const declared = Object.keys(decl.args);
-    expect(parameterNames(decl.ref), 'the reference').toEqual(declared);
-    expect(wasm.get(name), `assembly/: export function ${name}`).toEqual(declared);
-  });
+  it.each(decls)(
+    '%s: the reference and the AssemblyScript kernel take the declared arguments, in order',
+    (name, decl) => {
+      const declared = Object.keys(decl.args);
+      expect(parameterNames(decl.ref), 'the reference').toEqual(declared);
+      expect(wasm.get(name), `assembly/: export function ${name}`).toEqual(declared);
+    },
+  );
 
   it.each(decls)('%s: shapes name only its arguments or free dims, and its warm-up gives every value', (name, decl) => {
-    const numbers = Object.entries(decl.args).filter(([, s]) => s.kind !== 'tensor').map(([n]) => n);
+    const numbers = Object.entries(decl.args)
+      .filter(([, s]) => s.kind !== 'tensor')
+      .map(([n]) => n);
     for (const [arg, spec] of Object.entries(decl.args)) {
       if (spec.kind !== 'tensor') continue;
       const free = freeDims(spec.shape, decl.args);
       for (const d of parseShape(spec.shape)) {
-        for (const n of d.names) expect(numbers.includes(n) || free.includes(n), `${arg} (${spec.shape}): ${n}`).toBe(true);
+        for (const n of d.names)
+          expect(numbers.includes(n) || free.includes(n), `${arg} (${spec.shape}): ${n}`).toBe(true);
       }
       for (const values of decl.warm) {
         for (const d of parseShape(spec.shape)) {
@@ -55,9 +70,11 @@ describe('kernel declarations', () => {
     for (const values of decl.warm) {
       for (const n of numbers) {
         const spec = decl.args[n];
-        expect(n in values || (spec.kind !== 'tensor' && spec.default !== undefined), `warm-up value of ${n}`).toBe(true);
+        expect(n in values || (spec.kind !== 'tensor' && spec.default !== undefined), `warm-up value of ${n}`).toBe(
+          true,
+        );
       }
-      expect(decl.check?.(values) ?? null, 'the warm-up values keep the kernel\'s rules').toBeNull();
+      expect(decl.check?.(values) ?? null, "the warm-up values keep the kernel's rules").toBeNull();
     }
   });
 
@@ -73,7 +90,7 @@ describe('kernel declarations', () => {
       for (const values of decl.warm) {
         const named = { ...values };
         let address = 64;
-        for (const [arg, spec] of Object.entries(decl.args)) if (spec.kind === 'tensor') named[arg] = (address += 4096);
+        for (const [arg, spec] of Object.entries(decl.args)) if (spec.kind === 'tensor') named[arg] = address += 4096;
         for (const n of [1, 2, 3]) {
           const plan = decl.split.plan(named, n, sizes);
           for (const [part, args] of [...plan, ...(plan.finish ? [plan.finish] : [])]) {
@@ -85,9 +102,20 @@ describe('kernel declarations', () => {
     }
   });
 
-  it('every wasm kernel that is not a part, a helper or the host\'s plumbing has a declaration', () => {
-    const helpers = new Set(['heap_base', 'zero_bytes', 'set_pack_buffer', 'pack_bytes', 'decode_scratch_floats', 'tile_6x8', 'tile_6x8_strided',
-      'warm_checksum', 'gemm_nn', 'pack_once', 'touch']);
+  it("every wasm kernel that is not a part, a helper or the host's plumbing has a declaration", () => {
+    const helpers = new Set([
+      'heap_base',
+      'zero_bytes',
+      'set_pack_buffer',
+      'pack_bytes',
+      'decode_scratch_floats',
+      'tile_6x8',
+      'tile_6x8_strided',
+      'warm_checksum',
+      'gemm_nn',
+      'pack_once',
+      'touch',
+    ]);
     const index = readFileSync(new URL('../assembly/index.ts', import.meta.url), 'utf8');
     for (const name of wasm.keys()) {
       if (helpers.has(name) || PART_KERNELS.includes(name) || !/^export \* from/m.test(index)) continue;

@@ -22,9 +22,21 @@ const halves = (a: ArrayLike<number>) => Uint16Array.from(Array.from(a, f32ToF16
 describe('f16 conversion', () => {
   it('rounds to nearest even, with subnormals, overflow and signed zero', () => {
     const cases: [number, number][] = [
-      [1, 0x3c00], [-2, 0xc000], [0.1, 0x2e66], [65504, 0x7bff], [65520, 0x7c00], [1e9, 0x7c00], [-Infinity, 0xfc00],
-      [2 ** -24, 0x0001], [2 ** -25, 0x0000], [3 * 2 ** -25, 0x0002], [2 ** -14, 0x0400], [-0, 0x8000],
-      [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02], [2047 * 2 ** -25, 0x0400], // ties go to even; a carry rounds up to 2^-14
+      [1, 0x3c00],
+      [-2, 0xc000],
+      [0.1, 0x2e66],
+      [65504, 0x7bff],
+      [65520, 0x7c00],
+      [1e9, 0x7c00],
+      [-Infinity, 0xfc00],
+      [2 ** -24, 0x0001],
+      [2 ** -25, 0x0000],
+      [3 * 2 ** -25, 0x0002],
+      [2 ** -14, 0x0400],
+      [-0, 0x8000],
+      [1 + 2 ** -11, 0x3c00],
+      [1 + 3 * 2 ** -11, 0x3c02],
+      [2047 * 2 ** -25, 0x0400], // ties go to even; a carry rounds up to 2^-14
     ];
     for (const [x, h] of cases) expect(f32ToF16Bits(x), `f16(${x})`).toBe(h);
     expect(Number.isNaN(f16ToF32(f32ToF16Bits(NaN)))).toBe(true);
@@ -37,10 +49,13 @@ describe('f16 conversion', () => {
 
   it('the wasm kernel gives the same bits as the JS conversion (both builds)', () => {
     const r = rng(5);
-    const x = Float32Array.from({ length: 4099 }, (_, i) => (i % 7 === 0 ? (r() - 0.5) * 2 ** (r() * 60 - 40) : (r() - 0.5) * 4));
+    const x = Float32Array.from({ length: 4099 }, (_, i) =>
+      i % 7 === 0 ? (r() - 0.5) * 2 ** (r() * 60 - 40) : (r() - 0.5) * 4,
+    );
     x.set([0, -0, 65504, 65520, 2 ** -24, 2 ** -25, 3 * 2 ** -25, 1e-30, -1e30, 2047 * 2 ** -25], 0);
     for (const b of [be.wasm, be.relaxed, be.js]) {
-      const inp = tensorFrom(b, [x.length], x), out = tensorFrom(b, [x.length], new Uint16Array(x.length), 'f16');
+      const inp = tensorFrom(b, [x.length], x),
+        out = tensorFrom(b, [x.length], new Uint16Array(x.length), 'f16');
       b.f32_to_f16(out, inp, x.length);
       expect(Array.from(out.halves()), b.name).toEqual(Array.from(x, f32ToF16Bits));
     }
@@ -49,13 +64,23 @@ describe('f16 conversion', () => {
 
 describe('f16 kernels', () => {
   // the last two take the decode path that splits k into two halves (M < 4, C >= 256)
-  const shapes = [{ M: 1, C: 5, OC: 3 }, { M: 3, C: 13, OC: 37 }, { M: 7, C: 52, OC: 156 }, { M: 1, C: 262, OC: 45 }, { M: 3, C: 300, OC: 1031 }];
+  const shapes = [
+    { M: 1, C: 5, OC: 3 },
+    { M: 3, C: 13, OC: 37 },
+    { M: 7, C: 52, OC: 156 },
+    { M: 1, C: 262, OC: 45 },
+    { M: 3, C: 300, OC: 1031 },
+  ];
   for (const { M, C, OC } of shapes) {
     it(`matmul_forward_f16 and lm_head_forward_f16, M${M} C${C} OC${OC}: wasm (both builds) equal the JS reference`, () => {
       const r = rng(M * 7 + C);
-      const inp = randomArray(M * C, r), w = halves(randomArray(C * OC, r, 0.5)), b = randomArray(OC, r), wte = halves(randomArray(OC * C, r, 0.5));
+      const inp = randomArray(M * C, r),
+        w = halves(randomArray(C * OC, r, 0.5)),
+        b = randomArray(OC, r),
+        wte = halves(randomArray(OC * C, r, 0.5));
       const run = (k: Backend) => {
-        const out = tensorFrom(k, [1, M, OC], new Float32Array(M * OC)), x = tensorFrom(k, [1, M, C], inp);
+        const out = tensorFrom(k, [1, M, OC], new Float32Array(M * OC)),
+          x = tensorFrom(k, [1, M, C], inp);
         k.matmul_forward_f16(out, x, tensorFrom(k, [C, OC], w, 'f16'), tensorFrom(k, [OC], b), 1, M, C, OC);
         const noBias = tensorFrom(k, [1, M, OC], new Float32Array(M * OC));
         k.matmul_forward_f16(noBias, x, tensorFrom(k, [C, OC], w, 'f16'), null, 1, M, C, OC);
@@ -66,14 +91,20 @@ describe('f16 kernels', () => {
       const ref = run(be.js);
       for (const k of [be.wasm, be.relaxed]) {
         const got = run(k);
-        ['matmul', 'matmul without bias', 'lm head'].forEach((name, i) => expectClose(`${name} (${(k as WasmBackend).simd})`, got[i], ref[i], 2e-5, 1e-5));
+        ['matmul', 'matmul without bias', 'lm head'].forEach((name, i) =>
+          expectClose(`${name} (${(k as WasmBackend).simd})`, got[i], ref[i], 2e-5, 1e-5),
+        );
       }
     });
   }
 
   it('large activations (beyond 60000) take the exact path too', () => {
-    const M = 1, C = 300, OC = 64, r = rng(9);
-    const inp = randomArray(M * C, r, 1e5), w = halves(randomArray(C * OC, r));
+    const M = 1,
+      C = 300,
+      OC = 64,
+      r = rng(9);
+    const inp = randomArray(M * C, r, 1e5),
+      w = halves(randomArray(C * OC, r));
     const run = (k: Backend) => {
       const out = tensorFrom(k, [1, M, OC], new Float32Array(M * OC));
       k.matmul_forward_f16(out, tensorFrom(k, [1, M, C], inp), tensorFrom(k, [C, OC], w, 'f16'), null, 1, M, C, OC);
@@ -89,11 +120,18 @@ describe('f16 kernels', () => {
 
   it('two threads give the single-thread bits (decode matmul halves and the LM head split)', async () => {
     const one = be.relaxed;
-    const M = 1, C = 1030, OC = 1030, r = rng(3);
-    const inp = randomArray(M * C, r), w = halves(randomArray(C * OC, r, 0.1)), b = randomArray(OC, r);
-    const V = 2500, wte = halves(randomArray(V * C, r, 0.1));
+    const M = 1,
+      C = 1030,
+      OC = 1030,
+      r = rng(3);
+    const inp = randomArray(M * C, r),
+      w = halves(randomArray(C * OC, r, 0.1)),
+      b = randomArray(OC, r);
+    const V = 2500,
+      wte = halves(randomArray(V * C, r, 0.1));
     const run = (k: Backend) => {
-      const out = tensorFrom(k, [1, M, OC], new Float32Array(M * OC)), logits = tensorFrom(k, [1, M, V], new Float32Array(M * V));
+      const out = tensorFrom(k, [1, M, OC], new Float32Array(M * OC)),
+        logits = tensorFrom(k, [1, M, V], new Float32Array(M * V));
       const x = tensorFrom(k, [1, M, C], inp);
       k.matmul_forward_f16(out, x, tensorFrom(k, [C, OC], w, 'f16'), tensorFrom(k, [OC], b), 1, M, C, OC);
       k.lm_head_forward_f16(logits, x, tensorFrom(k, [V, C], wte, 'f16'), 1, M, C, V);
@@ -120,11 +158,17 @@ describe('a model decoding from f16 copies of its weights', () => {
       const rows: Float32Array[] = [];
       let logits = model.forwardCached([5, 17, 3, 60, 2, 91, 40, 8], cache).data(); // prefill: f32 weights
       rows.push(logits.slice());
-      for (let i = 0; i < 12; i++) { logits = model.forwardCached([argmax(logits)], cache).data(); rows.push(logits.slice()); }
+      for (let i = 0; i < 12; i++) {
+        logits = model.forwardCached([argmax(logits)], cache).data();
+        rows.push(logits.slice());
+      }
       model.dispose();
       return rows;
     };
-    const f32 = logitsOf(be.wasm, 'f32'), f16w = logitsOf(be.wasm, 'f16'), f16r = logitsOf(be.relaxed, 'f16'), f16js = logitsOf(be.js, 'f16');
+    const f32 = logitsOf(be.wasm, 'f32'),
+      f16w = logitsOf(be.wasm, 'f16'),
+      f16r = logitsOf(be.relaxed, 'f16'),
+      f16js = logitsOf(be.js, 'f16');
     for (let i = 0; i < f32.length; i++) {
       expectClose(`step ${i}: f16 wasm vs f16 js`, f16w[i], f16js[i], 2e-5);
       expectClose(`step ${i}: f16 relaxed vs f16 js`, f16r[i], f16js[i], 2e-5);
@@ -133,11 +177,17 @@ describe('a model decoding from f16 copies of its weights', () => {
     }
   });
 
-  it('step() and markParametersChanged() refresh the f16 copies; setDecodeWeights(\'f32\') frees them', () => {
+  it("step() and markParametersChanged() refresh the f16 copies; setDecodeWeights('f32') frees them", () => {
     const model = new GPT({ n_layer: 1, n_head: 2, n_embd: 16, n_positions: 8, vocab_size: 11 }, be.wasm, { seed: 2 });
     model.setDecodeWeights('f16');
     const ids = [1, 2, 3, 4];
-    const decode = () => { const c = model.createKvCache(); model.forwardCached(ids.slice(0, 3), c); const l = model.forwardCached([ids[3]], c).data().slice(); c.dispose(); return l; };
+    const decode = () => {
+      const c = model.createKvCache();
+      model.forwardCached(ids.slice(0, 3), c);
+      const l = model.forwardCached([ids[3]], c).data().slice();
+      c.dispose();
+      return l;
+    };
     const before = decode();
     model.forward(ids, 1, 4, [2, 3, 4, 5]);
     model.backward();

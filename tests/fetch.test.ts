@@ -32,15 +32,23 @@ describe('fetchGPT2', () => {
       config: 'https://huggingface.co/openai-community/gpt2/resolve/main/config.json',
       weights: 'https://huggingface.co/openai-community/gpt2/resolve/main/model.safetensors',
     });
-    expect(modelUrls('https://example.org/a/b')).toEqual({ config: 'https://example.org/a/b/config.json', weights: 'https://example.org/a/b/model.safetensors' });
-    expect(modelUrls('https://example.org/a/x.safetensors')).toEqual({ config: 'https://example.org/a/config.json', weights: 'https://example.org/a/x.safetensors' });
+    expect(modelUrls('https://example.org/a/b')).toEqual({
+      config: 'https://example.org/a/b/config.json',
+      weights: 'https://example.org/a/b/model.safetensors',
+    });
+    expect(modelUrls('https://example.org/a/x.safetensors')).toEqual({
+      config: 'https://example.org/a/config.json',
+      weights: 'https://example.org/a/x.safetensors',
+    });
     expect(() => modelUrls('')).toThrow(/no model given/);
     expect(() => modelUrls('not a model')).toThrow(/neither a URL nor a Hugging Face repo id/);
   });
 
-  it('loads the tiny model over HTTP with progress; its logits equal PyTorch\'s', async () => {
+  it("loads the tiny model over HTTP with progress; its logits equal PyTorch's", async () => {
     const seen: FetchProgress[] = [];
-    const { model, fromCache, bytes } = await fetchGPT2(`${server.url}/m/tiny/`, new JsBackend(), { onProgress: (p) => seen.push(p) });
+    const { model, fromCache, bytes } = await fetchGPT2(`${server.url}/m/tiny/`, new JsBackend(), {
+      onProgress: (p) => seen.push(p),
+    });
     expect(fromCache).toBe(false);
     expect(bytes).toBe(readFileSync(new URL('reference/tiny/model.safetensors', SHARED)).length);
     const last = seen.filter((p) => p.file === 'model.safetensors').pop()!;
@@ -54,12 +62,21 @@ describe('fetchGPT2', () => {
 
   it('refuses a 404, a bad config, a broken download and a cancelled one, naming the file', async () => {
     const be = new JsBackend();
-    await expect(fetchGPT2(`${server.url}/m/none/`, be)).rejects.toThrow(/^config\.json: http:\/\/127\.0\.0\.1:\d+\/m\/none\/config\.json answered HTTP 404 \(not found\)$/);
-    await expect(fetchGPT2(`${server.url}/m/badjson/`, be)).rejects.toThrow(/^config\.json: .*\/m\/badjson\/config\.json is not JSON/);
-    await expect(fetchGPT2(`${server.url}/m/short/`, be)).rejects.toThrow(/^model\.safetensors: .*(ended after|broke off after)/);
+    await expect(fetchGPT2(`${server.url}/m/none/`, be)).rejects.toThrow(
+      /^config\.json: http:\/\/127\.0\.0\.1:\d+\/m\/none\/config\.json answered HTTP 404 \(not found\)$/,
+    );
+    await expect(fetchGPT2(`${server.url}/m/badjson/`, be)).rejects.toThrow(
+      /^config\.json: .*\/m\/badjson\/config\.json is not JSON/,
+    );
+    await expect(fetchGPT2(`${server.url}/m/short/`, be)).rejects.toThrow(
+      /^model\.safetensors: .*(ended after|broke off after)/,
+    );
     const abort = new AbortController();
     abort.abort();
-    await expect(fetchGPT2(`${server.url}/m/tiny/`, be, { signal: abort.signal })).rejects.toMatchObject({ name: 'AbortError', message: 'config.json: download cancelled' });
+    await expect(fetchGPT2(`${server.url}/m/tiny/`, be, { signal: abort.signal })).rejects.toMatchObject({
+      name: 'AbortError',
+      message: 'config.json: download cancelled',
+    });
     expect(be.arena.bytesInUse).toBe(0); // nothing half-loaded stays
   });
 });

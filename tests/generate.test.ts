@@ -11,7 +11,9 @@ import { bothBackends, readShared, expectClose } from './helpers.js';
 const config = configFromHF(JSON.parse(new TextDecoder().decode(readShared('reference/tiny/config.json'))));
 const modelBytes = readShared('reference/tiny/model.safetensors');
 let backends: { wasm: Backend; js: Backend };
-beforeAll(async () => { backends = await bothBackends(); });
+beforeAll(async () => {
+  backends = await bothBackends();
+});
 
 function lastRow(model: GPT, ids: number[]): Float32Array {
   const V = model.config.vocab_size;
@@ -25,19 +27,23 @@ describe('KV-cache generation', () => {
       const model = gptFromSafetensors(modelBytes, config, backends[name]);
       const rand = new Random(9);
       const ids = Array.from({ length: 13 }, () => rand.int(config.vocab_size));
-      for (const chunk of [128, 4]) { // one prefill pass, and a prefill split into chunks of 4
+      for (const chunk of [128, 4]) {
+        // one prefill pass, and a prefill split into chunks of 4
         const cache = model.createKvCache(chunk);
         const seq = ids.slice();
         let cached = model.forwardCached(seq, cache).data().slice();
         expectClose(`prefill (chunk ${chunk})`, cached, lastRow(model, seq), 2e-5);
-        for (let step = 0; step < 18; step++) { // up to the full context of 32
+        for (let step = 0; step < 18; step++) {
+          // up to the full context of 32
           const next = rand.int(config.vocab_size);
           seq.push(next);
           cached = model.forwardCached([next], cache).data().slice();
           expectClose(`step ${step} (chunk ${chunk})`, cached, lastRow(model, seq), 2e-5);
         }
         expect(cache.length).toBe(31);
-        expect(() => model.forwardCached([1, 2], cache)).toThrow('31 cached + 2 new positions exceed the context length n_positions (32)');
+        expect(() => model.forwardCached([1, 2], cache)).toThrow(
+          '31 cached + 2 new positions exceed the context length n_positions (32)',
+        );
         cache.dispose();
       }
       model.dispose();
@@ -69,7 +75,12 @@ describe('KV-cache generation', () => {
       expect(decode('again')).toBe(0);
       // a training step changes every weight; the next decode step must see the new ones
       model.zeroGrad();
-      model.forward(ids, 1, 7, ids.map((_, i) => ids[(i + 1) % 7]));
+      model.forward(
+        ids,
+        1,
+        7,
+        ids.map((_, i) => ids[(i + 1) % 7]),
+      );
       model.backward();
       model.step({ lr: 1e-2 });
       expect(decode('after step()')).toBe(0);
@@ -90,14 +101,23 @@ describe('KV-cache generation', () => {
     const alloc = be.arena.alloc.bind(be.arena);
     let refused = 0;
     be.arena.alloc = (bytes: number, what: string) => {
-      if (what === 'transposed decode weights') { refused++; throw new RangeError('arena: no room (test)'); }
+      if (what === 'transposed decode weights') {
+        refused++;
+        throw new RangeError('arena: no room (test)');
+      }
       return alloc(bytes, what);
     };
     try {
       const ids = [4, 8, 15, 16, 23];
       const cache = model.createKvCache();
       model.forwardCached(ids.slice(0, 3), cache);
-      for (const n of [3, 4]) expectClose(`position ${n}`, model.forwardCached([ids[n]], cache).data().slice(), lastRow(model, ids.slice(0, n + 1)), 2e-5);
+      for (const n of [3, 4])
+        expectClose(
+          `position ${n}`,
+          model.forwardCached([ids[n]], cache).data().slice(),
+          lastRow(model, ids.slice(0, n + 1)),
+          2e-5,
+        );
       expect(refused).toBe(1); // asked once, not on every step
       cache.dispose();
     } finally {
@@ -114,7 +134,10 @@ describe('KV-cache generation', () => {
     expect(a.length).toBe(20);
     // each token is the argmax of a full forward over what came before
     const seq = [1, 2, 3];
-    for (const id of a.slice(0, 5)) { expect(id).toBe(argmax(lastRow(model, seq))); seq.push(id); }
+    for (const id of a.slice(0, 5)) {
+      expect(id).toBe(argmax(lastRow(model, seq)));
+      seq.push(id);
+    }
     model.dispose();
   });
 
@@ -140,10 +163,17 @@ describe('KV-cache generation', () => {
 
   it('slides the window when the context is full instead of failing', () => {
     const model = gptFromSafetensors(modelBytes, config, backends.wasm);
-    const g = generate(model, Array.from({ length: 20 }, (_, i) => i), { temperature: 0, maxTokens: 60 });
+    const g = generate(
+      model,
+      Array.from({ length: 20 }, (_, i) => i),
+      { temperature: 0, maxTokens: 60 },
+    );
     const out: number[] = [];
     let r = g.next();
-    while (!r.done) { out.push(r.value); r = g.next(); }
+    while (!r.done) {
+      out.push(r.value);
+      r = g.next();
+    }
     expect(out.length).toBe(60);
     expect(r.value.slides).toBeGreaterThanOrEqual(2);
     model.dispose();
@@ -152,7 +182,9 @@ describe('KV-cache generation', () => {
   it('refuses an empty prompt and one that fills the context', () => {
     const model = gptFromSafetensors(modelBytes, config, backends.js);
     expect(() => generate(model, []).next()).toThrow('the prompt is empty');
-    expect(() => generate(model, new Array(32).fill(1)).next()).toThrow('the prompt has 32 tokens; the context holds 32');
+    expect(() => generate(model, new Array(32).fill(1)).next()).toThrow(
+      'the prompt has 32 tokens; the context holds 32',
+    );
     expect(() => generate(model, [1], { topP: 0 }).next()).toThrow('top-p must be in (0, 1], got 0');
     model.dispose();
   });
@@ -167,7 +199,9 @@ describe('sampling', () => {
   });
   it('top-k draws only among the k largest, top-p only inside the nucleus', () => {
     const r = new Random(2);
-    const seenK = new Set<number>(), seenP = new Set<number>(), seenAll = new Set<number>();
+    const seenK = new Set<number>(),
+      seenP = new Set<number>(),
+      seenAll = new Set<number>();
     for (let i = 0; i < 3000; i++) {
       seenK.add(sampleToken(logits, { topK: 3 }, r));
       seenP.add(sampleToken(logits, { topP: 0.5 }, r));
@@ -189,35 +223,63 @@ describe('sampling', () => {
       const threshold = k > 0 && k < V ? Float64Array.from(x).sort().reverse()[k - 1] : -Infinity;
       const probs = new Float64Array(V);
       let total = 0;
-      for (let i = 0; i < V; i++) if (x[i] >= threshold) { probs[i] = Math.exp((x[i] - max) / T); total += probs[i]; }
-      let kept = probs, keptTotal = total;
+      for (let i = 0; i < V; i++)
+        if (x[i] >= threshold) {
+          probs[i] = Math.exp((x[i] - max) / T);
+          total += probs[i];
+        }
+      let kept = probs,
+        keptTotal = total;
       if (p < 1) {
         const floor = ((1 - p) / V) * total;
-        const ids = [...probs.keys()].filter((i) => probs[i] >= floor && probs[i] > 0).sort((a, b) => probs[b] - probs[a] || a - b);
-        let cum = 0, keep = 0;
+        const ids = [...probs.keys()]
+          .filter((i) => probs[i] >= floor && probs[i] > 0)
+          .sort((a, b) => probs[b] - probs[a] || a - b);
+        let cum = 0,
+          keep = 0;
         while (keep < ids.length && cum < p * total) cum += probs[ids[keep++]];
-        kept = new Float64Array(V); keptTotal = 0;
-        for (let j = 0; j < keep; j++) { kept[ids[j]] = probs[ids[j]]; keptTotal += probs[ids[j]]; }
+        kept = new Float64Array(V);
+        keptTotal = 0;
+        for (let j = 0; j < keep; j++) {
+          kept[ids[j]] = probs[ids[j]];
+          keptTotal += probs[ids[j]];
+        }
       }
-      let r = rand.uniform() * keptTotal, last = 0;
+      let r = rand.uniform() * keptTotal,
+        last = 0;
       for (let i = 0; i < V; i++) {
         if (kept[i] <= 0) continue;
-        last = i; r -= kept[i];
+        last = i;
+        r -= kept[i];
         if (r < 0) return i;
       }
       return last;
     };
-    const V = 50257, src = new Random(7);
+    const V = 50257,
+      src = new Random(7);
     const rows = [
-      Float32Array.from({ length: V }, () => src.uniform() * 10 - 5),                      // flat: the nucleus is most of the vocabulary
+      Float32Array.from({ length: V }, () => src.uniform() * 10 - 5), // flat: the nucleus is most of the vocabulary
       Float32Array.from({ length: V }, () => Math.round((src.uniform() * 6 - 3) * 4) / 4), // coarse: ties everywhere, at every cut
       Float32Array.from({ length: V }, (_, i) => (i % 97 === 0 ? 8 : 0) + src.uniform() * 2), // peaked, as a trained model's
     ];
     for (const [r, row] of rows.entries()) {
-      for (const [T, k, p] of [[1, 0, 1], [1, 50, 1], [0.7, 40, 0.9], [1.3, 0, 0.9], [1, 0, 0.5], [1, 2000, 0.95], [0.8, 3, 1], [1, 1500, 1]]) {
-        const a = new Random(100 + r), b = new Random(100 + r);
+      for (const [T, k, p] of [
+        [1, 0, 1],
+        [1, 50, 1],
+        [0.7, 40, 0.9],
+        [1.3, 0, 0.9],
+        [1, 0, 0.5],
+        [1, 2000, 0.95],
+        [0.8, 3, 1],
+        [1, 1500, 1],
+      ]) {
+        const a = new Random(100 + r),
+          b = new Random(100 + r);
         for (let n = 0; n < 25; n++) {
-          expect(sampleToken(row, { temperature: T, topK: k, topP: p }, a), `row ${r}, T ${T} top-k ${k} top-p ${p}, draw ${n}`).toBe(plain(row, T, k, p, b));
+          expect(
+            sampleToken(row, { temperature: T, topK: k, topP: p }, a),
+            `row ${r}, T ${T} top-k ${k} top-p ${p}, draw ${n}`,
+          ).toBe(plain(row, T, k, p, b));
         }
       }
     }

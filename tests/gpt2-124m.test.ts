@@ -39,9 +39,11 @@ describe('GPT-2 124M at full size', () => {
       for (let i = 0; i < g.length; i++) if (g[i] !== 0) nonzero++;
       expect(nonzero, name).toBeGreaterThan(0);
     }
-    console.log(`GPT-2 124M: init ${(t1 - t0).toFixed(0)} ms, forward 1x64 ${(t2 - t1).toFixed(0)} ms, ` +
-      `backward ${(t3 - t2).toFixed(0)} ms, loss ${loss!.toFixed(4)}, grad norm ${norm.toFixed(4)}, ` +
-      `arena ${(backend.arena.byteLength / 2 ** 20).toFixed(0)} MiB`);
+    console.log(
+      `GPT-2 124M: init ${(t1 - t0).toFixed(0)} ms, forward 1x64 ${(t2 - t1).toFixed(0)} ms, ` +
+        `backward ${(t3 - t2).toFixed(0)} ms, loss ${loss!.toFixed(4)}, grad norm ${norm.toFixed(4)}, ` +
+        `arena ${(backend.arena.byteLength / 2 ** 20).toFixed(0)} MiB`,
+    );
     model.dispose();
   });
 
@@ -71,8 +73,10 @@ describe('GPT-2 124M at full size', () => {
     const second = model.forward(tokens, 1, T, targets).loss!;
     expect(second).toBeLessThan(loss!); // one step on this batch lowers its loss
     const used = backend.arena.byteLength; // (the allocations above throw if they do not fit)
-    console.log(`GPT-2 124M at 1x1024: forward, backward and an AdamW step ${(performance.now() - t0).toFixed(0)} ms, ` +
-      `loss ${loss!.toFixed(4)} -> ${second.toFixed(4)}, arena ${(used / 2 ** 20).toFixed(0)} MiB`);
+    console.log(
+      `GPT-2 124M at 1x1024: forward, backward and an AdamW step ${(performance.now() - t0).toFixed(0)} ms, ` +
+        `loss ${loss!.toFixed(4)} -> ${second.toFixed(4)}, arena ${(used / 2 ** 20).toFixed(0)} MiB`,
+    );
     model.dispose();
   });
 });

@@ -18,16 +18,27 @@ export function randomArray(n: number, rand: () => number, scale = 1): Float32Ar
   return a;
 }
 
-export interface TestBackends { wasm: Backend; relaxed: Backend; js: Backend }
+export interface TestBackends {
+  wasm: Backend;
+  relaxed: Backend;
+  js: Backend;
+}
 let backends: Promise<TestBackends> | null = null;
 /** The plain-SIMD wasm build, the relaxed-SIMD build (fused multiply-add) and the JS reference. */
 export function bothBackends(): Promise<TestBackends> {
-  backends ??= Promise.all([WasmBackend.create({ simd: 'plain' }), WasmBackend.create({ simd: 'relaxed' })])
-    .then(([wasm, relaxed]) => ({ wasm, relaxed, js: new JsBackend() }));
+  backends ??= Promise.all([WasmBackend.create({ simd: 'plain' }), WasmBackend.create({ simd: 'relaxed' })]).then(
+    ([wasm, relaxed]) => ({ wasm, relaxed, js: new JsBackend() }),
+  );
   return backends;
 }
 
-export function tensorFrom(backend: Backend, shape: number[], data: ArrayLike<number>, dtype: DType = 'f32', name = ''): Tensor {
+export function tensorFrom(
+  backend: Backend,
+  shape: number[],
+  data: ArrayLike<number>,
+  dtype: DType = 'f32',
+  name = '',
+): Tensor {
   const size = shape.reduce((a, b) => a * b, 1);
   const ptr = backend.arena.alloc(size * 4, name || 'test tensor');
   const t = new Tensor(backend.arena, ptr, shape, dtype, name);
@@ -37,10 +48,15 @@ export function tensorFrom(backend: Backend, shape: number[], data: ArrayLike<nu
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: number; at: number } {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let diff = 0, at = -1;
+  let diff = 0,
+    at = -1;
   for (let i = 0; i < a.length; i++) {
     const d = Math.abs(a[i] - b[i]);
-    if (d > diff || Number.isNaN(d)) { diff = d; at = i; if (Number.isNaN(d)) break; }
+    if (d > diff || Number.isNaN(d)) {
+      diff = d;
+      at = i;
+      if (Number.isNaN(d)) break;
+    }
   }
   return { diff, at };
 }
@@ -49,18 +65,31 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: 
  * Element-wise |a - e| <= atol + rtol * |e|. Throws naming the tensor, the max abs diff and
  * where it is, so a failing test says how far off it was.
  */
-export function expectClose(name: string, actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol = 0): number {
-  if (actual.length !== expected.length) throw new Error(`${name}: length ${actual.length}, expected ${expected.length}`);
-  let worst = -1, worstExcess = 0;
+export function expectClose(
+  name: string,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  atol: number,
+  rtol = 0,
+): number {
+  if (actual.length !== expected.length)
+    throw new Error(`${name}: length ${actual.length}, expected ${expected.length}`);
+  let worst = -1,
+    worstExcess = 0;
   for (let i = 0; i < actual.length; i++) {
     const d = Math.abs(actual[i] - expected[i]);
     const excess = d - (atol + rtol * Math.abs(expected[i]));
-    if (!(excess <= 0) && (worst < 0 || excess > worstExcess || Number.isNaN(d))) { worst = i; worstExcess = excess; }
+    if (!(excess <= 0) && (worst < 0 || excess > worstExcess || Number.isNaN(d))) {
+      worst = i;
+      worstExcess = excess;
+    }
   }
   const { diff, at } = maxAbsDiff(actual, expected);
   if (worst >= 0) {
-    throw new Error(`${name}: max abs diff ${diff.toExponential(3)} at [${at}] (tolerance ${atol} + ${rtol}*|x|); ` +
-      `worst at [${worst}]: got ${actual[worst]}, expected ${expected[worst]}`);
+    throw new Error(
+      `${name}: max abs diff ${diff.toExponential(3)} at [${at}] (tolerance ${atol} + ${rtol}*|x|); ` +
+        `worst at [${worst}]: got ${actual[worst]}, expected ${expected[worst]}`,
+    );
   }
   return diff;
 }
@@ -98,7 +127,8 @@ export function f32ToBF16Bits(x: number): number {
 
 /** Little-endian half-precision bytes of a float array. */
 export function halfBytes(a: ArrayLike<number>, dtype: 'F16' | 'BF16'): Uint8Array {
-  const out = new Uint8Array(a.length * 2), dv = new DataView(out.buffer);
+  const out = new Uint8Array(a.length * 2),
+    dv = new DataView(out.buffer);
   const conv = dtype === 'F16' ? f32ToF16Bits : f32ToBF16Bits;
   for (let i = 0; i < a.length; i++) dv.setUint16(2 * i, conv(a[i]), true);
   return out;

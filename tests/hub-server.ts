@@ -22,7 +22,10 @@ export interface FakeHub {
 
 const COMMIT = 'a'.repeat(40);
 
-export async function startFakeHub(repos: Record<string, Record<string, Uint8Array>>, options: FakeHubOptions = {}): Promise<FakeHub> {
+export async function startFakeHub(
+  repos: Record<string, Record<string, Uint8Array>>,
+  options: FakeHubOptions = {},
+): Promise<FakeHub> {
   const requests: FakeHub['requests'] = [];
   const meta = new Map<string, { sha256?: string; gitOid: string; size: number }>();
   for (const [repo, files] of Object.entries(repos)) {
@@ -44,12 +47,24 @@ export async function startFakeHub(repos: Record<string, Record<string, Uint8Arr
       req.on('data', (c) => (body += c));
       req.on('end', () => {
         const { paths } = JSON.parse(body) as { paths: string[] };
-        const out = paths.filter((p) => meta.has(`${info[1]}/${p}`)).map((p) => {
-          const m = meta.get(`${info[1]}/${p}`)!;
-          return { type: 'file', path: p, oid: m.gitOid, size: m.size, ...(m.sha256 ? { lfs: { oid: m.sha256, size: m.size, pointerSize: 134 } } : {}),
-            lastCommit: { id: COMMIT, title: 'test', date: '2026-01-01T00:00:00.000Z' } };
-        });
-        if (!repos[info[1]]) { res.writeHead(404, { 'X-Error-Code': 'RepoNotFound' }); res.end('{"error":"Repository not found"}'); return; }
+        const out = paths
+          .filter((p) => meta.has(`${info[1]}/${p}`))
+          .map((p) => {
+            const m = meta.get(`${info[1]}/${p}`)!;
+            return {
+              type: 'file',
+              path: p,
+              oid: m.gitOid,
+              size: m.size,
+              ...(m.sha256 ? { lfs: { oid: m.sha256, size: m.size, pointerSize: 134 } } : {}),
+              lastCommit: { id: COMMIT, title: 'test', date: '2026-01-01T00:00:00.000Z' },
+            };
+          });
+        if (!repos[info[1]]) {
+          res.writeHead(404, { 'X-Error-Code': 'RepoNotFound' });
+          res.end('{"error":"Repository not found"}');
+          return;
+        }
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify(out));
       });
@@ -59,19 +74,35 @@ export async function startFakeHub(repos: Record<string, Record<string, Uint8Arr
     if (req.method === 'GET' && resolve) {
       const data = repos[resolve[1]]?.[resolve[3]];
       const m = meta.get(`${resolve[1]}/${resolve[3]}`);
-      if (!data || !m) { res.writeHead(404, { 'X-Error-Code': 'EntryNotFound' }); res.end('Entry not found'); return; }
-      let start = 0, end = data.length - 1, status = 200;
+      if (!data || !m) {
+        res.writeHead(404, { 'X-Error-Code': 'EntryNotFound' });
+        res.end('Entry not found');
+        return;
+      }
+      let start = 0,
+        end = data.length - 1,
+        status = 200;
       const range = req.headers.range?.match(/^bytes=(\d+)-(\d*)$/);
-      if (range) { start = Number(range[1]); end = range[2] ? Math.min(Number(range[2]), data.length - 1) : data.length - 1; status = 206; }
+      if (range) {
+        start = Number(range[1]);
+        end = range[2] ? Math.min(Number(range[2]), data.length - 1) : data.length - 1;
+        status = 206;
+      }
       const headers: Record<string, string> = {
-        'Content-Type': 'application/octet-stream', 'Accept-Ranges': 'bytes', 'Content-Length': String(end - start + 1),
-        ETag: `"${m.sha256 ?? m.gitOid}"`, 'X-Repo-Commit': COMMIT,
+        'Content-Type': 'application/octet-stream',
+        'Accept-Ranges': 'bytes',
+        'Content-Length': String(end - start + 1),
+        ETag: `"${m.sha256 ?? m.gitOid}"`,
+        'X-Repo-Commit': COMMIT,
         ...(m.sha256 ? { 'X-Linked-ETag': `"${m.sha256}"`, 'X-Linked-Size': String(m.size) } : {}),
       };
       if (status === 206) headers['Content-Range'] = `bytes ${start}-${end}/${data.length}`;
       res.writeHead(status, headers);
       let body = data.subarray(start, end + 1);
-      if (options.corrupt && body.length > 1) { body = body.slice(); body[body.length >> 1] ^= 0xff; }
+      if (options.corrupt && body.length > 1) {
+        body = body.slice();
+        body[body.length >> 1] ^= 0xff;
+      }
       const cut = options.cutNextDownloadAfter;
       if (cut !== undefined && body.length > 1) {
         options.cutNextDownloadAfter = undefined;
@@ -81,12 +112,19 @@ export async function startFakeHub(repos: Record<string, Record<string, Uint8Arr
       res.end(body);
       return;
     }
-    res.writeHead(404); res.end();
+    res.writeHead(404);
+    res.end();
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`, requests, options,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    options,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

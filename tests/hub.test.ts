@@ -7,8 +7,14 @@ import { hubFile, cachedFile, hubCacheDir, normalizeRepoId } from '../src/weight
 import { startFakeHub } from './hub-server.js';
 
 const dirs: string[] = [];
-const tempCache = () => { const d = mkdtempSync(join(tmpdir(), 'hf-cache-')); dirs.push(d); return d; };
-afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+const tempCache = () => {
+  const d = mkdtempSync(join(tmpdir(), 'hf-cache-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 const weights = new Uint8Array(300_000).map((_, i) => (i * 7919) & 0xff);
 const config = new TextEncoder().encode('{"n_layer": 1}');
@@ -28,7 +34,11 @@ describe('Hugging Face hub and cache', () => {
     const hub = await startFakeHub(repos);
     const cacheDir = tempCache();
     const progress: number[] = [];
-    const path = await hubFile('test-org/tiny-gpt2', 'model.safetensors', { hubUrl: hub.url, cacheDir, onProgress: (_f, done) => progress.push(done) });
+    const path = await hubFile('test-org/tiny-gpt2', 'model.safetensors', {
+      hubUrl: hub.url,
+      cacheDir,
+      onProgress: (_f, done) => progress.push(done),
+    });
     expect(new Uint8Array(readFileSync(path))).toEqual(weights);
     expect(lstatSync(path).isSymbolicLink()).toBe(true);
     expect(path).toContain(join('models--test-org--tiny-gpt2', 'snapshots'));
@@ -37,7 +47,9 @@ describe('Hugging Face hub and cache', () => {
     expect(readFileSync(cfg, 'utf8')).toBe('{"n_layer": 1}');
     await hub.close();
     // no server any more: the cache answers
-    expect(await hubFile('test-org/tiny-gpt2', 'model.safetensors', { hubUrl: hub.url, cacheDir, offline: true })).toBe(path);
+    expect(await hubFile('test-org/tiny-gpt2', 'model.safetensors', { hubUrl: hub.url, cacheDir, offline: true })).toBe(
+      path,
+    );
     expect(cachedFile('test-org/tiny-gpt2', 'model.safetensors', 'main', cacheDir)).toBe(path);
   });
 
@@ -48,13 +60,17 @@ describe('Hugging Face hub and cache', () => {
     mkdirSync(join(cacheDir, 'models--openai-community--gpt2', 'refs'), { recursive: true });
     writeFileSync(join(cacheDir, 'models--openai-community--gpt2', 'refs', 'main'), 'b'.repeat(40));
     writeFileSync(join(snap, 'config.json'), '{}');
-    expect(await hubFile('openai-community/gpt2', 'config.json', { cacheDir, hubUrl: 'http://127.0.0.1:9', offline: true })).toBe(join(snap, 'config.json'));
+    expect(
+      await hubFile('openai-community/gpt2', 'config.json', { cacheDir, hubUrl: 'http://127.0.0.1:9', offline: true }),
+    ).toBe(join(snap, 'config.json'));
   });
 
   it('resumes an interrupted download from the bytes already on disk', async () => {
     const hub = await startFakeHub(repos, { cutNextDownloadAfter: 100_000 });
     const cacheDir = tempCache();
-    await expect(hubFile('test-org/tiny-gpt2', 'model.safetensors', { hubUrl: hub.url, cacheDir })).rejects.toThrow(/interrupted .* run again to resume/);
+    await expect(hubFile('test-org/tiny-gpt2', 'model.safetensors', { hubUrl: hub.url, cacheDir })).rejects.toThrow(
+      /interrupted .* run again to resume/,
+    );
     const path = await hubFile('test-org/tiny-gpt2', 'model.safetensors', { hubUrl: hub.url, cacheDir });
     expect(new Uint8Array(readFileSync(path))).toEqual(weights);
     const ranged = hub.requests.filter((r) => r.range && r.range !== 'bytes=0-0');
@@ -66,24 +82,33 @@ describe('Hugging Face hub and cache', () => {
   it('refuses a download whose checksum does not match, and keeps nothing of it', async () => {
     const hub = await startFakeHub(repos, { corrupt: true });
     const cacheDir = tempCache();
-    await expect(hubFile('test-org/tiny-gpt2', 'model.safetensors', { hubUrl: hub.url, cacheDir })).rejects.toThrow(/checksum mismatch: got sha256 [0-9a-f]{64}, expected [0-9a-f]{64}/);
+    await expect(hubFile('test-org/tiny-gpt2', 'model.safetensors', { hubUrl: hub.url, cacheDir })).rejects.toThrow(
+      /checksum mismatch: got sha256 [0-9a-f]{64}, expected [0-9a-f]{64}/,
+    );
     expect(cachedFile('test-org/tiny-gpt2', 'model.safetensors', 'main', cacheDir)).toBeNull();
     await hub.close();
   });
 
   it('with no network and no cache, says so in one line and how to pass a local file', async () => {
     const cacheDir = tempCache();
-    const err = await hubFile('openai-community/gpt2', 'model.safetensors', { cacheDir, hubUrl: 'http://127.0.0.1:9' }).catch((e: Error) => e);
+    const err = await hubFile('openai-community/gpt2', 'model.safetensors', {
+      cacheDir,
+      hubUrl: 'http://127.0.0.1:9',
+    }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     const msg = (err as Error).message;
     expect(msg.split('\n').length).toBe(1);
-    expect(msg).toMatch(/openai-community\/gpt2\/model\.safetensors is not in the Hugging Face cache .* could not be reached .* --model DIR/);
+    expect(msg).toMatch(
+      /openai-community\/gpt2\/model\.safetensors is not in the Hugging Face cache .* could not be reached .* --model DIR/,
+    );
     expect(existsSync(join(cacheDir, 'models--openai-community--gpt2', 'blobs'))).toBe(false);
   });
 
   it('a file the repository does not have is named', async () => {
     const hub = await startFakeHub(repos);
-    await expect(hubFile('test-org/tiny-gpt2', 'nope.bin', { hubUrl: hub.url, cacheDir: tempCache() })).rejects.toThrow('test-org/tiny-gpt2 has no file nope.bin at revision main');
+    await expect(hubFile('test-org/tiny-gpt2', 'nope.bin', { hubUrl: hub.url, cacheDir: tempCache() })).rejects.toThrow(
+      'test-org/tiny-gpt2 has no file nope.bin at revision main',
+    );
     await hub.close();
   });
 });

@@ -12,8 +12,15 @@ import { bothBackends, readShared, expectClose } from './helpers.js';
 const config = configFromHF(JSON.parse(new TextDecoder().decode(readShared('reference/tiny/config.json'))));
 const modelBytes = readShared('reference/tiny/model.safetensors');
 const ref = new SafetensorsFile(readShared('reference/tiny/reference.safetensors'), 'reference.safetensors');
-const adamw = JSON.parse(ref.metadata.adamw) as { lr: number; beta1: number; beta2: number; eps: number; weight_decay: number };
-const inputs = ref.ints('inputs'), targets = ref.ints('targets');
+const adamw = JSON.parse(ref.metadata.adamw) as {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weight_decay: number;
+};
+const inputs = ref.ints('inputs'),
+  targets = ref.ints('targets');
 const [B, T] = ref.info('inputs').shape;
 
 function load(backend: Backend): GPT {
@@ -21,7 +28,9 @@ function load(backend: Backend): GPT {
 }
 
 let backends: { wasm: Backend; relaxed: Backend; js: Backend };
-beforeAll(async () => { backends = await bothBackends(); });
+beforeAll(async () => {
+  backends = await bothBackends();
+});
 
 for (const name of ['wasm', 'relaxed', 'js'] as const) {
   describe(`${name} backend equals PyTorch on the tiny reference model`, () => {
@@ -54,22 +63,34 @@ for (const name of ['wasm', 'relaxed', 'js'] as const) {
       model.forward(inputs, B, T, targets);
       model.zeroGrad();
       model.backward();
-      model.step({ lr: adamw.lr, beta1: adamw.beta1, beta2: adamw.beta2, eps: adamw.eps, weightDecay: adamw.weight_decay });
+      model.step({
+        lr: adamw.lr,
+        beta1: adamw.beta1,
+        beta2: adamw.beta2,
+        eps: adamw.eps,
+        weightDecay: adamw.weight_decay,
+      });
       // Adam's first step is lr * g / (|g| + eps'): it normalises the gradient away. Where PyTorch's
       // gradient is rounding noise (|g| < 1e-7; e.g. the key bias, whose exact gradient is zero
       // because softmax ignores a per-row shift) the step's sign is noise too, in any float32
       // implementation, so those elements may differ by up to lr. Every other element: 1e-5.
-      let noisy = 0, total = 0;
+      let noisy = 0,
+        total = 0;
       for (const spec of model.parameterSpecs) {
-        const got = model.parameter(spec.name).data(), want = ref.floats(`adamw1.${spec.name}`);
+        const got = model.parameter(spec.name).data(),
+          want = ref.floats(`adamw1.${spec.name}`);
         const grad = ref.floats(`grad.${spec.name}`);
-        const determined: number[] = [], expected: number[] = [];
+        const determined: number[] = [],
+          expected: number[] = [];
         for (let i = 0; i < got.length; i++) {
           total++;
           if (Math.abs(grad[i]) < 1e-7) {
             noisy++;
             expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(adamw.lr * 1.001);
-          } else { determined.push(got[i]); expected.push(want[i]); }
+          } else {
+            determined.push(got[i]);
+            expected.push(want[i]);
+          }
         }
         expectClose(`adamw1.${spec.name}`, determined, expected, 1e-5);
       }
@@ -86,7 +107,13 @@ for (const name of ['wasm', 'relaxed', 'js'] as const) {
         got.push(loss!);
         model.zeroGrad();
         model.backward();
-        model.step({ lr: adamw.lr, beta1: adamw.beta1, beta2: adamw.beta2, eps: adamw.eps, weightDecay: adamw.weight_decay });
+        model.step({
+          lr: adamw.lr,
+          beta1: adamw.beta1,
+          beta2: adamw.beta2,
+          eps: adamw.eps,
+          weightDecay: adamw.weight_decay,
+        });
       }
       expectClose('losses10', got, want, 1e-4);
       expect(got[9]).toBeLessThan(got[0]);

@@ -29,31 +29,63 @@ function header(json: string, data = new Uint8Array(0), declared?: number): Uint
 }
 
 const err = (bytes: Uint8Array) => {
-  try { parseSafetensors(bytes, 'f.safetensors'); } catch (e) { return e as Error; }
+  try {
+    parseSafetensors(bytes, 'f.safetensors');
+  } catch (e) {
+    return e as Error;
+  }
   throw new Error('expected an error');
 };
 
 describe('safetensors: bad files are refused with one line that names the problem', () => {
   it('truncated files and impossible header lengths', () => {
-    expect(err(new Uint8Array(5)).message).toBe('f.safetensors: 5 bytes is too short for a safetensors file (needs at least 8)');
-    expect(err(header('{}', new Uint8Array(0), 1000)).message).toBe('f.safetensors: header length 1000 runs past the end of the 10-byte file');
-    expect(err(header('{}', new Uint8Array(0), 200 * 1024 * 1024)).message).toMatch(/header length 209715200 exceeds the 104857600-byte limit/);
-    expect(err(valid.slice(0, valid.length - 3)).message).toMatch(/data_offsets \[\d+, \d+\] lie outside the \d+-byte data section/);
+    expect(err(new Uint8Array(5)).message).toBe(
+      'f.safetensors: 5 bytes is too short for a safetensors file (needs at least 8)',
+    );
+    expect(err(header('{}', new Uint8Array(0), 1000)).message).toBe(
+      'f.safetensors: header length 1000 runs past the end of the 10-byte file',
+    );
+    expect(err(header('{}', new Uint8Array(0), 200 * 1024 * 1024)).message).toMatch(
+      /header length 209715200 exceeds the 104857600-byte limit/,
+    );
+    expect(err(valid.slice(0, valid.length - 3)).message).toMatch(
+      /data_offsets \[\d+, \d+\] lie outside the \d+-byte data section/,
+    );
   });
   it('non-JSON headers and unknown dtypes', () => {
     expect(err(header('{"a": ')).message).toMatch(/^f\.safetensors: the header is not valid UTF-8 JSON/);
     expect(err(header('[1,2]')).message).toBe('f.safetensors: the header is not a JSON object');
-    expect(err(header('{"w":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}}', new Uint8Array(1))).message).toBe(`f.safetensors: tensor 'w' has unknown dtype "Q4"`);
+    expect(err(header('{"w":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}}', new Uint8Array(1))).message).toBe(
+      `f.safetensors: tensor 'w' has unknown dtype "Q4"`,
+    );
   });
   it('offsets outside the data, overlapping, or disagreeing with the shape', () => {
     const d = new Uint8Array(16);
-    expect(err(header('{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,32]}}', d)).message).toBe(`f.safetensors: tensor 'w' data_offsets [0, 32] lie outside the 16-byte data section`);
-    expect(err(header('{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', d)).message).toBe(`f.safetensors: tensor 'w' F32 (3) needs 12 bytes but its offsets span 8`);
-    expect(err(header('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}', d)).message).toBe(`f.safetensors: tensors 'a' and 'b' overlap`);
-    expect(err(header('{"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,8]}}', d)).message).toBe(`f.safetensors: tensor 'w' has an invalid shape [-1]`);
+    expect(err(header('{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,32]}}', d)).message).toBe(
+      `f.safetensors: tensor 'w' data_offsets [0, 32] lie outside the 16-byte data section`,
+    );
+    expect(err(header('{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', d)).message).toBe(
+      `f.safetensors: tensor 'w' F32 (3) needs 12 bytes but its offsets span 8`,
+    );
+    expect(
+      err(
+        header(
+          '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}',
+          d,
+        ),
+      ).message,
+    ).toBe(`f.safetensors: tensors 'a' and 'b' overlap`);
+    expect(err(header('{"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,8]}}', d)).message).toBe(
+      `f.safetensors: tensor 'w' has an invalid shape [-1]`,
+    );
   });
   it('a valid file reads back what was written', () => {
-    const f = new SafetensorsFile(writeSafetensors([{ name: 'x', dtype: 'F32', shape: [2, 2], data: new Uint8Array(new Float32Array([1, 2, 3, 4]).buffer) }], { note: 'hi' }));
+    const f = new SafetensorsFile(
+      writeSafetensors(
+        [{ name: 'x', dtype: 'F32', shape: [2, 2], data: new Uint8Array(new Float32Array([1, 2, 3, 4]).buffer) }],
+        { note: 'hi' },
+      ),
+    );
     expect(f.floats('x')).toEqual(new Float32Array([1, 2, 3, 4]));
     expect(f.metadata).toEqual({ note: 'hi' });
   });
@@ -72,7 +104,8 @@ describe('safetensors fuzz: mutated files load or fail cleanly', () => {
         m.dispose();
         outcomes.loaded++;
       } catch (e) {
-        if (!(e instanceof SafetensorsError)) throw new Error(`mutant ${i} (${what}) threw ${(e as Error).name}: ${(e as Error).message}`);
+        if (!(e instanceof SafetensorsError))
+          throw new Error(`mutant ${i} (${what}) threw ${(e as Error).name}: ${(e as Error).message}`);
         expect((e as Error).message.includes('\n'), what).toBe(false);
         outcomes.refused++;
       }

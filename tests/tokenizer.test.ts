@@ -44,7 +44,8 @@ describe('GPT-2 BPE', () => {
     const [first] = tok.encode('😀'); // half of a character
     expect(tok.decode([first])).toBe('\uFFFD');
     expect(tok.decode(tok.encode('ok'))).toBe('ok'); // nothing left over from the call before
-    const a = tok.streamDecoder(), b = tok.streamDecoder();
+    const a = tok.streamDecoder(),
+      b = tok.streamDecoder();
     expect(a.push(first)).toBe('');
     expect(b.push(tok.encode('x')[0])).toBe('x');
     expect(a.flush()).toBe('\uFFFD');

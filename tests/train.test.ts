@@ -22,10 +22,25 @@ const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const shakespeare = new TextDecoder().decode(readShared('data/tinyshakespeare.txt')).slice(0, 20000);
 const tok = CharTokenizer.fromText(shakespeare);
 const small = { n_layer: 2, n_head: 2, n_embd: 32, n_positions: 32, vocab_size: tok.vocabSize };
-const cfg: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, batchSize: 4, blockSize: 32, maxIters: 40, lr: 3e-3, minLr: 3e-4, warmupIters: 5, lrDecayIters: 40, evalInterval: 20, evalIters: 2, seed: 7 };
+const cfg: TrainConfig = {
+  ...DEFAULT_TRAIN_CONFIG,
+  batchSize: 4,
+  blockSize: 32,
+  maxIters: 40,
+  lr: 3e-3,
+  minLr: 3e-4,
+  warmupIters: 5,
+  lrDecayIters: 40,
+  evalInterval: 20,
+  evalIters: 2,
+  seed: 7,
+};
 let backends: TestBackends;
 let dir: string;
-beforeAll(async () => { backends = await bothBackends(); dir = mkdtempSync(join(tmpdir(), 'train-')); });
+beforeAll(async () => {
+  backends = await bothBackends();
+  dir = mkdtempSync(join(tmpdir(), 'train-'));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(backend: Backend, iters: number, config = cfg): { trainer: Trainer; losses: number[] } {
@@ -43,12 +58,15 @@ function gpt2(...args: string[]) {
 
 describe('training', () => {
   it('the loss falls within a few dozen steps on both backends, and they agree on the first losses to 1e-4', () => {
-    const w = run(backends.wasm, 40), j = run(backends.js, 6);
+    const w = run(backends.wasm, 40),
+      j = run(backends.js, 6);
     for (let i = 0; i < 6; i++) expect(Math.abs(w.losses[i] - j.losses[i]), `step ${i + 1}`).toBeLessThan(1e-4);
-    const first = w.losses.slice(0, 5).reduce((a, b) => a + b) / 5, last = w.losses.slice(-5).reduce((a, b) => a + b) / 5;
+    const first = w.losses.slice(0, 5).reduce((a, b) => a + b) / 5,
+      last = w.losses.slice(-5).reduce((a, b) => a + b) / 5;
     expect(first).toBeGreaterThan(Math.log(tok.vocabSize) - 0.3); // starts near uniform
     expect(last).toBeLessThan(first - 0.5);
-    w.trainer.model.dispose(); j.trainer.model.dispose();
+    w.trainer.model.dispose();
+    j.trainer.model.dispose();
   });
 
   it('a step with gradScale equals scaling the gradients first, bit for bit (clipping without a pass of its own)', () => {
@@ -56,37 +74,66 @@ describe('training', () => {
     const { tokens, targets } = data.batch('train', 4, 32, new Random(3));
     const [a, b] = [0, 1].map(() => new GPT(small, backends.wasm, { seed: 5 }));
     for (let i = 0; i < 3; i++) {
-      for (const m of [a, b]) { m.zeroGrad(); m.forward(tokens, 4, 32, targets); m.backward(); }
+      for (const m of [a, b]) {
+        m.zeroGrad();
+        m.forward(tokens, 4, 32, targets);
+        m.backward();
+      }
       const s = 0.1 / a.gradNorm(); // well under the norm: every gradient is scaled
       expect(s).toBeLessThan(1);
-      for (const spec of a.parameterSpecs) { // the gradients scaled in a pass of their own (f32 products, as AdamW's)
-        const g = a.gradient(spec.name).data(), s32 = Math.fround(s);
+      for (const spec of a.parameterSpecs) {
+        // the gradients scaled in a pass of their own (f32 products, as AdamW's)
+        const g = a.gradient(spec.name).data(),
+          s32 = Math.fround(s);
         for (let i = 0; i < g.length; i++) g[i] *= s32;
       }
       a.step({ lr: 3e-3, weightDecay: 0.1, decay: 'matrices' });
       b.step({ lr: 3e-3, weightDecay: 0.1, decay: 'matrices', gradScale: s });
     }
     for (const spec of a.parameterSpecs) {
-      const x = a.parameter(spec.name).data(), y = b.parameter(spec.name).data();
-      expect(Buffer.from(y.buffer, y.byteOffset, y.byteLength).equals(Buffer.from(x.buffer, x.byteOffset, x.byteLength)), spec.name).toBe(true);
+      const x = a.parameter(spec.name).data(),
+        y = b.parameter(spec.name).data();
+      expect(
+        Buffer.from(y.buffer, y.byteOffset, y.byteLength).equals(Buffer.from(x.buffer, x.byteOffset, x.byteLength)),
+        spec.name,
+      ).toBe(true);
     }
-    a.dispose(); b.dispose();
+    a.dispose();
+    b.dispose();
   });
 
   it('zeroGrad: the gradients read as zeros; the backward after it writes what adding to zeros gives, and the next adds', () => {
     const { tokens, targets } = new TokenDataset(tok.encode(shakespeare), 32).batch('train', 4, 32, new Random(4));
     const m = new GPT(small, backends.wasm, { seed: 6 });
     const grads = () => m.parameterSpecs.map((s) => Float32Array.from(m.gradient(s.name).data()));
-    const pass = () => { m.forward(tokens, 4, 32, targets); m.backward(); };
+    const pass = () => {
+      m.forward(tokens, 4, 32, targets);
+      m.backward();
+    };
     pass(); // fresh gradients (zeros in memory): added to
     const once = grads();
     pass(); // added again: twice as much (to rounding: wte's two parts, a layernorm's rows, k chunks add in turn)
-    grads().forEach((g, i) => expectClose(m.parameterSpecs[i].name, g, once[i].map((x) => 2 * x), 1e-7, 1e-5));
+    grads().forEach((g, i) =>
+      expectClose(
+        m.parameterSpecs[i].name,
+        g,
+        once[i].map((x) => 2 * x),
+        1e-7,
+        1e-5,
+      ),
+    );
     m.zeroGrad();
     pass(); // written (linear layers, wte), or added to memory cleared first (the rest): the first pass's bits
-    grads().forEach((g, i) => expect(Buffer.from(g.buffer).equals(Buffer.from(once[i].buffer)), m.parameterSpecs[i].name).toBe(true));
+    grads().forEach((g, i) =>
+      expect(Buffer.from(g.buffer).equals(Buffer.from(once[i].buffer)), m.parameterSpecs[i].name).toBe(true),
+    );
     m.zeroGrad();
-    grads().forEach((g, i) => expect(g.every((x) => x === 0), m.parameterSpecs[i].name).toBe(true));
+    grads().forEach((g, i) =>
+      expect(
+        g.every((x) => x === 0),
+        m.parameterSpecs[i].name,
+      ).toBe(true),
+    );
     m.dispose();
   });
 
@@ -114,45 +161,70 @@ describe('training', () => {
     const rest: number[] = [];
     for (let i = 0; i < 6; i++) rest.push(trainer.step().loss);
     expect(rest).toEqual(straight.losses.slice(6)); // bit for bit
-    model.dispose(); straight.trainer.model.dispose();
+    model.dispose();
+    straight.trainer.model.dispose();
   });
 
   it('the chat loss counts only response tokens (checked by hand)', () => {
     const chars = CharTokenizer.fromText('abcdefghi?!: ');
     const T = 12;
-    const model = new GPT({ n_layer: 1, n_head: 2, n_embd: 8, n_positions: T, vocab_size: chars.vocabSize }, backends.js, { seed: 3 });
+    const model = new GPT(
+      { n_layer: 1, n_head: 2, n_embd: 8, n_positions: T, vocab_size: chars.vocabSize },
+      backends.js,
+      { seed: 3 },
+    );
     const line = JSON.stringify({ prompt: 'abc?', response: 'hi!' });
     const data = new ChatDataset(`${line}\n${line}\n`, chars, T, 0.5, 'chat.jsonl');
-    const { tokens, targets } = data.batch('train', 1, T, new (class { int() { return 0; } uniform() { return 0; } })() as never);
+    const { tokens, targets } = data.batch(
+      'train',
+      1,
+      T,
+      new (class {
+        int() {
+          return 0;
+        }
+        uniform() {
+          return 0;
+        }
+      })() as never,
+    );
     const { ids, promptLength } = chatExample(chars, 'abc?', 'hi!');
     expect(promptLength).toBe(4);
     expect(Array.from(targets)).toEqual([-1, -1, -1, ids[4], ids[5], ids[6], -1, -1, -1, -1, -1, -1]);
     const { logits, loss } = model.forward(tokens, 1, T, targets);
     // by hand: mean over positions 3..5 of -log softmax(logits)[target]
-    const V = chars.vocabSize, L = logits.data();
+    const V = chars.vocabSize,
+      L = logits.data();
     let sum = 0;
     for (const t of [3, 4, 5]) {
       const row = Array.from(L.subarray(t * V, (t + 1) * V));
-      const max = Math.max(...row), lse = max + Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0));
+      const max = Math.max(...row),
+        lse = max + Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0));
       sum += lse - row[targets[t]];
     }
     expect(Math.abs(loss! - sum / 3)).toBeLessThan(1e-5);
     // and the gradient flows only from those positions: the prompt tokens' targets change nothing
-    model.zeroGrad(); model.backward();
+    model.zeroGrad();
+    model.backward();
     const g1 = Float32Array.from(model.gradient('wte.weight').data());
     const other = Int32Array.from(targets);
     model.forward(tokens, 1, T, other);
-    model.zeroGrad(); model.backward();
+    model.zeroGrad();
+    model.backward();
     expect(Float32Array.from(model.gradient('wte.weight').data())).toEqual(g1);
     model.dispose();
   });
 
   it("rows: 'targets' (the last layer past attention on the target rows only) gives the loss, logits and every gradient of a full pass", () => {
     const config = { n_layer: 2, n_head: 2, n_embd: 20, n_positions: 9, vocab_size: 23 };
-    const B = 3, T = 9, V = config.vocab_size;
+    const B = 3,
+      T = 9,
+      V = config.vocab_size;
     const r = rng(5);
     const tokens = Int32Array.from({ length: B * T }, () => Math.floor(r() * V));
-    const targets = Int32Array.from({ length: B * T }, (_, i) => (i % 4 === 1 || i % 7 === 0 ? Math.floor(r() * V) : -1));
+    const targets = Int32Array.from({ length: B * T }, (_, i) =>
+      i % 4 === 1 || i % 7 === 0 ? Math.floor(r() * V) : -1,
+    );
     const rows = [...targets.keys()].filter((i) => targets[i] >= 0);
     expect(rows.length).toBeGreaterThan(3);
     expect(rows.length).toBeLessThan(B * T);
@@ -160,21 +232,36 @@ describe('training', () => {
       const model = new GPT(config, backends[name], { seed: 11 });
       const full = model.forward(tokens, B, T, targets);
       const fullLogits = Float32Array.from(full.logits.data());
-      model.zeroGrad(); model.backward();
-      const grads = new Map(model.parameterSpecs.map((s) => [s.name, Float32Array.from(model.gradient(s.name).data())]));
+      model.zeroGrad();
+      model.backward();
+      const grads = new Map(
+        model.parameterSpecs.map((s) => [s.name, Float32Array.from(model.gradient(s.name).data())]),
+      );
       const sel = model.forward(tokens, B, T, targets, { rows: 'targets' });
       expect(sel.logits.shape).toEqual([1, rows.length, V]);
       expect(Math.abs(sel.loss! - full.loss!), name).toBeLessThan(1e-6);
       const L = sel.logits.data();
-      rows.forEach((row, i) => expectClose(`${name} logits of row ${row}`, L.subarray(i * V, (i + 1) * V), fullLogits.subarray(row * V, (row + 1) * V), 1e-5));
-      model.zeroGrad(); model.backward();
+      rows.forEach((row, i) =>
+        expectClose(
+          `${name} logits of row ${row}`,
+          L.subarray(i * V, (i + 1) * V),
+          fullLogits.subarray(row * V, (row + 1) * V),
+          1e-5,
+        ),
+      );
+      model.zeroGrad();
+      model.backward();
       for (const [p, g] of grads) expectClose(`${name} gradient ${p}`, model.gradient(p).data(), g, 1e-6, 1e-5);
       // and a full pass after it is unchanged, gradients too (the selected pass leaves nothing
       // behind in the buffers the two share)
       expect(model.forward(tokens, B, T, targets).loss).toBe(full.loss);
-      model.zeroGrad(); model.backward();
-      for (const [p, g] of grads) expect(Float32Array.from(model.gradient(p).data()), `${name} gradient ${p} again`).toEqual(g);
-      expect(() => model.forward(tokens, B, T, undefined, { rows: 'targets' })).toThrow("rows: 'targets' needs targets");
+      model.zeroGrad();
+      model.backward();
+      for (const [p, g] of grads)
+        expect(Float32Array.from(model.gradient(p).data()), `${name} gradient ${p} again`).toEqual(g);
+      expect(() => model.forward(tokens, B, T, undefined, { rows: 'targets' })).toThrow(
+        "rows: 'targets' needs targets",
+      );
       model.dispose();
     }
   });
@@ -197,8 +284,31 @@ describe('gpt2 train', () => {
     const data = join(dir, 'tiny.txt');
     writeFileSync(data, shakespeare);
     const out = join(dir, 'run');
-    const r = gpt2('train', '--data', data, '--out', out, '--n-layer', '2', '--n-head', '2', '--n-embd', '32', '--block-size', '32',
-      '--batch-size', '4', '--max-iters', '20', '--eval-interval', '10', '--eval-iters', '2', '--sample-chars', '20');
+    const r = gpt2(
+      'train',
+      '--data',
+      data,
+      '--out',
+      out,
+      '--n-layer',
+      '2',
+      '--n-head',
+      '2',
+      '--n-embd',
+      '32',
+      '--block-size',
+      '32',
+      '--batch-size',
+      '4',
+      '--max-iters',
+      '20',
+      '--eval-interval',
+      '10',
+      '--eval-iters',
+      '2',
+      '--sample-chars',
+      '20',
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/iter 20\/20 \| loss [\d.]+ \| val [\d.]+ \| lr [\d.e+-]+ \| \d+ tok\/s \| ETA/);
     expect(r.stderr).toMatch(/done: 20 iterations, 2,560 tokens in .* val loss [\d.]+; checkpoint in/);
@@ -222,18 +332,36 @@ describe('gpt2 train', () => {
     writeFileSync(join(dir, 'empty.txt'), '');
     writeFileSync(join(dir, 'short.txt'), 'To be or not to be');
     writeFileSync(join(dir, 'latin1.txt'), new Uint8Array([0x52, 0x6f, 0x6d, 0xe9, 0x6f, 0x0a]));
-    writeFileSync(join(dir, 'chat.jsonl'), '{"prompt": "a", "response": "b"}\n{"prompt": "c", "response": "d"}\n{"prompt": "e" "response": "f"}\n');
+    writeFileSync(
+      join(dir, 'chat.jsonl'),
+      '{"prompt": "a", "response": "b"}\n{"prompt": "c", "response": "d"}\n{"prompt": "e" "response": "f"}\n',
+    );
     writeFileSync(join(dir, 'fields.jsonl'), '{"prompt": "a", "response": "b"}\n{"question": "c"}\n');
     const common = ['--out', join(dir, 'bad'), '--block-size', '32', '--max-iters', '2'];
     const cases: [string[], RegExp][] = [
-      [['--data', join(dir, 'empty.txt'), ...common], /empty\.txt: the file is empty; training needs at least block size \+ 1 = 33 tokens in each split/],
-      [['--data', join(dir, 'short.txt'), ...common], /short\.txt: 18 tokens give the train split 16, fewer than block size \+ 1 = 33/],
-      [['--data', join(dir, 'latin1.txt'), ...common], /latin1\.txt: not valid UTF-8 text \(first bad byte near offset 3\)/],
+      [
+        ['--data', join(dir, 'empty.txt'), ...common],
+        /empty\.txt: the file is empty; training needs at least block size \+ 1 = 33 tokens in each split/,
+      ],
+      [
+        ['--data', join(dir, 'short.txt'), ...common],
+        /short\.txt: 18 tokens give the train split 16, fewer than block size \+ 1 = 33/,
+      ],
+      [
+        ['--data', join(dir, 'latin1.txt'), ...common],
+        /latin1\.txt: not valid UTF-8 text \(first bad byte near offset 3\)/,
+      ],
       [['--data', join(dir, 'chat.jsonl'), ...common], /chat\.jsonl:3: not valid JSON/],
-      [['--data', join(dir, 'fields.jsonl'), ...common], /fields\.jsonl:2: expected \{"prompt": string, "response": string\}/],
+      [
+        ['--data', join(dir, 'fields.jsonl'), ...common],
+        /fields\.jsonl:2: expected \{"prompt": string, "response": string\}/,
+      ],
       [['--data', join(dir, 'missing.txt'), ...common], /missing\.txt: ENOENT/],
       [['--out', join(dir, 'bad')], /--data FILE is required/],
-      [['--data', join(dir, 'short.txt'), '--out', join(dir, 'bad'), '--lr', 'fast'], /--lr must be a number >= 0, got 'fast'/],
+      [
+        ['--data', join(dir, 'short.txt'), '--out', join(dir, 'bad'), '--lr', 'fast'],
+        /--lr must be a number >= 0, got 'fast'/,
+      ],
     ];
     for (const [args, want] of cases) {
       const r = gpt2('train', ...args);
@@ -254,7 +382,27 @@ describe('gpt2 train', () => {
     expect(big.stderr).toMatch(/--block-size 64 is larger than .*init's context n_positions 32/);
     // weights so large the loss overflows: training must stop at iteration 1 and keep the checkpoint that was there
     const out = join(dir, 'nan');
-    const ok = gpt2('train', '--data', data, '--init', init, '--out', out, '--block-size', '32', '--batch-size', '2', '--max-iters', '2', '--eval-interval', '2', '--eval-iters', '1', '--sample-chars', '0');
+    const ok = gpt2(
+      'train',
+      '--data',
+      data,
+      '--init',
+      init,
+      '--out',
+      out,
+      '--block-size',
+      '32',
+      '--batch-size',
+      '2',
+      '--max-iters',
+      '2',
+      '--eval-interval',
+      '2',
+      '--eval-iters',
+      '1',
+      '--sample-chars',
+      '0',
+    );
     expect(ok.code, ok.stderr).toBe(0);
     const good = readFileSync(join(out, 'model.safetensors'));
     const hot = join(dir, 'hot');
@@ -264,11 +412,30 @@ describe('gpt2 train', () => {
     m2.parameter('h.0.mlp.c_proj.weight').data().fill(3e38);
     saveGPT2(m2, hot, { extraConfig: { wasm_gpt_tokenizer: tok.spec() } });
     copyFileSync(join(out, 'optimizer.safetensors'), join(dir, 'opt-before'));
-    const bad = gpt2('train', '--data', data, '--init', hot, '--out', out, '--block-size', '32', '--batch-size', '2', '--max-iters', '4', '--sample-chars', '0');
+    const bad = gpt2(
+      'train',
+      '--data',
+      data,
+      '--init',
+      hot,
+      '--out',
+      out,
+      '--block-size',
+      '32',
+      '--batch-size',
+      '2',
+      '--max-iters',
+      '4',
+      '--sample-chars',
+      '0',
+    );
     expect(bad.code).not.toBe(0);
-    expect(bad.stderr).toMatch(/the loss became (NaN|Infinity) at iteration 1; training stopped, nothing was saved after it, the last good checkpoint in .* is kept/);
+    expect(bad.stderr).toMatch(
+      /the loss became (NaN|Infinity) at iteration 1; training stopped, nothing was saved after it, the last good checkpoint in .* is kept/,
+    );
     expect(readFileSync(join(out, 'model.safetensors')).equals(good)).toBe(true);
     expect(existsSync(join(out, 'optimizer.safetensors'))).toBe(true);
-    model.dispose(); m2.dispose();
+    model.dispose();
+    m2.dispose();
   });
 });

@@ -2,7 +2,7 @@
 // PyTorch's logits; save + load round-trips exactly; F16/BF16 copies and `transformer.`
 // prefixed keys with the causal-mask buffers load too.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,13 +13,17 @@ import { GPT } from '../src/model/gpt.js';
 import { bothBackends, readShared, expectClose, halfBytes, SHARED } from './helpers.js';
 
 const ref = new SafetensorsFile(readShared('reference/tiny/reference.safetensors'));
-const inputs = ref.ints('inputs'), targets = ref.ints('targets');
+const inputs = ref.ints('inputs'),
+  targets = ref.ints('targets');
 const [B, T] = ref.info('inputs').shape;
 const tinyDir = fileURLToPath(new URL('reference/tiny', SHARED));
 
 let backends: { wasm: Backend; js: Backend };
 let dir: string;
-beforeAll(async () => { backends = await bothBackends(); dir = mkdtempSync(join(tmpdir(), 'wasm-gpt-')); });
+beforeAll(async () => {
+  backends = await bothBackends();
+  dir = mkdtempSync(join(tmpdir(), 'wasm-gpt-'));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function convertedCopy(dtype: 'F16' | 'BF16', prefix: string): Uint8Array {
@@ -48,16 +52,22 @@ describe('checkpoints on disk', () => {
   }
 
   it('save then load gives back the same weights, bit for bit', () => {
-    const model = new GPT({ n_layer: 3, n_head: 2, n_embd: 18, n_positions: 11, vocab_size: 29 }, backends.wasm, { seed: 5 });
+    const model = new GPT({ n_layer: 3, n_head: 2, n_embd: 18, n_positions: 11, vocab_size: 29 }, backends.wasm, {
+      seed: 5,
+    });
     saveGPT2(model, dir);
     const back = loadGPT2(dir, backends.wasm);
     expect(back.config).toEqual(model.config);
-    for (const s of model.parameterSpecs) expect(back.parameter(s.name).data(), s.name).toEqual(model.parameter(s.name).data());
+    for (const s of model.parameterSpecs)
+      expect(back.parameter(s.name).data(), s.name).toEqual(model.parameter(s.name).data());
     back.dispose();
     model.dispose();
   });
 
-  for (const [dtype, prefix, tol] of [['F16', '', 2e-2], ['BF16', 'transformer.', 1e-1]] as const) {
+  for (const [dtype, prefix, tol] of [
+    ['F16', '', 2e-2],
+    ['BF16', 'transformer.', 1e-1],
+  ] as const) {
     it(`a ${dtype} copy${prefix ? ' with the transformer. prefix' : ''}, mask buffers and lm_head.weight loads and stays close`, () => {
       const sub = join(dir, dtype);
       rmSync(sub, { recursive: true, force: true });
@@ -71,4 +81,3 @@ describe('checkpoints on disk', () => {
     });
   }
 });
-

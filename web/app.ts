@@ -14,11 +14,18 @@ class Engine {
   constructor() {
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     this.worker.onmessage = (e: MessageEvent<WorkerEvent>) => {
-      const m = e.data, p = this.pending.get(m.id);
+      const m = e.data,
+        p = this.pending.get(m.id);
       if (!p) return;
-      if (m.event === 'done') { this.pending.delete(m.id); p.resolve(m.result); }
-      else if (m.event === 'error') { this.pending.delete(m.id); const err = new Error(m.message); err.name = m.name; p.reject(err); }
-      else p.onEvent?.(m);
+      if (m.event === 'done') {
+        this.pending.delete(m.id);
+        p.resolve(m.result);
+      } else if (m.event === 'error') {
+        this.pending.delete(m.id);
+        const err = new Error(m.message);
+        err.name = m.name;
+        p.reject(err);
+      } else p.onEvent?.(m);
     };
     this.worker.onerror = (e) => {
       const err = new Error(`the engine worker failed: ${e.message || 'it could not start'}`);
@@ -42,8 +49,12 @@ const input = (id: string) => $<HTMLInputElement>(id);
 const num = (id: string) => Number(input(id).value);
 
 const engine = new Engine();
-const state: { engine: EngineInfo | null; model: ModelInfo | null; busy: string | null; trainLog: { steps: [number, number][]; evals: { iter: number; train: number; val: number }[] } } =
-  { engine: null, model: null, busy: null, trainLog: { steps: [], evals: [] } };
+const state: {
+  engine: EngineInfo | null;
+  model: ModelInfo | null;
+  busy: string | null;
+  trainLog: { steps: [number, number][]; evals: { iter: number; train: number; val: number }[] };
+} = { engine: null, model: null, busy: null, trainLog: { steps: [], evals: [] } };
 
 function showError(message: string | null): void {
   const box = $('error');
@@ -52,14 +63,19 @@ function showError(message: string | null): void {
 }
 
 function formatBytes(n: number): string {
-  return n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(1)} kB`;
+  return n >= 1e9
+    ? `${(n / 1e9).toFixed(2)} GB`
+    : n >= 1e6
+      ? `${(n / 1e6).toFixed(1)} MB`
+      : `${(n / 1e3).toFixed(1)} kB`;
 }
 
 function setBusy(what: string | null): void {
   state.busy = what;
   document.body.dataset.busy = what ?? '';
   const loaded = !!state.model;
-  for (const id of ['load-url', 'generate', 'train', 'show-attention', 'clear-cache']) ($(id) as HTMLButtonElement).disabled = !!what;
+  for (const id of ['load-url', 'generate', 'train', 'show-attention', 'clear-cache'])
+    ($(id) as HTMLButtonElement).disabled = !!what;
   ($('model-files') as HTMLInputElement).disabled = !!what;
   ($('stop-generate') as HTMLButtonElement).disabled = what !== 'generating';
   ($('stop-train') as HTMLButtonElement).disabled = what !== 'training';
@@ -72,14 +88,16 @@ function setBusy(what: string | null): void {
 function modelLoaded(info: ModelInfo): void {
   state.model = info;
   const c = info.config;
-  $('model-badge').textContent = `${info.parameters.toLocaleString('en-US')} parameters · ${c.n_layer} layers · ${c.n_head} heads · ${c.n_embd} wide`;
+  $('model-badge').textContent =
+    `${info.parameters.toLocaleString('en-US')} parameters · ${c.n_layer} layers · ${c.n_head} heads · ${c.n_embd} wide`;
   $('model-badge').classList.remove('muted');
   const tok = `tokenizer ${info.tokenizer === 'gpt2' ? 'GPT-2 BPE' : 'characters'}`;
   $('model-status').textContent = info.bytes
     ? `Loaded ${info.name}: ${formatBytes(info.bytes)} ${info.fromCache ? 'from the browser cache' : 'downloaded'} · ${info.loadSeconds.toFixed(2)} s · ${tok}` +
       (info.cacheError ? ` · not kept in the browser cache (${info.cacheError}), so the next load downloads again` : '')
     : `Using the model ${info.name} · ${tok}`;
-  const layer = $<HTMLSelectElement>('att-layer'), head = $<HTMLSelectElement>('att-head');
+  const layer = $<HTMLSelectElement>('att-layer'),
+    head = $<HTMLSelectElement>('att-head');
   layer.innerHTML = Array.from({ length: c.n_layer }, (_, i) => `<option value="${i}">${i}</option>`).join('');
   head.innerHTML = Array.from({ length: c.n_head }, (_, i) => `<option value="${i}">${i}</option>`).join('');
 }
@@ -103,7 +121,11 @@ async function load(req: Request): Promise<void> {
   } catch (e) {
     const err = e as Error;
     const still = state.model ? ` The page still uses ${state.model.name}.` : '';
-    showError(err.name === 'AbortError' ? `Download cancelled; nothing was kept.${still}` : `Could not load the model: ${err.message.replace(/[.\s]*$/, '.')}${still}`);
+    showError(
+      err.name === 'AbortError'
+        ? `Download cancelled; nothing was kept.${still}`
+        : `Could not load the model: ${err.message.replace(/[.\s]*$/, '.')}${still}`,
+    );
   } finally {
     progress(null);
     setBusy(null);
@@ -136,15 +158,36 @@ $('generate').onclick = async () => {
   setBusy('generating');
   $('gen-stats').textContent = 'reading the prompt…';
   try {
-    const stats = await engine.call<{ promptTokens: number; generatedTokens: number; prefillSeconds: number; decodeSeconds: number; stoppedBy: string; slides: number }>({
-      cmd: 'generate', prompt, maxTokens: num('max-tokens'), temperature: num('temperature'), topK: num('top-k'), topP: num('top-p'),
-      seed: seedText === '' ? null : Number(seedText), f16: input('f16').checked,
-    }, (e) => {
-      if (e.event === 'token') gen.textContent += e.text;
-      else if (e.event === 'prefill') $('gen-stats').textContent = `prompt: ${e.tokens} tokens in ${e.seconds.toFixed(2)} s; generating…`;
-    });
-    const decode = stats.generatedTokens > 1 && stats.decodeSeconds > 0 ? `${(stats.generatedTokens / stats.decodeSeconds).toFixed(1)} tok/s` : '–';
-    $('gen-stats').textContent = `${stats.promptTokens} prompt tokens · prefill ${(stats.promptTokens / stats.prefillSeconds).toFixed(1)} tok/s · ` +
+    const stats = await engine.call<{
+      promptTokens: number;
+      generatedTokens: number;
+      prefillSeconds: number;
+      decodeSeconds: number;
+      stoppedBy: string;
+      slides: number;
+    }>(
+      {
+        cmd: 'generate',
+        prompt,
+        maxTokens: num('max-tokens'),
+        temperature: num('temperature'),
+        topK: num('top-k'),
+        topP: num('top-p'),
+        seed: seedText === '' ? null : Number(seedText),
+        f16: input('f16').checked,
+      },
+      (e) => {
+        if (e.event === 'token') gen.textContent += e.text;
+        else if (e.event === 'prefill')
+          $('gen-stats').textContent = `prompt: ${e.tokens} tokens in ${e.seconds.toFixed(2)} s; generating…`;
+      },
+    );
+    const decode =
+      stats.generatedTokens > 1 && stats.decodeSeconds > 0
+        ? `${(stats.generatedTokens / stats.decodeSeconds).toFixed(1)} tok/s`
+        : '–';
+    $('gen-stats').textContent =
+      `${stats.promptTokens} prompt tokens · prefill ${(stats.promptTokens / stats.prefillSeconds).toFixed(1)} tok/s · ` +
       `${stats.generatedTokens} tokens at ${decode} · ${stats.stoppedBy === 'interrupted' ? 'stopped' : stats.stoppedBy === 'stop-token' ? 'ended at <|endoftext|>' : 'max tokens reached'}` +
       `${stats.slides ? ` · context slid ${stats.slides}×` : ''} · ${state.engine?.threads ?? 1} thread(s)${input('f16').checked ? ' · f16 weights' : ''}`;
     document.body.dataset.generated = String(stats.generatedTokens);
@@ -160,15 +203,23 @@ $('stop-generate').onclick = () => engine.call({ cmd: 'stop' });
 // ---- train -----------------------------------------------------------------------------------
 
 let trainSource = 'pasted text';
-$<HTMLTextAreaElement>('train-text').oninput = () => { trainSource = 'pasted text'; textInfo(); };
+$<HTMLTextAreaElement>('train-text').oninput = () => {
+  trainSource = 'pasted text';
+  textInfo();
+};
 function textInfo(): void {
   const t = $<HTMLTextAreaElement>('train-text').value;
-  $('train-text-info').textContent = t ? `${t.length.toLocaleString('en-US')} characters, ${new Set(t).size} distinct (${trainSource})` : '';
+  $('train-text-info').textContent = t
+    ? `${t.length.toLocaleString('en-US')} characters, ${new Set(t).size} distinct (${trainSource})`
+    : '';
 }
 
 $('use-shakespeare').onclick = async () => {
   showError(null);
-  const sources = ['../data/tinyshakespeare.txt', 'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt'];
+  const sources = [
+    '../data/tinyshakespeare.txt',
+    'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt',
+  ];
   for (const url of sources) {
     try {
       const res = await fetch(new URL(url, location.href));
@@ -177,7 +228,9 @@ $('use-shakespeare').onclick = async () => {
       trainSource = 'Tiny Shakespeare';
       textInfo();
       return;
-    } catch { /* next source */ }
+    } catch {
+      /* next source */
+    }
   }
   showError('Could not fetch Tiny Shakespeare (no local copy and no network); paste a text instead.');
 };
@@ -189,7 +242,13 @@ function drawChart(): void {
     { name: 'train loss (eval)', color: '#3358d4', points: evals.map((e) => [e.iter, e.train]), dots: true },
     { name: 'val loss (eval)', color: '#d4590f', points: evals.map((e) => [e.iter, e.val]), dots: true },
   ];
-  $('chart').innerHTML = lineChartSvg(series, { title: 'Loss', xLabel: 'step', yLabel: 'cross-entropy (nats)', width: 640, height: 380 });
+  $('chart').innerHTML = lineChartSvg(series, {
+    title: 'Loss',
+    xLabel: 'step',
+    yLabel: 'cross-entropy (nats)',
+    width: 640,
+    height: 380,
+  });
 }
 
 $('train').onclick = async () => {
@@ -200,27 +259,58 @@ $('train').onclick = async () => {
   drawChart();
   setBusy('training');
   let pending = false;
-  const redraw = () => { if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; drawChart(); }); } };
+  const redraw = () => {
+    if (!pending) {
+      pending = true;
+      requestAnimationFrame(() => {
+        pending = false;
+        drawChart();
+      });
+    }
+  };
   let tokPerSec = 0;
   try {
-    const r = await engine.call<{ iters: number; train: number; val: number; tokPerSec: number; stopped: boolean; info: ModelInfo }>({
-      cmd: 'train', text, source: trainSource, nLayer: num('n-layer'), nHead: num('n-head'), nEmbd: num('n-embd'), blockSize: num('block-size'),
-      batchSize: num('batch-size'), maxIters: num('max-iters'), lr: num('lr'), evalInterval: num('eval-interval'), evalIters: 10, seed: 1337,
-    }, (e) => {
-      if (e.event === 'step') {
-        state.trainLog.steps.push([e.iter, e.loss]);
-        tokPerSec = e.tokPerSec;
-        $('train-status').textContent = `step ${e.iter} / ${num('max-iters')} · loss ${e.loss.toFixed(4)} · lr ${e.lr.toExponential(2)} · ${Math.round(e.tokPerSec).toLocaleString('en-US')} tok/s`;
-        redraw();
-      } else if (e.event === 'eval') {
-        state.trainLog.evals.push({ iter: e.iter, train: e.train, val: e.val });
-        redraw();
-      } else if (e.event === 'sample') {
-        $('train-sample').textContent = `step ${e.iter}:\n${e.text}`;
-      }
-    });
+    const r = await engine.call<{
+      iters: number;
+      train: number;
+      val: number;
+      tokPerSec: number;
+      stopped: boolean;
+      info: ModelInfo;
+    }>(
+      {
+        cmd: 'train',
+        text,
+        source: trainSource,
+        nLayer: num('n-layer'),
+        nHead: num('n-head'),
+        nEmbd: num('n-embd'),
+        blockSize: num('block-size'),
+        batchSize: num('batch-size'),
+        maxIters: num('max-iters'),
+        lr: num('lr'),
+        evalInterval: num('eval-interval'),
+        evalIters: 10,
+        seed: 1337,
+      },
+      (e) => {
+        if (e.event === 'step') {
+          state.trainLog.steps.push([e.iter, e.loss]);
+          tokPerSec = e.tokPerSec;
+          $('train-status').textContent =
+            `step ${e.iter} / ${num('max-iters')} · loss ${e.loss.toFixed(4)} · lr ${e.lr.toExponential(2)} · ${Math.round(e.tokPerSec).toLocaleString('en-US')} tok/s`;
+          redraw();
+        } else if (e.event === 'eval') {
+          state.trainLog.evals.push({ iter: e.iter, train: e.train, val: e.val });
+          redraw();
+        } else if (e.event === 'sample') {
+          $('train-sample').textContent = `step ${e.iter}:\n${e.text}`;
+        }
+      },
+    );
     modelLoaded(r.info);
-    $('train-status').textContent = `${r.stopped ? 'Stopped' : 'Done'} after ${r.iters} steps: train loss ${r.train.toFixed(4)}, val loss ${r.val.toFixed(4)} · ` +
+    $('train-status').textContent =
+      `${r.stopped ? 'Stopped' : 'Done'} after ${r.iters} steps: train loss ${r.train.toFixed(4)}, val loss ${r.val.toFixed(4)} · ` +
       `${Math.round(r.tokPerSec || tokPerSec).toLocaleString('en-US')} tok/s. The trained model is now the page's model: generate from it or save it.`;
     drawChart();
   } catch (e) {
@@ -261,13 +351,19 @@ const label = (s: string) => s.replace(/\n/g, '⏎').replace(/ /g, '·');
 
 function drawHead(a: AttentionResult, h: number): void {
   const canvas = $<HTMLCanvasElement>('att-canvas');
-  const dpr = window.devicePixelRatio || 1, size = 560;
-  canvas.width = size * dpr; canvas.height = size * dpr;
-  canvas.style.width = `${size}px`; canvas.style.height = `${size}px`;
+  const dpr = window.devicePixelRatio || 1,
+    size = 560;
+  canvas.width = size * dpr;
+  canvas.height = size * dpr;
+  canvas.style.width = `${size}px`;
+  canvas.style.height = `${size}px`;
   const g = canvas.getContext('2d')!;
   g.scale(dpr, dpr);
-  g.fillStyle = '#fff'; g.fillRect(0, 0, size, size);
-  const margin = 96, cell = (size - margin - 8) / a.T, m = headMatrix(a, h);
+  g.fillStyle = '#fff';
+  g.fillRect(0, 0, size, size);
+  const margin = 96,
+    cell = (size - margin - 8) / a.T,
+    m = headMatrix(a, h);
   for (let i = 0; i < a.T; i++) {
     for (let j = 0; j < a.T; j++) {
       const [r, gr, b] = shade(m[i * a.T + j]);
@@ -298,8 +394,11 @@ function drawGrid(a: AttentionResult): void {
   for (let h = 0; h < a.nHead; h++) {
     const fig = document.createElement('figure');
     const c = document.createElement('canvas');
-    c.width = a.T; c.height = a.T;
-    const g = c.getContext('2d')!, img = g.createImageData(a.T, a.T), m = headMatrix(a, h);
+    c.width = a.T;
+    c.height = a.T;
+    const g = c.getContext('2d')!,
+      img = g.createImageData(a.T, a.T),
+      m = headMatrix(a, h);
     for (let k = 0; k < a.T * a.T; k++) {
       const [r, gr, b] = shade(m[k]);
       img.data.set([r, gr, b, 255], k * 4);
@@ -308,7 +407,10 @@ function drawGrid(a: AttentionResult): void {
     const cap = document.createElement('figcaption');
     cap.textContent = `head ${h}`;
     fig.append(c, cap);
-    fig.onclick = () => { $<HTMLSelectElement>('att-head').value = String(h); drawHead(a, h); };
+    fig.onclick = () => {
+      $<HTMLSelectElement>('att-head').value = String(h);
+      drawHead(a, h);
+    };
     grid.append(fig);
   }
 }
@@ -328,8 +430,12 @@ async function showAttention(): Promise<void> {
   }
 }
 $('show-attention').onclick = showAttention;
-$<HTMLSelectElement>('att-layer').onchange = () => { if (lastAttention) showAttention(); };
-$<HTMLSelectElement>('att-head').onchange = () => { if (lastAttention) drawHead(lastAttention, Number($<HTMLSelectElement>('att-head').value)); };
+$<HTMLSelectElement>('att-layer').onchange = () => {
+  if (lastAttention) showAttention();
+};
+$<HTMLSelectElement>('att-head').onchange = () => {
+  if (lastAttention) drawHead(lastAttention, Number($<HTMLSelectElement>('att-head').value));
+};
 
 // ---- tabs and start --------------------------------------------------------------------------
 
@@ -350,7 +456,8 @@ async function start(): Promise<void> {
     const info = await engine.call<EngineInfo>({ cmd: 'init', threads: threads ? Number(threads) : undefined });
     state.engine = info;
     const badge = $('engine-badge');
-    badge.textContent = `${info.threads} thread${info.threads > 1 ? 's' : ''}${info.isolated ? '' : ' (page not cross-origin isolated)'} · ` +
+    badge.textContent =
+      `${info.threads} thread${info.threads > 1 ? 's' : ''}${info.isolated ? '' : ' (page not cross-origin isolated)'} · ` +
       `${info.simd === 'relaxed' ? 'relaxed SIMD (FMA)' : 'SIMD'}`;
     badge.classList.toggle('warn', !info.isolated && info.cores > 1);
     document.body.dataset.threads = String(info.threads);

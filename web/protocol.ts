@@ -14,10 +14,20 @@ export interface ModelInfo {
   cacheError?: string;
 }
 
-export interface EngineInfo { threads: number; simd: 'plain' | 'relaxed'; isolated: boolean; cores: number }
+export interface EngineInfo {
+  threads: number;
+  simd: 'plain' | 'relaxed';
+  isolated: boolean;
+  cores: number;
+}
 
 export interface GenerateArgs {
-  prompt: string; maxTokens: number; temperature: number; topK: number; topP: number; seed: number | null;
+  prompt: string;
+  maxTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: number | null;
   /** Token ids instead of the prompt's text (benchmarks). */
   ids?: number[];
   /** Decode from f16 copies of the weights (half the bytes per token). */
@@ -25,24 +35,39 @@ export interface GenerateArgs {
 }
 
 export interface TrainArgs {
-  text: string; source: string;
-  nLayer: number; nHead: number; nEmbd: number; blockSize: number; batchSize: number;
-  maxIters: number; lr: number; evalInterval: number; evalIters: number; seed: number;
+  text: string;
+  source: string;
+  nLayer: number;
+  nHead: number;
+  nEmbd: number;
+  blockSize: number;
+  batchSize: number;
+  maxIters: number;
+  lr: number;
+  evalInterval: number;
+  evalIters: number;
+  seed: number;
 }
 
 export type Request =
   | { cmd: 'init'; threads?: number }
   | { cmd: 'load-url'; url: string }
   | { cmd: 'load-files'; files: File[] }
-  | { cmd: 'generate' } & GenerateArgs
-  | { cmd: 'train' } & TrainArgs
+  | ({ cmd: 'generate' } & GenerateArgs)
+  | ({ cmd: 'train' } & TrainArgs)
   | { cmd: 'stop' }
   | { cmd: 'save' }
   | { cmd: 'attention'; text: string; layer: number }
   | { cmd: 'logits'; ids: number[]; B: number; T: number }
   | { cmd: 'clear-cache' };
 
-export interface AttentionResult { tokens: string[]; layer: number; nHead: number; T: number; att: Float32Array }
+export interface AttentionResult {
+  tokens: string[];
+  layer: number;
+  nHead: number;
+  T: number;
+  att: Float32Array;
+}
 
 export type WorkerEvent =
   | { id: number; event: 'progress'; file: string; loaded: number; total: number | null; fromCache: boolean }

@@ -4,13 +4,36 @@
 // tokens and steps so that 'stop' is heard. A model replaces the current one only once it has
 // loaded whole; a failed load leaves the previous model in place.
 import {
-  createBackend, WasmBackend, GPT, Trainer, TokenDataset, CharTokenizer, tokenizerFromSpec, configFromHF,
-  fetchGPT2, clearWeightsCache, checkModelFits, gptFromSafetensors, modelToSafetensors, hfConfigJson, generate,
-  headerLength, parseHeader, DEFAULT_TRAIN_CONFIG, type Backend, type Tokenizer, type TokenizerSpec, type GPTConfig,
+  createBackend,
+  WasmBackend,
+  GPT,
+  Trainer,
+  TokenDataset,
+  CharTokenizer,
+  tokenizerFromSpec,
+  configFromHF,
+  fetchGPT2,
+  clearWeightsCache,
+  checkModelFits,
+  gptFromSafetensors,
+  modelToSafetensors,
+  hfConfigJson,
+  generate,
+  headerLength,
+  parseHeader,
+  DEFAULT_TRAIN_CONFIG,
+  type Backend,
+  type Tokenizer,
+  type TokenizerSpec,
+  type GPTConfig,
 } from '../src/advanced.js';
 import type { AttentionResult, EngineInfo, ModelInfo, Request, WorkerEvent } from './protocol.js';
 
-const scope = self as unknown as { postMessage(m: WorkerEvent, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent) => void) | null; crossOriginIsolated?: boolean };
+const scope = self as unknown as {
+  postMessage(m: WorkerEvent, transfer?: Transferable[]): void;
+  onmessage: ((e: MessageEvent) => void) | null;
+  crossOriginIsolated?: boolean;
+};
 
 let backend: Backend | null = null;
 let engine: EngineInfo | null = null;
@@ -25,7 +48,10 @@ const post = (m: WorkerEvent, transfer?: Transferable[]) => scope.postMessage(m,
 function yieldToMessages(): Promise<void> {
   return new Promise((resolve) => {
     const ch = new MessageChannel();
-    ch.port1.onmessage = () => { ch.port1.close(); resolve(); };
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      resolve();
+    };
     ch.port2.postMessage(0);
   });
 }
@@ -53,17 +79,31 @@ function requireModel(): NonNullable<typeof current> {
 function tokenizerFor(configJson: Record<string, unknown>, vocab: number, source: string): Tokenizer {
   const tok = tokenizerFromSpec(configJson.wasm_gpt_tokenizer as TokenizerSpec | undefined, source);
   if (tok.vocabSize !== vocab) {
-    throw new Error(`${source}: vocab_size is ${vocab}, but its tokenizer (${tok.spec().type}) has ${tok.vocabSize} tokens; ` +
-      'a model of another vocabulary needs "wasm_gpt_tokenizer" in its config.json');
+    throw new Error(
+      `${source}: vocab_size is ${vocab}, but its tokenizer (${tok.spec().type}) has ${tok.vocabSize} tokens; ` +
+        'a model of another vocabulary needs "wasm_gpt_tokenizer" in its config.json',
+    );
   }
   return tok;
 }
 
-function install(model: GPT, tokenizer: Tokenizer, info: Omit<ModelInfo, 'parameters' | 'config' | 'tokenizer'>): ModelInfo {
+function install(
+  model: GPT,
+  tokenizer: Tokenizer,
+  info: Omit<ModelInfo, 'parameters' | 'config' | 'tokenizer'>,
+): ModelInfo {
   const c = model.config;
   const full: ModelInfo = {
-    ...info, parameters: model.numParameters, tokenizer: tokenizer.spec().type,
-    config: { n_layer: c.n_layer, n_head: c.n_head, n_embd: c.n_embd, n_positions: c.n_positions, vocab_size: c.vocab_size },
+    ...info,
+    parameters: model.numParameters,
+    tokenizer: tokenizer.spec().type,
+    config: {
+      n_layer: c.n_layer,
+      n_head: c.n_head,
+      n_embd: c.n_embd,
+      n_positions: c.n_positions,
+      vocab_size: c.vocab_size,
+    },
   };
   const old = current;
   current = { model, tokenizer, info: full };
@@ -87,7 +127,13 @@ async function loadUrl(id: number, url: string): Promise<ModelInfo> {
       got.model.dispose();
       throw e;
     }
-    return install(got.model, tokenizer, { name: url, loadSeconds: (performance.now() - t0) / 1000, fromCache: got.fromCache, bytes: got.bytes, cacheError: got.cacheError });
+    return install(got.model, tokenizer, {
+      name: url,
+      loadSeconds: (performance.now() - t0) / 1000,
+      fromCache: got.fromCache,
+      bytes: got.bytes,
+      cacheError: got.cacheError,
+    });
   } finally {
     loadAbort = null;
   }
@@ -99,7 +145,8 @@ async function loadFiles(id: number, files: File[]): Promise<ModelInfo> {
   const t0 = performance.now();
   const weights = files.find((f) => f.name.endsWith('.safetensors'));
   const configFile = files.find((f) => f.name.endsWith('.json'));
-  if (!weights) throw new Error(`no .safetensors file among ${files.map((f) => f.name).join(', ') || 'the chosen files'}`);
+  if (!weights)
+    throw new Error(`no .safetensors file among ${files.map((f) => f.name).join(', ') || 'the chosen files'}`);
   let configJson: Record<string, unknown> | null = null;
   if (configFile) {
     try {
@@ -115,11 +162,14 @@ async function loadFiles(id: number, files: File[]): Promise<ModelInfo> {
   const header = parseHeader(new Uint8Array(await weights.slice(8, 8 + n).arrayBuffer()), weights.size, weights.name);
   if (!configJson) {
     const stored = header.metadata.config;
-    if (!stored) throw new Error(`${weights.name} has no config in its metadata: choose its config.json together with it`);
+    if (!stored)
+      throw new Error(`${weights.name} has no config in its metadata: choose its config.json together with it`);
     try {
       configJson = JSON.parse(stored);
     } catch (e) {
-      throw new Error(`${weights.name}: the config in its metadata is not JSON (${(e as Error).message.split('\n')[0]})`);
+      throw new Error(
+        `${weights.name}: the config in its metadata is not JSON (${(e as Error).message.split('\n')[0]})`,
+      );
     }
   }
   const config: GPTConfig = configFromHF(configJson!, configFile?.name ?? `${weights.name} metadata`);
@@ -129,7 +179,12 @@ async function loadFiles(id: number, files: File[]): Promise<ModelInfo> {
   const bytes = new Uint8Array(await weights.arrayBuffer());
   post({ id, event: 'progress', file: weights.name, loaded: bytes.length, total: weights.size, fromCache: false });
   const model = gptFromSafetensors(bytes, config, be, weights.name);
-  return install(model, tokenizer, { name: weights.name, loadSeconds: (performance.now() - t0) / 1000, fromCache: false, bytes: bytes.length });
+  return install(model, tokenizer, {
+    name: weights.name,
+    loadSeconds: (performance.now() - t0) / 1000,
+    fromCache: false,
+    bytes: bytes.length,
+  });
 }
 
 async function runGenerate(id: number, r: Extract<Request, { cmd: 'generate' }>): Promise<unknown> {
@@ -147,8 +202,13 @@ async function runGenerate(id: number, r: Extract<Request, { cmd: 'generate' }>)
   if (model.decodeWeights !== want) model.setDecodeWeights(want);
   const decoder = tokenizer.streamDecoder();
   const gen = generate(model, ids, {
-    maxTokens: r.maxTokens, temperature: r.temperature, topK: r.topK || undefined, topP: r.topP, seed: r.seed ?? undefined,
-    stopToken: tokenizer.endOfText, shouldStop: () => stopRequested,
+    maxTokens: r.maxTokens,
+    temperature: r.temperature,
+    topK: r.topK || undefined,
+    topP: r.topP,
+    seed: r.seed ?? undefined,
+    stopToken: tokenizer.endOfText,
+    shouldStop: () => stopRequested,
     onPrefill: (tokens, seconds) => post({ id, event: 'prefill', tokens, seconds }),
   });
   let lastPause = performance.now();
@@ -162,22 +222,43 @@ async function runGenerate(id: number, r: Extract<Request, { cmd: 'generate' }>)
     const text = decoder.push(next.value);
     if (text) post({ id, event: 'token', text });
     await yieldToMessages();
-    if (performance.now() - lastPause > 100) { await pause(); lastPause = performance.now(); }
+    if (performance.now() - lastPause > 100) {
+      await pause();
+      lastPause = performance.now();
+    }
   }
 }
 
 async function runTrain(id: number, r: Extract<Request, { cmd: 'train' }>): Promise<unknown> {
   const be = requireBackend();
-  if (r.text.length < 2 * (r.blockSize + 1) * 10) throw new Error(`the training text has ${r.text.length} characters; give at least ${2 * (r.blockSize + 1) * 10} for block size ${r.blockSize}`);
+  if (r.text.length < 2 * (r.blockSize + 1) * 10)
+    throw new Error(
+      `the training text has ${r.text.length} characters; give at least ${2 * (r.blockSize + 1) * 10} for block size ${r.blockSize}`,
+    );
   const tokenizer = CharTokenizer.fromText(r.text);
   const data = new TokenDataset(tokenizer.encode(r.text), r.blockSize, 0.1, r.source);
-  const config: GPTConfig = { n_layer: r.nLayer, n_head: r.nHead, n_embd: r.nEmbd, n_positions: r.blockSize, vocab_size: tokenizer.vocabSize };
+  const config: GPTConfig = {
+    n_layer: r.nLayer,
+    n_head: r.nHead,
+    n_embd: r.nEmbd,
+    n_positions: r.blockSize,
+    vocab_size: tokenizer.vocabSize,
+  };
   const model = new GPT(config, be, { seed: r.seed });
   let installed = false;
   try {
     const trainer = new Trainer(model, data, {
-      ...DEFAULT_TRAIN_CONFIG, batchSize: r.batchSize, blockSize: r.blockSize, maxIters: r.maxIters, lr: r.lr, minLr: r.lr / 10,
-      warmupIters: Math.min(100, Math.floor(r.maxIters / 10)), lrDecayIters: r.maxIters, evalInterval: r.evalInterval, evalIters: r.evalIters, seed: r.seed,
+      ...DEFAULT_TRAIN_CONFIG,
+      batchSize: r.batchSize,
+      blockSize: r.blockSize,
+      maxIters: r.maxIters,
+      lr: r.lr,
+      minLr: r.lr / 10,
+      warmupIters: Math.min(100, Math.floor(r.maxIters / 10)),
+      lrDecayIters: r.maxIters,
+      evalInterval: r.evalInterval,
+      evalIters: r.evalIters,
+      seed: r.seed,
     });
     const evaluate = () => {
       const e = trainer.evaluate();
@@ -185,24 +266,45 @@ async function runTrain(id: number, r: Extract<Request, { cmd: 'train' }>): Prom
       return e;
     };
     const sample = () => {
-      const gen = generate(model, tokenizer.encode('\n'), { maxTokens: 120, temperature: 0.8, seed: r.seed + trainer.iter });
+      const gen = generate(model, tokenizer.encode('\n'), {
+        maxTokens: 120,
+        temperature: 0.8,
+        seed: r.seed + trainer.iter,
+      });
       const out: number[] = [];
       for (let n = gen.next(); !n.done; n = gen.next()) out.push(n.value);
       post({ id, event: 'sample', iter: trainer.iter, text: tokenizer.decode(out) });
     };
     let last = evaluate();
-    let tokens = 0, seconds = 0;
+    let tokens = 0,
+      seconds = 0;
     while (trainer.iter < r.maxIters && !stopRequested) {
       const s = trainer.step();
-      tokens += s.tokens; seconds += s.seconds;
+      tokens += s.tokens;
+      seconds += s.seconds;
       post({ id, event: 'step', iter: s.iter, loss: s.loss, lr: s.lr, tokPerSec: tokens / seconds });
-      if (s.iter % r.evalInterval === 0 || s.iter === r.maxIters) { last = evaluate(); sample(); }
+      if (s.iter % r.evalInterval === 0 || s.iter === r.maxIters) {
+        last = evaluate();
+        sample();
+      }
       await yieldToMessages();
     }
     if (trainer.iter % r.evalInterval !== 0 && trainer.iter !== r.maxIters) last = evaluate();
-    install(model, tokenizer, { name: `trained in this page (${r.nLayer} layers, ${r.nEmbd} wide, ${trainer.iter} steps)`, loadSeconds: 0, fromCache: false, bytes: 0 });
+    install(model, tokenizer, {
+      name: `trained in this page (${r.nLayer} layers, ${r.nEmbd} wide, ${trainer.iter} steps)`,
+      loadSeconds: 0,
+      fromCache: false,
+      bytes: 0,
+    });
     installed = true;
-    return { iters: trainer.iter, train: last.train, val: last.val, tokPerSec: seconds > 0 ? tokens / seconds : 0, stopped: stopRequested, info: current!.info };
+    return {
+      iters: trainer.iter,
+      train: last.train,
+      val: last.val,
+      tokPerSec: seconds > 0 ? tokens / seconds : 0,
+      stopped: stopRequested,
+      info: current!.info,
+    };
   } finally {
     if (!installed) model.dispose();
   }
@@ -240,16 +342,33 @@ function logits(ids: number[], B: number, T: number): { logits: Float32Array; V:
 
 async function handle(id: number, r: Request): Promise<{ result: unknown; transfer?: Transferable[] }> {
   switch (r.cmd) {
-    case 'init': return { result: await init(r.threads) };
-    case 'load-url': return { result: await loadUrl(id, r.url) };
-    case 'load-files': return { result: await loadFiles(id, r.files) };
-    case 'generate': return { result: await runGenerate(id, r) };
-    case 'train': return { result: await runTrain(id, r) };
-    case 'save': { const s = save(); return { result: s, transfer: [s.bytes.buffer] }; }
-    case 'attention': { const a = attention(r.text, r.layer); return { result: a, transfer: [a.att.buffer] }; }
-    case 'logits': { const l = logits(r.ids, r.B, r.T); return { result: l, transfer: [l.logits.buffer] }; }
-    case 'clear-cache': await clearWeightsCache(); return { result: true };
-    default: throw new Error(`unknown request ${(r as { cmd: string }).cmd}`);
+    case 'init':
+      return { result: await init(r.threads) };
+    case 'load-url':
+      return { result: await loadUrl(id, r.url) };
+    case 'load-files':
+      return { result: await loadFiles(id, r.files) };
+    case 'generate':
+      return { result: await runGenerate(id, r) };
+    case 'train':
+      return { result: await runTrain(id, r) };
+    case 'save': {
+      const s = save();
+      return { result: s, transfer: [s.bytes.buffer] };
+    }
+    case 'attention': {
+      const a = attention(r.text, r.layer);
+      return { result: a, transfer: [a.att.buffer] };
+    }
+    case 'logits': {
+      const l = logits(r.ids, r.B, r.T);
+      return { result: l, transfer: [l.logits.buffer] };
+    }
+    case 'clear-cache':
+      await clearWeightsCache();
+      return { result: true };
+    default:
+      throw new Error(`unknown request ${(r as { cmd: string }).cmd}`);
   }
 }
 
@@ -267,7 +386,10 @@ scope.onmessage = async (e: MessageEvent) => {
     post({ id, event: 'error', name: 'Busy', message: `busy ${busy}: stop it first` });
     return;
   }
-  if (LONG.has(r.cmd)) { busy = r.cmd === 'train' ? 'training' : r.cmd === 'generate' ? 'generating' : 'loading'; stopRequested = false; }
+  if (LONG.has(r.cmd)) {
+    busy = r.cmd === 'train' ? 'training' : r.cmd === 'generate' ? 'generating' : 'loading';
+    stopRequested = false;
+  }
   try {
     const { result, transfer } = await handle(id, r);
     post({ id, event: 'done', result }, transfer);

@@ -49,13 +49,21 @@ export interface CompleteOptions {
   signal?: AbortSignal;
 }
 
-const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof (globalThis as { window?: unknown }).window === 'undefined';
+const isNode =
+  typeof process !== 'undefined' &&
+  !!process.versions?.node &&
+  typeof (globalThis as { window?: unknown }).window === 'undefined';
 // Node's loader (files, the hub cache) is imported by a computed name, so that bundlers building
 // a page leave it out: a page loads through fetch instead.
 const NODE_LOADER = './load-node.js';
 
 export class GPT2 {
-  private constructor(readonly model: GPT, readonly tokenizer: Tokenizer, readonly backend: Backend, private readonly ownsBackend: boolean) {}
+  private constructor(
+    readonly model: GPT,
+    readonly tokenizer: Tokenizer,
+    readonly backend: Backend,
+    private readonly ownsBackend: boolean,
+  ) {}
 
   /**
    * A hub id ('openai-community/gpt2', 'gpt2', 'gpt2-medium', ...), a URL of a model directory or
@@ -67,14 +75,22 @@ export class GPT2 {
     try {
       const local = isNode && !/^https?:\/\//.test(source);
       const { model, configJson, where } = local
-        ? await (await import(/* @vite-ignore */ NODE_LOADER) as typeof import('./load-node.js')).loadNode(source, backend, options)
-        : await fetchGPT2(source, backend, { signal: options.signal, onProgress: options.onProgress && progressOf(options.onProgress) })
-          .then((r) => ({ ...r, where: r.url }));
+        ? await ((await import(/* @vite-ignore */ NODE_LOADER)) as typeof import('./load-node.js')).loadNode(
+            source,
+            backend,
+            options,
+          )
+        : await fetchGPT2(source, backend, {
+            signal: options.signal,
+            onProgress: options.onProgress && progressOf(options.onProgress),
+          }).then((r) => ({ ...r, where: r.url }));
       let tokenizer: Tokenizer;
       try {
         tokenizer = tokenizerFromSpec(configJson.wasm_gpt_tokenizer as TokenizerSpec | undefined, where);
         if (tokenizer.vocabSize !== model.config.vocab_size) {
-          throw new Error(`${where}: vocab_size is ${model.config.vocab_size}, but its tokenizer (${tokenizer.spec().type}) has ${tokenizer.vocabSize} tokens`);
+          throw new Error(
+            `${where}: vocab_size is ${model.config.vocab_size}, but its tokenizer (${tokenizer.spec().type}) has ${tokenizer.vocabSize} tokens`,
+          );
         }
       } catch (e) {
         model.dispose();
@@ -91,7 +107,9 @@ export class GPT2 {
   /** A model built or trained in code, with its tokenizer; dispose() leaves its backend to the caller. */
   static fromModel(model: GPT, tokenizer: Tokenizer): GPT2 {
     if (tokenizer.vocabSize !== model.config.vocab_size) {
-      throw new RangeError(`the model's vocab_size is ${model.config.vocab_size}, its tokenizer has ${tokenizer.vocabSize} tokens`);
+      throw new RangeError(
+        `the model's vocab_size is ${model.config.vocab_size}, its tokenizer has ${tokenizer.vocabSize} tokens`,
+      );
     }
     return new GPT2(model, tokenizer, model.backend, false);
   }
@@ -104,8 +122,12 @@ export class GPT2 {
     // an empty prompt starts from <|endoftext|>, as GPT-2 was trained to begin a text
     if (ids.length === 0 && this.tokenizer.endOfText !== null) ids = [this.tokenizer.endOfText];
     const tokens = generate(this.model, ids, {
-      maxTokens: options.maxTokens ?? 100, temperature: options.temperature ?? 1, topK: options.topK ?? 50, topP: options.topP ?? 1,
-      seed: options.seed, stopToken: this.tokenizer.endOfText,
+      maxTokens: options.maxTokens ?? 100,
+      temperature: options.temperature ?? 1,
+      topK: options.topK ?? 50,
+      topP: options.topP ?? 1,
+      seed: options.seed,
+      stopToken: this.tokenizer.endOfText,
     });
     const decoder = this.tokenizer.streamDecoder();
     const stop = new StopMatcher(options.stop);

@@ -5,13 +5,25 @@ import { locateModel } from '../weights/locate.js';
 import { loadGPT2Files, readConfigJson } from '../weights/node.js';
 import type { LoadOptions } from './gpt2.js';
 
-export async function loadNode(source: string, backend: Backend, options: LoadOptions): Promise<{ model: GPT; configJson: Record<string, unknown>; where: string }> {
+export async function loadNode(
+  source: string,
+  backend: Backend,
+  options: LoadOptions,
+): Promise<{ model: GPT; configJson: Record<string, unknown>; where: string }> {
   const { signal, onProgress } = options;
-  const files = await locateModel(source, {
-    revision: options.revision,
-    onProgress: onProgress && ((file, loaded, total) => onProgress({ file, loaded, total })),
-    fetch: signal ? (input, init) => fetch(input, { ...init, signal }) : undefined,
-  }, 'GPT2.load:');
+  const files = await locateModel(
+    source,
+    {
+      revision: options.revision,
+      onProgress: onProgress && ((file, loaded, total) => onProgress({ file, loaded, total })),
+      fetch: signal ? (input, init) => fetch(input, { ...init, signal }) : undefined,
+    },
+    'GPT2.load:',
+  );
   signal?.throwIfAborted();
-  return { model: loadGPT2Files(files.config, files.weights, backend), configJson: readConfigJson(files.config), where: files.source };
+  return {
+    model: loadGPT2Files(files.config, files.weights, backend),
+    configJson: readConfigJson(files.config),
+    where: files.source,
+  };
 }

@@ -7,7 +7,8 @@ export class StopMatcher {
 
   constructor(stop: string | string[] | undefined) {
     this.stops = (stop === undefined ? [] : Array.isArray(stop) ? stop : [stop]).filter((s) => {
-      if (typeof s !== 'string') throw new TypeError(`stop must be a string or an array of strings, got ${JSON.stringify(s)}`);
+      if (typeof s !== 'string')
+        throw new TypeError(`stop must be a string or an array of strings, got ${JSON.stringify(s)}`);
       return s.length > 0;
     });
   }
@@ -36,7 +37,10 @@ export class StopMatcher {
     let keep = 0;
     for (const s of this.stops) {
       for (let n = Math.min(s.length - 1, buf.length); n > keep; n--) {
-        if (buf.endsWith(s.slice(0, n))) { keep = n; break; }
+        if (buf.endsWith(s.slice(0, n))) {
+          keep = n;
+          break;
+        }
       }
     }
     return keep;

@@ -4,9 +4,9 @@
 // weight loaders are the same whichever backend runs the math.
 
 export const PAGE_BYTES = 65536;
-export const MAX_PAGES = 65536;          // wasm32: 4 GiB
+export const MAX_PAGES = 65536; // wasm32: 4 GiB
 export const MAX_BYTES = PAGE_BYTES * MAX_PAGES;
-const ALIGN = 64;                        // cache line; also keeps every f32x4 load aligned
+const ALIGN = 64; // cache line; also keeps every f32x4 load aligned
 
 export function formatBytes(n: number): string {
   if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
@@ -14,14 +14,17 @@ export function formatBytes(n: number): string {
   return `${n} bytes`;
 }
 
-interface Block { start: number; size: number }
+interface Block {
+  start: number;
+  size: number;
+}
 
 export class Arena {
   readonly memory: WebAssembly.Memory;
   private readonly base: number;
-  private top: number;                   // end of the highest live or free block
-  private highWater: number;             // memory above this has never been handed out: still zero
-  private free: Block[] = [];            // sorted by start, coalesced
+  private top: number; // end of the highest live or free block
+  private highWater: number; // memory above this has never been handed out: still zero
+  private free: Block[] = []; // sorted by start, coalesced
   private live = new Map<number, number>(); // start -> size
   private cachedBuffer: ArrayBufferLike | null = null;
   private cachedU8: Uint8Array | null = null;
@@ -30,7 +33,9 @@ export class Arena {
    * (measured: 20x slower than over an unshared one), so the wasm backend puts the kernels'
    * memory.fill (a native memset) here.
    */
-  zeroFill: (start: number, bytes: number) => void = (start, bytes) => { this.u8.fill(0, start, start + bytes); };
+  zeroFill: (start: number, bytes: number) => void = (start, bytes) => {
+    this.u8.fill(0, start, start + bytes);
+  };
 
   /** `base` is the first byte the arena may hand out (the kernel module's static data lies below). */
   constructor(memory: WebAssembly.Memory, base = 0) {
@@ -52,7 +57,9 @@ export class Arena {
     return n;
   }
 
-  get byteLength(): number { return this.memory.buffer.byteLength; }
+  get byteLength(): number {
+    return this.memory.buffer.byteLength;
+  }
 
   /** Allocate `bytes` (rounded up to 64), zero-filled. `what` names the allocation in errors. */
   alloc(bytes: number, what: string): number {
@@ -65,7 +72,10 @@ export class Arena {
       if (b.size >= size) {
         const start = b.start;
         if (b.size === size) this.free.splice(i, 1);
-        else { b.start += size; b.size -= size; }
+        else {
+          b.start += size;
+          b.size -= size;
+        }
         this.live.set(start, size);
         this.zeroFill(start, size);
         return start;
@@ -76,7 +86,8 @@ export class Arena {
     if (end > MAX_BYTES) {
       throw new RangeError(
         `arena: cannot allocate ${formatBytes(size)} for ${what}: ${formatBytes(this.bytesInUse)} already in use ` +
-        `and wasm32 memory tops out at ${formatBytes(MAX_BYTES)}`);
+          `and wasm32 memory tops out at ${formatBytes(MAX_BYTES)}`,
+      );
     }
     this.ensure(end, what);
     this.top = end;
@@ -123,7 +134,8 @@ export class Arena {
     } catch (e) {
       throw new RangeError(
         `arena: could not grow memory to ${formatBytes(end)} for ${what} ` +
-        `(the engine refused: ${(e as Error).message}); ${formatBytes(this.bytesInUse)} in use`);
+          `(the engine refused: ${(e as Error).message}); ${formatBytes(this.bytesInUse)} in use`,
+      );
     }
   }
 

@@ -6,14 +6,24 @@
 // against this class only and never knows which implementation runs the math.
 import type { Arena } from './arena.js';
 import { Tensor, numel, shapeString } from './tensor.js';
-import { KERNELS, parseShape, type KernelName, type KernelDecl, type Named, type ArgSpec, type Expr } from '../kernels/index.js';
+import {
+  KERNELS,
+  parseShape,
+  type KernelName,
+  type KernelDecl,
+  type Named,
+  type ArgSpec,
+  type Expr,
+} from '../kernels/index.js';
 
 export type BackendName = 'wasm' | 'js';
 export type { KernelName };
 
 /** A reference kernel's argument as the Backend takes it: a Tensor where the reference takes an array. */
 type HostArg<A> = A extends number | boolean | null | undefined ? A : Tensor;
-type KernelMethod<F> = F extends (...args: infer P) => infer R ? (...args: { [K in keyof P]: HostArg<P[K]> }) => R : never;
+type KernelMethod<F> = F extends (...args: infer P) => infer R
+  ? (...args: { [K in keyof P]: HostArg<P[K]> }) => R
+  : never;
 /** Every kernel as a method: `backend.layernorm_forward(out, mean, rstd, inp, weight, bias, N, C)`. */
 export type KernelMethods = { [K in KernelName]: KernelMethod<(typeof KERNELS)[K]['ref']> };
 
@@ -41,7 +51,8 @@ export abstract class Backend {
   /** Check a call against the kernel's declaration, then run it. */
   protected call(kernel: KernelName, given: unknown[]): number | void {
     const { decl, args: plan } = compiled(kernel);
-    if (given.length > plan.length) throw new RangeError(`${kernel}: ${given.length} arguments given, it takes ${plan.length}`);
+    if (given.length > plan.length)
+      throw new RangeError(`${kernel}: ${given.length} arguments given, it takes ${plan.length}`);
     const env: Named = {};
     for (let i = 0; i < plan.length; i++) {
       const { name, spec } = plan[i];
@@ -49,13 +60,15 @@ export abstract class Backend {
       const g = given[i];
       const v = g === undefined ? spec.default : typeof g === 'boolean' ? Number(g) : g;
       if (typeof v !== 'number') throw new TypeError(`${kernel}: ${name} must be a number, got ${String(v)}`);
-      if (spec.kind === 'dim' && (!Number.isInteger(v) || v <= 0)) throw new RangeError(`${kernel}: ${name} must be a positive integer, got ${v}`);
+      if (spec.kind === 'dim' && (!Number.isInteger(v) || v <= 0))
+        throw new RangeError(`${kernel}: ${name} must be a positive integer, got ${v}`);
       env[name] = v;
     }
     // free dims (V in 'V,C') come from the tensors' own shapes; then the kernel's rules, which
     // name the cause (C not divisible by NH) before the shapes it breaks do
     for (let i = 0; i < plan.length; i++) {
-      const { free, dims } = plan[i], t = given[i];
+      const { free, dims } = plan[i],
+        t = given[i];
       if (!free || !(t instanceof Tensor) || t.shape.length !== dims.length) continue;
       for (let j = 0; j < dims.length; j++) if (free[j] && !(free[j]! in env)) env[free[j]!] = t.shape[j];
     }
@@ -76,19 +89,28 @@ export abstract class Backend {
       }
       if (!(t instanceof Tensor)) throw new TypeError(`${kernel}: ${name} must be a Tensor`);
       if (t.arena !== this.arena) throw new Error(`${kernel}: ${name} (${t.label}) lives in another backend's arena`);
-      if (t.dtype !== spec.dtype) throw new TypeError(`${kernel}: ${name} must be ${spec.dtype}, got ${t.dtype} (${t.label})`);
+      if (t.dtype !== spec.dtype)
+        throw new TypeError(`${kernel}: ${name} must be ${spec.dtype}, got ${t.dtype} (${t.label})`);
       if (free) {
         // a shape with free dims is checked dim by dim: the same rank, equal where bound
         let ok = t.shape.length === dims.length;
         for (let j = 0; ok && j < dims.length; j++) ok = dims[j].eval(env) === t.shape[j];
-        if (!ok) throw new RangeError(`${kernel}: ${name} is ${shapeString(t.shape)} but (${spec.shape}) with ${describe(env, spec.shape)} is expected`);
+        if (!ok)
+          throw new RangeError(
+            `${kernel}: ${name} is ${shapeString(t.shape)} but (${spec.shape}) with ${describe(env, spec.shape)} is expected`,
+          );
       } else {
         let n = 1;
         for (let j = 0; j < dims.length; j++) n *= dims[j].eval(env);
-        if (t.size !== n) throw new RangeError(`${kernel}: ${name} is ${shapeString(t.shape)} but ${shapeString(dims.map((d) => d.eval(env)))} is expected`);
+        if (t.size !== n)
+          throw new RangeError(
+            `${kernel}: ${name} is ${shapeString(t.shape)} but ${shapeString(dims.map((d) => d.eval(env)))} is expected`,
+          );
       }
       if (t.ptr < 0 || t.ptr + t.bytes > this.arena.byteLength || t.ptr % 4 !== 0) {
-        throw new RangeError(`${kernel}: ${name} at byte ${t.ptr} + ${t.bytes} lies outside memory (${this.arena.byteLength} bytes)`);
+        throw new RangeError(
+          `${kernel}: ${name} at byte ${t.ptr} + ${t.bytes} lies outside memory (${this.arena.byteLength} bytes)`,
+        );
       }
     }
     return this.run(kernel, args);
@@ -130,7 +152,10 @@ function compiled(kernel: KernelName): CompiledKernel {
 /** 'C 52' for the names of a shape that are known. */
 function describe(env: Named, shape: string): string {
   const names = [...new Set(parseShape(shape).flatMap((d) => d.names))];
-  return names.filter((n) => n in env).map((n) => `${n} ${env[n]}`).join(', ');
+  return names
+    .filter((n) => n in env)
+    .map((n) => `${n} ${env[n]}`)
+    .join(', ');
 }
 
 for (const kernel of Object.keys(KERNELS) as KernelName[]) {

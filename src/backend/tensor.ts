@@ -18,12 +18,19 @@ export function numel(shape: readonly number[]): number {
 export class Tensor {
   readonly size: number;
 
-  constructor(readonly arena: Arena, readonly ptr: number, readonly shape: readonly number[],
-              readonly dtype: DType = 'f32', readonly name = '') {
+  constructor(
+    readonly arena: Arena,
+    readonly ptr: number,
+    readonly shape: readonly number[],
+    readonly dtype: DType = 'f32',
+    readonly name = '',
+  ) {
     this.size = numel(shape);
   }
 
-  get bytes(): number { return this.size * ELEMENT_BYTES[this.dtype]; }
+  get bytes(): number {
+    return this.size * ELEMENT_BYTES[this.dtype];
+  }
 
   /** A Float32Array over this tensor's memory. Re-take it after the arena grows. */
   data(): Float32Array {
@@ -51,10 +58,22 @@ export class Tensor {
   /** Rows [start, start+count) along the first dimension, as a tensor over the same memory. */
   rows(start: number, count: number): Tensor {
     const rowSize = this.size / this.shape[0];
-    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > this.shape[0]) {
+    if (
+      !Number.isInteger(start) ||
+      !Number.isInteger(count) ||
+      start < 0 ||
+      count < 0 ||
+      start + count > this.shape[0]
+    ) {
       throw new RangeError(`tensor ${this.label}: rows ${start}..${start + count} outside its ${this.shape[0]} rows`);
     }
-    return new Tensor(this.arena, this.ptr + start * rowSize * ELEMENT_BYTES[this.dtype], [count, ...this.shape.slice(1)], this.dtype, this.name);
+    return new Tensor(
+      this.arena,
+      this.ptr + start * rowSize * ELEMENT_BYTES[this.dtype],
+      [count, ...this.shape.slice(1)],
+      this.dtype,
+      this.name,
+    );
   }
 
   /** The first numel(shape) elements of this tensor's memory, seen with that shape (scratch buffers). */
@@ -79,13 +98,16 @@ export class Tensor {
 }
 
 /** Lay out several named tensors in one arena block; returns the block's address and the tensors. */
-export function carve(arena: Arena, what: string, specs: ReadonlyArray<{ name: string; shape: readonly number[]; dtype?: DType }>):
-    { ptr: number; bytes: number; tensors: Map<string, Tensor> } {
+export function carve(
+  arena: Arena,
+  what: string,
+  specs: ReadonlyArray<{ name: string; shape: readonly number[]; dtype?: DType }>,
+): { ptr: number; bytes: number; tensors: Map<string, Tensor> } {
   let bytes = 0;
   const offsets: number[] = [];
   for (const s of specs) {
     offsets.push(bytes);
-    bytes += Math.ceil(numel(s.shape) * ELEMENT_BYTES[s.dtype ?? 'f32'] / 64) * 64; // each tensor starts on a cache line
+    bytes += Math.ceil((numel(s.shape) * ELEMENT_BYTES[s.dtype ?? 'f32']) / 64) * 64; // each tensor starts on a cache line
   }
   const ptr = arena.alloc(bytes, what);
   const tensors = new Map<string, Tensor>();

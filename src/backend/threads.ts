@@ -14,7 +14,11 @@ export type { Job, Split };
 // the generation this worker finished last. Each worker acknowledges in its own word (no shared
 // counter to decrement), and every wait is bounded or re-checked, so a lost wake-up can cost a
 // moment, never a hang.
-const GEN = 0, FAILED = 1, SLOTS = 16, SLOT_INTS = 24, DONE = SLOT_INTS - 1;
+const GEN = 0,
+  FAILED = 1,
+  SLOTS = 16,
+  SLOT_INTS = 24,
+  DONE = SLOT_INTS - 1;
 /**
  * Polls of a counter before falling back to a futex sleep (tens of microseconds). Not longer: an
  * idle thread that keeps polling slows the busy one (measured: decode matmuls 35% slower with
@@ -59,7 +63,10 @@ onMessage(async ({ module, memory, control, slot, pack }) => {
 });
 `;
 
-interface WorkerHandle { post(msg: unknown): void; terminate(): void }
+interface WorkerHandle {
+  post(msg: unknown): void;
+  terminate(): void;
+}
 
 async function spawnWorker(onMessage: (m: { ready?: boolean; error?: string }) => void): Promise<WorkerHandle> {
   if (typeof self === 'undefined' && typeof process !== 'undefined') {
@@ -83,19 +90,39 @@ export class ThreadPool {
   private readonly ctrl: Int32Array;
   private canWait = true;
 
-  private constructor(memory: WebAssembly.Memory, control: number, private readonly workers: WorkerHandle[]) {
+  private constructor(
+    memory: WebAssembly.Memory,
+    control: number,
+    private readonly workers: WorkerHandle[],
+  ) {
     this.ctrl = new Int32Array(memory.buffer, control, CONTROL_BYTES / 4);
   }
 
   /** Start `threads - 1` workers (the calling thread is the last one). */
   /** pack[i]: worker i's matmul packing buffer (laid out by the host). */
-  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, control: number, threads: number, pack: number[]): Promise<ThreadPool> {
+  static async start(
+    module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    control: number,
+    threads: number,
+    pack: number[],
+  ): Promise<ThreadPool> {
     if (threads - 1 > 64) throw new RangeError(`threads: at most 65 supported, got ${threads}`);
     const workers: WorkerHandle[] = [];
-    await Promise.all(Array.from({ length: threads - 1 }, (_, slot) => new Promise<void>((resolve, reject) => {
-      spawnWorker((m) => (m.error ? reject(new Error(`kernel thread ${slot + 1}: ${m.error}`)) : m.ready && resolve()))
-        .then((w) => { workers[slot] = w; w.post({ module, memory, control, slot, pack: pack[slot] }); }, reject);
-    })));
+    await Promise.all(
+      Array.from(
+        { length: threads - 1 },
+        (_, slot) =>
+          new Promise<void>((resolve, reject) => {
+            spawnWorker((m) =>
+              m.error ? reject(new Error(`kernel thread ${slot + 1}: ${m.error}`)) : m.ready && resolve(),
+            ).then((w) => {
+              workers[slot] = w;
+              w.post({ module, memory, control, slot, pack: pack[slot] });
+            }, reject);
+          }),
+      ),
+    );
     return new ThreadPool(memory, control, workers);
   }
 
@@ -107,10 +134,15 @@ export class ThreadPool {
   run(jobs: readonly (Job | null)[], runHere: (name: string, args: number[]) => void): void {
     const c = this.ctrl;
     for (let w = 0; w < this.workers.length; w++) {
-      const job = jobs[w + 1] ?? null, base = SLOTS + w * SLOT_INTS;
-      if (!job) { c[base] = 0; continue; }
+      const job = jobs[w + 1] ?? null,
+        base = SLOTS + w * SLOT_INTS;
+      if (!job) {
+        c[base] = 0;
+        continue;
+      }
       c[base] = PART_KERNELS.indexOf(job[0]) + 1;
-      if (job[1].length > SLOT_INTS - 3) throw new RangeError(`${job[0]}: ${job[1].length} arguments, a thread slot holds ${SLOT_INTS - 3}`);
+      if (job[1].length > SLOT_INTS - 3)
+        throw new RangeError(`${job[0]}: ${job[1].length} arguments, a thread slot holds ${SLOT_INTS - 3}`);
       c[base + 1] = job[1].length;
       for (let i = 0; i < job[1].length; i++) c[base + 2 + i] = job[1][i];
     }
@@ -125,7 +157,11 @@ export class ThreadPool {
       const done = SLOTS + w * SLOT_INTS + DONE;
       for (let v = Atomics.load(c, done); v !== gen; v = Atomics.load(c, done)) {
         if (++spin > SPIN && this.canWait) {
-          try { Atomics.wait(c, done, v, 50); } catch { this.canWait = false; }
+          try {
+            Atomics.wait(c, done, v, 50);
+          } catch {
+            this.canWait = false;
+          }
         }
       }
     }

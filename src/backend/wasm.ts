@@ -8,7 +8,11 @@ import { KERNELS, parseShape, type KernelDecl, type KernelSizes, type Named } fr
 
 /** The module's exports: every kernel and kernel part by name, and the host's few helpers. */
 type KernelExports = Record<string, (...args: number[]) => number | void> & {
-  heap_base(): number; pack_bytes(): number; decode_scratch_floats(): number; set_pack_buffer(p: number): void; zero_bytes(p: number, n: number): void;
+  heap_base(): number;
+  pack_bytes(): number;
+  decode_scratch_floats(): number;
+  set_pack_buffer(p: number): void;
+  zero_bytes(p: number, n: number): void;
 };
 
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
@@ -29,7 +33,7 @@ const KERNEL_PAGES = 8;
 /** Whether this engine runs the relaxed-SIMD build (Chromium does; Node 20 only with --experimental-wasm-relaxed-simd). */
 export async function relaxedSimdSupported(): Promise<boolean> {
   try {
-    return WebAssembly.validate(await loadKernelBytes(RELAXED_KERNELS_URL) as BufferSource);
+    return WebAssembly.validate((await loadKernelBytes(RELAXED_KERNELS_URL)) as BufferSource);
   } catch {
     return false;
   }
@@ -56,7 +60,9 @@ async function loadKernelBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
     try {
       return await fs.readFile(url);
     } catch (e) {
-      throw new Error(`wasm backend: cannot read ${url.pathname} (${(e as Error).message}); run \`npm run build:wasm\``);
+      throw new Error(
+        `wasm backend: cannot read ${url.pathname} (${(e as Error).message}); run \`npm run build:wasm\``,
+      );
     }
   }
   const res = await fetch(url);
@@ -92,16 +98,21 @@ export class WasmBackend extends Backend {
   /** Sizes the kernels export, which the thread splits follow. */
   private readonly sizes: KernelSizes;
 
-  private constructor(arena: Arena, private readonly kernels: KernelExports, private pool: ThreadPool | null,
-                      /** Which build runs: plain f32x4, or relaxed SIMD with fused multiply-add. */
-                      readonly simd: SimdFlavor) {
+  private constructor(
+    arena: Arena,
+    private readonly kernels: KernelExports,
+    private pool: ThreadPool | null,
+    /** Which build runs: plain f32x4, or relaxed SIMD with fused multiply-add. */
+    readonly simd: SimdFlavor,
+  ) {
     super(arena);
     this.sizes = { decodeScratchFloats: kernels.decode_scratch_floats() };
   }
 
   static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
-    let threads = options.threads ?? await defaultThreads();
-    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be an integer >= 1, got ${threads}`);
+    let threads = options.threads ?? (await defaultThreads());
+    if (!Number.isInteger(threads) || threads < 1)
+      throw new RangeError(`threads must be an integer >= 1, got ${threads}`);
     let memory: WebAssembly.Memory;
     try {
       memory = new WebAssembly.Memory({ initial: KERNEL_PAGES, maximum: 65536, shared: threads > 1 });
@@ -110,9 +121,16 @@ export class WasmBackend extends Backend {
       threads = 1;
       memory = new WebAssembly.Memory({ initial: KERNEL_PAGES, maximum: 65536 });
     }
-    let simd: SimdFlavor = options.simd === 'plain' || options.simd === 'relaxed' ? options.simd : (await relaxedSimdSupported() ? 'relaxed' : 'plain');
+    let simd: SimdFlavor =
+      options.simd === 'plain' || options.simd === 'relaxed'
+        ? options.simd
+        : (await relaxedSimdSupported())
+          ? 'relaxed'
+          : 'plain';
     if (options.simd === 'relaxed' && !(await relaxedSimdSupported())) {
-      throw new Error('wasm backend: this engine does not run relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd)');
+      throw new Error(
+        'wasm backend: this engine does not run relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd)',
+      );
     }
     if (options.kernels) simd = 'plain';
     const module = await compileKernels(options.kernels ?? kernelsUrl(simd, threads > 1));
@@ -122,7 +140,9 @@ export class WasmBackend extends Backend {
     arena.zeroFill = (start, bytes) => kernels.zero_bytes(start, bytes);
     // each thread's instance packs matmul tiles into its own buffer (workers never allocate)
     const packBytes = kernels.pack_bytes();
-    const pack = Array.from({ length: threads }, (_, i) => arena.alloc(packBytes, `matmul packing buffer of thread ${i}`));
+    const pack = Array.from({ length: threads }, (_, i) =>
+      arena.alloc(packBytes, `matmul packing buffer of thread ${i}`),
+    );
     kernels.set_pack_buffer(pack[0]);
     let pool: ThreadPool | null = null;
     if (threads > 1) {

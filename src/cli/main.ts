@@ -20,7 +20,11 @@ import { progressBar } from './model-source.js';
 import { locateModel } from '../weights/locate.js';
 
 // the hub client logs with console.*: keep stdout for the generated text alone
-console.log = console.info = console.debug = console.warn = (...a: unknown[]) => process.stderr.write(a.map(String).join(' ') + '\n');
+console.log =
+  console.info =
+  console.debug =
+  console.warn =
+    (...a: unknown[]) => process.stderr.write(a.map(String).join(' ') + '\n');
 
 const HELP = `gpt2: GPT-2 on WebAssembly SIMD kernels
 
@@ -79,18 +83,28 @@ function numOption(name: string, v: string | undefined, def: number): number {
   return n;
 }
 
-async function loadModel(values: Record<string, unknown>): Promise<{ model: GPT; tokenizer: Tokenizer; seconds: number }> {
+async function loadModel(
+  values: Record<string, unknown>,
+): Promise<{ model: GPT; tokenizer: Tokenizer; seconds: number }> {
   const backendName = (values.backend as string) ?? 'wasm';
   if (backendName !== 'wasm' && backendName !== 'js') fail(`--backend must be wasm or js, got '${backendName}'`);
   const threads = intOption('threads', values.threads as string | undefined, availableParallelism(), 1);
   const t0 = performance.now();
-  const files = await locateModel((values.model as string) ?? DEFAULT_MODEL, { revision: values.revision as string | undefined, onProgress: progressBar() });
+  const files = await locateModel((values.model as string) ?? DEFAULT_MODEL, {
+    revision: values.revision as string | undefined,
+    onProgress: progressBar(),
+  });
   const backend = await createBackend(backendName as BackendName, { threads });
   // OpenAI's checkpoints use GPT-2's BPE; ours name their tokenizer in config.json
-  const tokenizer = tokenizerFromSpec(readConfigJson(files.config).wasm_gpt_tokenizer as TokenizerSpec | undefined, files.config);
+  const tokenizer = tokenizerFromSpec(
+    readConfigJson(files.config).wasm_gpt_tokenizer as TokenizerSpec | undefined,
+    files.config,
+  );
   const model = loadGPT2Files(files.config, files.weights, backend);
   if (model.config.vocab_size !== tokenizer.vocabSize) {
-    fail(`${files.source}: vocab_size is ${model.config.vocab_size}, but its tokenizer (${tokenizer.spec().type}) has ${tokenizer.vocabSize} tokens; this model was made for another tokenizer`);
+    fail(
+      `${files.source}: vocab_size is ${model.config.vocab_size}, but its tokenizer (${tokenizer.spec().type}) has ${tokenizer.vocabSize} tokens; this model was made for another tokenizer`,
+    );
   }
   return { model, tokenizer, seconds: (performance.now() - t0) / 1000 };
 }
@@ -104,13 +118,26 @@ async function main(): Promise<void> {
     allowPositionals: true,
     options: {
       prompt: { type: 'string', short: 'p' },
-      model: { type: 'string' }, revision: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' },
-      'max-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' },
-      seed: { type: 'string' }, echo: { type: 'boolean' }, stats: { type: 'boolean' }, stride: { type: 'string' }, f16: { type: 'boolean' },
+      model: { type: 'string' },
+      revision: { type: 'string' },
+      backend: { type: 'string' },
+      threads: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      temperature: { type: 'string' },
+      'top-k': { type: 'string' },
+      'top-p': { type: 'string' },
+      seed: { type: 'string' },
+      echo: { type: 'boolean' },
+      stats: { type: 'boolean' },
+      stride: { type: 'string' },
+      f16: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) { process.stdout.write(HELP); return; }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
 
   if (command === 'ppl') {
     if (positionals.length !== 1) fail('usage: gpt2 ppl FILE [--model M] [--stride N]');
@@ -118,18 +145,29 @@ async function main(): Promise<void> {
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(positionals[0]));
     } catch (e) {
-      fail(`${positionals[0]}: ${(e as Error).message.includes('encoded data') ? 'not valid UTF-8 text' : (e as Error).message}`);
+      fail(
+        `${positionals[0]}: ${(e as Error).message.includes('encoded data') ? 'not valid UTF-8 text' : (e as Error).message}`,
+      );
     }
     const { model, tokenizer, seconds } = await loadModel(values);
     let ids: number[] = [];
-    try { ids = tokenizer.encode(text); } catch (e) { fail(`${positionals[0]}: ${(e as Error).message}`); }
+    try {
+      ids = tokenizer.encode(text);
+    } catch (e) {
+      fail(`${positionals[0]}: ${(e as Error).message}`);
+    }
     if (ids.length < 2) fail(`${positionals[0]}: ${ids.length} token(s); perplexity needs at least 2`);
     const stride = intOption('stride', values.stride, Math.floor(model.config.n_positions / 2), 1);
     const t0 = performance.now();
     const r = perplexity(model, ids, { stride });
     const s = (performance.now() - t0) / 1000;
-    process.stdout.write(`perplexity ${r.perplexity.toFixed(3)} (mean loss ${r.loss.toFixed(4)} nats/token over ${r.tokens} tokens; window ${r.window}, stride ${r.stride})\n`);
-    if (values.stats) process.stderr.write(`load ${seconds.toFixed(2)} s, scoring ${s.toFixed(2)} s (${(r.evaluatedTokens / s).toFixed(1)} tok/s)\n`);
+    process.stdout.write(
+      `perplexity ${r.perplexity.toFixed(3)} (mean loss ${r.loss.toFixed(4)} nats/token over ${r.tokens} tokens; window ${r.window}, stride ${r.stride})\n`,
+    );
+    if (values.stats)
+      process.stderr.write(
+        `load ${seconds.toFixed(2)} s, scoring ${s.toFixed(2)} s (${(r.evaluatedTokens / s).toFixed(1)} tok/s)\n`,
+      );
     return;
   }
 
@@ -152,11 +190,21 @@ async function main(): Promise<void> {
   if (values.f16) model.setDecodeWeights('f16');
   const loadSeconds = seconds + (performance.now() - t16) / 1000;
   let ids: number[] = [];
-  try { ids = tokenizer.encode(prompt); } catch (e) { fail(`the prompt: ${(e as Error).message}`); }
+  try {
+    ids = tokenizer.encode(prompt);
+  } catch (e) {
+    fail(`the prompt: ${(e as Error).message}`);
+  }
   if (ids.length === 0) fail('the prompt is empty: give some text after -p');
-  if (ids.length >= model.config.n_positions) fail(`the prompt has ${ids.length} tokens; the context holds ${model.config.n_positions}, so at most ${model.config.n_positions - 1} leave room to generate`);
+  if (ids.length >= model.config.n_positions)
+    fail(
+      `the prompt has ${ids.length} tokens; the context holds ${model.config.n_positions}, so at most ${model.config.n_positions - 1} leave room to generate`,
+    );
   let interrupted = false;
-  process.on('SIGINT', () => { if (interrupted) process.exit(130); interrupted = true; });
+  process.on('SIGINT', () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+  });
   if (values.echo) process.stdout.write(prompt);
   const decoder = tokenizer.streamDecoder();
   const gen = generate(model, ids, { ...options, stopToken: tokenizer.endOfText, shouldStop: () => interrupted });
@@ -172,10 +220,11 @@ async function main(): Promise<void> {
   if (values.stats) {
     process.stderr.write(
       `prompt tokens ${st.promptTokens}, generated ${st.generatedTokens} (${st.stoppedBy})\n` +
-      `load ${loadSeconds.toFixed(2)} s, prefill ${(st.promptTokens / st.prefillSeconds).toFixed(1)} tok/s, ` +
-      `decode ${st.decodeSeconds > 0 ? (st.generatedTokens / st.decodeSeconds).toFixed(1) : '-'} tok/s, ${model.backend.threads} thread(s)` +
-      `${'simd' in model.backend ? `, ${(model.backend as { simd: string }).simd} SIMD` : ''}, ${model.decodeWeights} decode weights` +
-      `${st.slides ? `, window slid ${st.slides}x` : ''}\n`);
+        `load ${loadSeconds.toFixed(2)} s, prefill ${(st.promptTokens / st.prefillSeconds).toFixed(1)} tok/s, ` +
+        `decode ${st.decodeSeconds > 0 ? (st.generatedTokens / st.decodeSeconds).toFixed(1) : '-'} tok/s, ${model.backend.threads} thread(s)` +
+        `${'simd' in model.backend ? `, ${(model.backend as { simd: string }).simd} SIMD` : ''}, ${model.decodeWeights} decode weights` +
+        `${st.slides ? `, window slid ${st.slides}x` : ''}\n`,
+    );
   }
   if (interrupted) process.exit(130);
 }

@@ -8,7 +8,13 @@ import { availableParallelism } from 'node:os';
 import { createBackend, type BackendName } from '../backend/index.js';
 import { GPT } from '../model/gpt.js';
 import { loadGPT2Files, readConfigJson } from '../weights/node.js';
-import { tokenizerFromSpec, CharTokenizer, GPT2Tokenizer, type Tokenizer, type TokenizerSpec } from '../tokenizer/index.js';
+import {
+  tokenizerFromSpec,
+  CharTokenizer,
+  GPT2Tokenizer,
+  type Tokenizer,
+  type TokenizerSpec,
+} from '../tokenizer/index.js';
 import { TokenDataset, ChatDataset, decodeUtf8, type Dataset } from '../train/data.js';
 import { Trainer, NaNLossError, DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../train/trainer.js';
 import { saveCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
@@ -50,23 +56,50 @@ function fail(message: string): never {
 
 export async function runTrain(argv: string[]): Promise<void> {
   const { values } = parseArgs({
-    args: argv, allowPositionals: false,
+    args: argv,
+    allowPositionals: false,
     options: {
-      data: { type: 'string' }, out: { type: 'string' }, init: { type: 'string' }, tokenizer: { type: 'string' }, resume: { type: 'boolean' },
-      'val-fraction': { type: 'string' }, 'n-layer': { type: 'string' }, 'n-head': { type: 'string' }, 'n-embd': { type: 'string' },
-      'block-size': { type: 'string' }, 'batch-size': { type: 'string' }, 'grad-accum': { type: 'string' }, 'max-iters': { type: 'string' },
-      lr: { type: 'string' }, 'min-lr': { type: 'string' }, 'warmup-iters': { type: 'string' }, 'lr-decay-iters': { type: 'string' },
-      beta1: { type: 'string' }, beta2: { type: 'string' }, 'weight-decay': { type: 'string' }, 'decay-all': { type: 'boolean' },
-      'grad-clip': { type: 'string' }, 'eval-interval': { type: 'string' }, 'eval-iters': { type: 'string' }, seed: { type: 'string' },
-      backend: { type: 'string' }, threads: { type: 'string' }, 'sample-chars': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      data: { type: 'string' },
+      out: { type: 'string' },
+      init: { type: 'string' },
+      tokenizer: { type: 'string' },
+      resume: { type: 'boolean' },
+      'val-fraction': { type: 'string' },
+      'n-layer': { type: 'string' },
+      'n-head': { type: 'string' },
+      'n-embd': { type: 'string' },
+      'block-size': { type: 'string' },
+      'batch-size': { type: 'string' },
+      'grad-accum': { type: 'string' },
+      'max-iters': { type: 'string' },
+      lr: { type: 'string' },
+      'min-lr': { type: 'string' },
+      'warmup-iters': { type: 'string' },
+      'lr-decay-iters': { type: 'string' },
+      beta1: { type: 'string' },
+      beta2: { type: 'string' },
+      'weight-decay': { type: 'string' },
+      'decay-all': { type: 'boolean' },
+      'grad-clip': { type: 'string' },
+      'eval-interval': { type: 'string' },
+      'eval-iters': { type: 'string' },
+      seed: { type: 'string' },
+      backend: { type: 'string' },
+      threads: { type: 'string' },
+      'sample-chars': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) { process.stdout.write(TRAIN_HELP); return; }
+  if (values.help) {
+    process.stdout.write(TRAIN_HELP);
+    return;
+  }
   const num = (name: string, def: number, integer = false): number => {
     const v = (values as Record<string, unknown>)[name] as string | undefined;
     if (v === undefined) return def;
     const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) fail(`--${name} must be ${integer ? 'an integer' : 'a number'} >= 0, got '${v}'`);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n)))
+      fail(`--${name} must be ${integer ? 'an integer' : 'a number'} >= 0, got '${v}'`);
     return n;
   };
   const out = values.out ?? fail('--out DIR is required (where checkpoints and logs go)');
@@ -76,7 +109,10 @@ export async function runTrain(argv: string[]): Promise<void> {
   if (threads < 1) fail(`--threads must be at least 1, got ${threads}`);
   const backend = await createBackend(backendName, { threads });
 
-  let model: GPT, tokenizer: Tokenizer, cfg: TrainConfig, startState = null as null | { iter: number; rng: { state: number; spare: number | null } };
+  let model: GPT,
+    tokenizer: Tokenizer,
+    cfg: TrainConfig,
+    startState = null as null | { iter: number; rng: { state: number; spare: number | null } };
   let dataPath = values.data;
   if (values.resume) {
     const { model: m, info } = loadCheckpoint(out, backend);
@@ -91,32 +127,55 @@ export async function runTrain(argv: string[]): Promise<void> {
     if (!dataPath) fail('--data FILE is required');
     const maxIters = num('max-iters', DEFAULT_TRAIN_CONFIG.maxIters, true);
     cfg = {
-      batchSize: num('batch-size', DEFAULT_TRAIN_CONFIG.batchSize, true), blockSize: num('block-size', DEFAULT_TRAIN_CONFIG.blockSize, true),
-      maxIters, lr: num('lr', DEFAULT_TRAIN_CONFIG.lr), minLr: num('min-lr', DEFAULT_TRAIN_CONFIG.minLr),
-      warmupIters: num('warmup-iters', DEFAULT_TRAIN_CONFIG.warmupIters, true), lrDecayIters: num('lr-decay-iters', maxIters, true),
-      beta1: num('beta1', DEFAULT_TRAIN_CONFIG.beta1), beta2: num('beta2', DEFAULT_TRAIN_CONFIG.beta2),
-      weightDecay: num('weight-decay', DEFAULT_TRAIN_CONFIG.weightDecay), decay: values['decay-all'] ? 'all' : 'matrices',
-      gradClip: num('grad-clip', DEFAULT_TRAIN_CONFIG.gradClip), gradAccum: num('grad-accum', 1, true),
-      evalInterval: num('eval-interval', DEFAULT_TRAIN_CONFIG.evalInterval, true), evalIters: num('eval-iters', DEFAULT_TRAIN_CONFIG.evalIters, true),
+      batchSize: num('batch-size', DEFAULT_TRAIN_CONFIG.batchSize, true),
+      blockSize: num('block-size', DEFAULT_TRAIN_CONFIG.blockSize, true),
+      maxIters,
+      lr: num('lr', DEFAULT_TRAIN_CONFIG.lr),
+      minLr: num('min-lr', DEFAULT_TRAIN_CONFIG.minLr),
+      warmupIters: num('warmup-iters', DEFAULT_TRAIN_CONFIG.warmupIters, true),
+      lrDecayIters: num('lr-decay-iters', maxIters, true),
+      beta1: num('beta1', DEFAULT_TRAIN_CONFIG.beta1),
+      beta2: num('beta2', DEFAULT_TRAIN_CONFIG.beta2),
+      weightDecay: num('weight-decay', DEFAULT_TRAIN_CONFIG.weightDecay),
+      decay: values['decay-all'] ? 'all' : 'matrices',
+      gradClip: num('grad-clip', DEFAULT_TRAIN_CONFIG.gradClip),
+      gradAccum: num('grad-accum', 1, true),
+      evalInterval: num('eval-interval', DEFAULT_TRAIN_CONFIG.evalInterval, true),
+      evalIters: num('eval-iters', DEFAULT_TRAIN_CONFIG.evalIters, true),
       seed: num('seed', DEFAULT_TRAIN_CONFIG.seed, true),
     };
     const init = values.init ?? 'scratch';
     if (init === 'scratch') {
       const text = readText(dataPath);
-      if (!text.trim()) fail(`${dataPath}: the file is empty; training needs at least block size + 1 = ${cfg.blockSize + 1} tokens in each split`);
+      if (!text.trim())
+        fail(
+          `${dataPath}: the file is empty; training needs at least block size + 1 = ${cfg.blockSize + 1} tokens in each split`,
+        );
       const kind = values.tokenizer ?? 'char';
       if (kind !== 'char' && kind !== 'gpt2') fail(`--tokenizer must be char or gpt2, got '${kind}'`);
-      tokenizer = kind === 'char' ? CharTokenizer.fromText(dataPath.endsWith('.jsonl') ? jsonlText(text, dataPath) : text) : new GPT2Tokenizer();
-      const config = { n_layer: num('n-layer', 4, true), n_head: num('n-head', 4, true), n_embd: num('n-embd', 128, true), n_positions: cfg.blockSize, vocab_size: tokenizer.vocabSize };
+      tokenizer =
+        kind === 'char'
+          ? CharTokenizer.fromText(dataPath.endsWith('.jsonl') ? jsonlText(text, dataPath) : text)
+          : new GPT2Tokenizer();
+      const config = {
+        n_layer: num('n-layer', 4, true),
+        n_head: num('n-head', 4, true),
+        n_embd: num('n-embd', 128, true),
+        n_positions: cfg.blockSize,
+        vocab_size: tokenizer.vocabSize,
+      };
       model = new GPT(config, backend, { seed: cfg.seed });
     } else {
       const files = await locateModel(init, { onProgress: progressBar() });
       const spec = readConfigJson(files.config).wasm_gpt_tokenizer as TokenizerSpec | undefined;
-      if (values.tokenizer && values.tokenizer !== (spec?.type ?? 'gpt2')) fail(`--tokenizer ${values.tokenizer} does not match the ${spec?.type ?? 'gpt2'} tokenizer of ${init}`);
+      if (values.tokenizer && values.tokenizer !== (spec?.type ?? 'gpt2'))
+        fail(`--tokenizer ${values.tokenizer} does not match the ${spec?.type ?? 'gpt2'} tokenizer of ${init}`);
       tokenizer = tokenizerFromSpec(spec, files.config);
       model = loadGPT2Files(files.config, files.weights, backend);
-      if (model.config.vocab_size !== tokenizer.vocabSize) fail(`${init}: vocab_size ${model.config.vocab_size} does not match its tokenizer's ${tokenizer.vocabSize}`);
-      if (cfg.blockSize > model.config.n_positions) fail(`--block-size ${cfg.blockSize} is larger than ${init}'s context n_positions ${model.config.n_positions}`);
+      if (model.config.vocab_size !== tokenizer.vocabSize)
+        fail(`${init}: vocab_size ${model.config.vocab_size} does not match its tokenizer's ${tokenizer.vocabSize}`);
+      if (cfg.blockSize > model.config.n_positions)
+        fail(`--block-size ${cfg.blockSize} is larger than ${init}'s context n_positions ${model.config.n_positions}`);
     }
   }
 
@@ -138,28 +197,50 @@ export async function runTrain(argv: string[]): Promise<void> {
   }
   if (startState) trainer.restore(startState);
   mkdirSync(out, { recursive: true });
-  if (!values.resume) writeFileSync(join(out, 'train.json'), JSON.stringify({ data: dataPath, init: values.init ?? 'scratch', config: model.config, train: cfg }, null, 2) + '\n');
-  process.stderr.write(`${data.description}; model ${model.numParameters.toLocaleString('en-US')} parameters ` +
-    `(${model.config.n_layer} layers, ${model.config.n_head} heads, ${model.config.n_embd} wide), ${backend.name} backend, ${backend.threads} thread(s)\n`);
+  if (!values.resume)
+    writeFileSync(
+      join(out, 'train.json'),
+      JSON.stringify({ data: dataPath, init: values.init ?? 'scratch', config: model.config, train: cfg }, null, 2) +
+        '\n',
+    );
+  process.stderr.write(
+    `${data.description}; model ${model.numParameters.toLocaleString('en-US')} parameters ` +
+      `(${model.config.n_layer} layers, ${model.config.n_head} heads, ${model.config.n_embd} wide), ${backend.name} backend, ${backend.threads} thread(s)\n`,
+  );
 
   const logPath = join(out, 'log.csv');
-  if (!values.resume || !existsSync(logPath)) writeFileSync(logPath, 'iter,loss,lr,grad_norm,eval_train,eval_val,tok_per_s,elapsed_s\n');
+  if (!values.resume || !existsSync(logPath))
+    writeFileSync(logPath, 'iter,loss,lr,grad_norm,eval_train,eval_val,tok_per_s,elapsed_s\n');
   const history = readLog(logPath);
   let interrupted = false;
-  process.on('SIGINT', () => { if (interrupted) process.exit(130); interrupted = true; process.stderr.write('\nstopping after this step and saving...\n'); });
+  process.on('SIGINT', () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    process.stderr.write('\nstopping after this step and saving...\n');
+  });
   const t0 = performance.now();
-  let tokens = 0, lastVal: number | null = null;
+  let tokens = 0,
+    lastVal: number | null = null;
   const tty = process.stderr.isTTY;
   const evaluate = (): void => {
     const ev = trainer.evaluate();
     lastVal = ev.val;
     history.evals.push([trainer.iter, ev.train, ev.val]);
     writeFileSync(logPath, `${trainer.iter},,,,${ev.train},${ev.val},,\n`, { flag: 'a' });
-    process.stderr.write(`${tty ? '\r\x1b[K' : ''}iter ${trainer.iter}: train loss ${ev.train.toFixed(4)}, val loss ${ev.val.toFixed(4)}\n`);
+    process.stderr.write(
+      `${tty ? '\r\x1b[K' : ''}iter ${trainer.iter}: train loss ${ev.train.toFixed(4)}, val loss ${ev.val.toFixed(4)}\n`,
+    );
     const n = num('sample-chars', 200, true);
     if (n > 0) {
       const start = tokenizer.endOfText ?? tokenizer.encode('\n')[0] ?? 0;
-      const ids = [...generate(model, [start], { maxTokens: Math.min(n, model.config.n_positions * 4), temperature: 0.8, topK: 0, seed: cfg.seed + trainer.iter })];
+      const ids = [
+        ...generate(model, [start], {
+          maxTokens: Math.min(n, model.config.n_positions * 4),
+          temperature: 0.8,
+          topK: 0,
+          seed: cfg.seed + trainer.iter,
+        }),
+      ];
       process.stderr.write(`--- sample ---\n${tokenizer.decode(ids)}\n--------------\n`);
     }
     saveCheckpoint(out, model, tokenizer, trainer.state, cfg, lastVal);
@@ -168,9 +249,12 @@ export async function runTrain(argv: string[]): Promise<void> {
     while (trainer.iter < cfg.maxIters && !interrupted) {
       const r = trainer.step();
       tokens += r.tokens;
-      const elapsed = (performance.now() - t0) / 1000, rate = tokens / elapsed;
+      const elapsed = (performance.now() - t0) / 1000,
+        rate = tokens / elapsed;
       history.losses.push([r.iter, r.loss]);
-      writeFileSync(logPath, `${r.iter},${r.loss},${r.lr},${r.gradNorm},,,${rate.toFixed(1)},${elapsed.toFixed(2)}\n`, { flag: 'a' });
+      writeFileSync(logPath, `${r.iter},${r.loss},${r.lr},${r.gradNorm},,,${rate.toFixed(1)},${elapsed.toFixed(2)}\n`, {
+        flag: 'a',
+      });
       const eta = ((cfg.maxIters - r.iter) * cfg.batchSize * cfg.blockSize * cfg.gradAccum) / rate;
       const line = `iter ${r.iter}/${cfg.maxIters} | loss ${r.loss.toFixed(4)} | val ${lastVal === null ? '-' : (lastVal as number).toFixed(4)} | lr ${r.lr.toExponential(2)} | ${rate.toFixed(0)} tok/s | ETA ${formatTime(eta)}`;
       if (tty) process.stderr.write(`\r\x1b[K${line}`);
@@ -184,15 +268,23 @@ export async function runTrain(argv: string[]): Promise<void> {
     }
     throw e;
   } finally {
-    writeFileSync(join(out, 'loss.svg'), lineChartSvg([
-      { name: 'train (per iteration)', color: '#9bb7d4', points: history.losses },
-      { name: 'train (evaluated)', color: '#1f5fa8', points: history.evals.map(([i, t]) => [i, t]), dots: true },
-      { name: 'val (evaluated)', color: '#d9622b', points: history.evals.map(([i, , v]) => [i, v]), dots: true },
-    ], { title: `Training loss: ${dataPath}`, xLabel: 'iteration', yLabel: 'loss (nats/token)' }));
+    writeFileSync(
+      join(out, 'loss.svg'),
+      lineChartSvg(
+        [
+          { name: 'train (per iteration)', color: '#9bb7d4', points: history.losses },
+          { name: 'train (evaluated)', color: '#1f5fa8', points: history.evals.map(([i, t]) => [i, t]), dots: true },
+          { name: 'val (evaluated)', color: '#d9622b', points: history.evals.map(([i, , v]) => [i, v]), dots: true },
+        ],
+        { title: `Training loss: ${dataPath}`, xLabel: 'iteration', yLabel: 'loss (nats/token)' },
+      ),
+    );
   }
   const secs = (performance.now() - t0) / 1000;
-  process.stderr.write(`${tty ? '\n' : ''}${interrupted ? 'interrupted' : 'done'}: ${trainer.iter} iterations, ${tokens.toLocaleString('en-US')} tokens in ${formatTime(secs)} ` +
-    `(${(tokens / secs).toFixed(0)} tok/s)${lastVal !== null ? `, val loss ${(lastVal as number).toFixed(4)}` : ''}; checkpoint in ${out}\n`);
+  process.stderr.write(
+    `${tty ? '\n' : ''}${interrupted ? 'interrupted' : 'done'}: ${trainer.iter} iterations, ${tokens.toLocaleString('en-US')} tokens in ${formatTime(secs)} ` +
+      `(${(tokens / secs).toFixed(0)} tok/s)${lastVal !== null ? `, val loss ${(lastVal as number).toFixed(4)}` : ''}; checkpoint in ${out}\n`,
+  );
   if (interrupted) process.exit(130);
 }
 
@@ -212,19 +304,23 @@ function readText(path: string): string {
 
 /** The text of every prompt and response in a JSONL file (for building a char vocabulary). */
 function jsonlText(text: string, source: string): string {
-  return text.split('\n').map((line, i) => {
-    if (!line.trim()) return '';
-    try {
-      const o = JSON.parse(line) as { prompt?: string; response?: string };
-      return `${o.prompt ?? ''}${o.response ?? ''}`;
-    } catch (e) {
-      fail(`${source}:${i + 1}: not valid JSON (${(e as Error).message})`);
-    }
-  }).join('');
+  return text
+    .split('\n')
+    .map((line, i) => {
+      if (!line.trim()) return '';
+      try {
+        const o = JSON.parse(line) as { prompt?: string; response?: string };
+        return `${o.prompt ?? ''}${o.response ?? ''}`;
+      } catch (e) {
+        fail(`${source}:${i + 1}: not valid JSON (${(e as Error).message})`);
+      }
+    })
+    .join('');
 }
 
 function readLog(path: string): { losses: [number, number][]; evals: [number, number, number][] } {
-  const losses: [number, number][] = [], evals: [number, number, number][] = [];
+  const losses: [number, number][] = [],
+    evals: [number, number, number][] = [];
   for (const line of readFileSync(path, 'utf8').split('\n').slice(1)) {
     const f = line.split(',');
     if (f.length < 6) continue;
@@ -236,6 +332,7 @@ function readLog(path: string): { losses: [number, number][]; evals: [number, nu
 
 function formatTime(s: number): string {
   if (!Number.isFinite(s)) return '-';
-  const m = Math.floor(s / 60), sec = Math.round(s % 60);
+  const m = Math.floor(s / 60),
+    sec = Math.round(s % 60);
   return m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
 }

@@ -33,19 +33,33 @@ export interface GenerationStats {
  * Yields each new token id as it is made; returns the stats. The prompt must be non-empty and
  * shorter than the context; the model's KV cache is made here and given back at the end.
  */
-export function* generate(model: GPT, prompt: readonly number[], options: GenerateOptions = {}): Generator<number, GenerationStats, void> {
+export function* generate(
+  model: GPT,
+  prompt: readonly number[],
+  options: GenerateOptions = {},
+): Generator<number, GenerationStats, void> {
   const maxTokens = options.maxTokens ?? 100;
   const stopToken = options.stopToken === undefined ? null : options.stopToken;
   const sampling = checkSamplingOptions(options);
   const nCtx = model.config.n_positions;
-  if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new RangeError(`max-tokens must be an integer >= 0, got ${maxTokens}`);
+  if (!Number.isInteger(maxTokens) || maxTokens < 0)
+    throw new RangeError(`max-tokens must be an integer >= 0, got ${maxTokens}`);
   if (prompt.length === 0) throw new RangeError('the prompt is empty: give at least one token');
   if (prompt.length >= nCtx) {
-    throw new RangeError(`the prompt has ${prompt.length} tokens; the context holds ${nCtx}, so at most ${nCtx - 1} leave room to generate`);
+    throw new RangeError(
+      `the prompt has ${prompt.length} tokens; the context holds ${nCtx}, so at most ${nCtx - 1} leave room to generate`,
+    );
   }
-  const rand = new Random(options.seed ?? ((Math.random() * 2 ** 32) >>> 0));
+  const rand = new Random(options.seed ?? (Math.random() * 2 ** 32) >>> 0);
   const cache: KvCache = model.createKvCache();
-  const stats: GenerationStats = { promptTokens: prompt.length, generatedTokens: 0, prefillSeconds: 0, decodeSeconds: 0, slides: 0, stoppedBy: 'max-tokens' };
+  const stats: GenerationStats = {
+    promptTokens: prompt.length,
+    generatedTokens: 0,
+    prefillSeconds: 0,
+    decodeSeconds: 0,
+    slides: 0,
+    stoppedBy: 'max-tokens',
+  };
   const context = [...prompt];
   try {
     let t = performance.now();
@@ -54,9 +68,15 @@ export function* generate(model: GPT, prompt: readonly number[], options: Genera
     options.onPrefill?.(prompt.length, stats.prefillSeconds);
     t = performance.now();
     for (let i = 0; i < maxTokens; i++) {
-      if (options.shouldStop?.()) { stats.stoppedBy = 'interrupted'; break; }
+      if (options.shouldStop?.()) {
+        stats.stoppedBy = 'interrupted';
+        break;
+      }
       const next = sampleToken(logits, sampling, rand);
-      if (stopToken !== null && next === stopToken) { stats.stoppedBy = 'stop-token'; break; }
+      if (stopToken !== null && next === stopToken) {
+        stats.stoppedBy = 'stop-token';
+        break;
+      }
       stats.generatedTokens++;
       context.push(next);
       yield next;

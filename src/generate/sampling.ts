@@ -11,18 +11,25 @@ export interface SamplingOptions {
 }
 
 export function checkSamplingOptions(o: SamplingOptions): Required<SamplingOptions> {
-  const temperature = o.temperature ?? 1, topK = o.topK ?? 0, topP = o.topP ?? 1;
-  if (!Number.isFinite(temperature) || temperature < 0) throw new RangeError(`temperature must be a number >= 0, got ${temperature}`);
+  const temperature = o.temperature ?? 1,
+    topK = o.topK ?? 0,
+    topP = o.topP ?? 1;
+  if (!Number.isFinite(temperature) || temperature < 0)
+    throw new RangeError(`temperature must be a number >= 0, got ${temperature}`);
   if (!Number.isInteger(topK) || topK < 0) throw new RangeError(`top-k must be an integer >= 0, got ${topK}`);
   if (!Number.isFinite(topP) || topP <= 0 || topP > 1) throw new RangeError(`top-p must be in (0, 1], got ${topP}`);
   return { temperature, topK, topP };
 }
 
 export function argmax(logits: ArrayLike<number>): number {
-  let best = 0, top = logits[0];
+  let best = 0,
+    top = logits[0];
   for (let i = 1; i < logits.length; i++) {
     const x = logits[i];
-    if (x > top) { top = x; best = i; }
+    if (x > top) {
+      top = x;
+      best = i;
+    }
   }
   return best;
 }
@@ -49,12 +56,19 @@ export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions,
 
   // candidates: all ids, or the top k (a threshold at the k-th largest logit); ids and weights in id order
   const threshold = topK > 0 && topK < V ? kthLargest(logits, topK) : -Infinity;
-  if (ids.length < V) { ids = new Int32Array(V); weights = new Float64Array(V); nucleus = new Float64Array(V); }
-  let n = 0, total = 0;
+  if (ids.length < V) {
+    ids = new Int32Array(V);
+    weights = new Float64Array(V);
+    nucleus = new Float64Array(V);
+  }
+  let n = 0,
+    total = 0;
   for (let i = 0; i < V; i++) {
     if (logits[i] < threshold) continue;
     const w = Math.exp((logits[i] - max) / temperature);
-    ids[n] = i; weights[n] = w; n++;
+    ids[n] = i;
+    weights[n] = w;
+    n++;
     total += w;
   }
   if (topP === 1) return draw(n, total, Number.MIN_VALUE, Infinity, rand); // every candidate of positive weight
@@ -66,7 +80,8 @@ export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions,
   let m = 0;
   for (let j = 0; j < n; j++) if (weights[j] >= floor && weights[j] > 0) nucleus[m++] = weights[j];
   const sorted = nucleus.subarray(0, m).sort();
-  let kept = 0, keep = 0; // kept: the kept weights' sum
+  let kept = 0,
+    keep = 0; // kept: the kept weights' sum
   while (keep < m && kept < topP * total) kept += sorted[m - 1 - keep++];
   const smallest = sorted[m - keep];
   let atSmallest = 0;
@@ -77,7 +92,8 @@ export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions,
 // One uniform draw over the first n candidates that are kept (weight above smallest, or equal to
 // it for the first atSmallest of those), walked in id order; total: the kept weights' sum.
 function draw(n: number, total: number, smallest: number, atSmallest: number, rand: Random): number {
-  let r = rand.uniform() * total, last = 0;
+  let r = rand.uniform() * total,
+    last = 0;
   for (let j = 0; j < n; j++) {
     const w = weights[j];
     if (w < smallest || (w === smallest && atSmallest-- <= 0)) continue;
@@ -90,7 +106,9 @@ function draw(n: number, total: number, smallest: number, atSmallest: number, ra
 
 // the candidates of the last call, and top-p's weights to sort (reused: a token's sampling
 // allocates nothing of vocabulary size)
-let ids = new Int32Array(0), weights = new Float64Array(0), nucleus = new Float64Array(0);
+let ids = new Int32Array(0),
+  weights = new Float64Array(0),
+  nucleus = new Float64Array(0);
 
 /** The k-th largest value (1-based): the k largest so far in a min-heap, one pass (a partial sort of a copy for large k). */
 function kthLargest(values: ArrayLike<number>, k: number): number {
@@ -120,15 +138,23 @@ function siftDown(heap: Float64Array, i: number, x: number): void {
 function kthBySelect(values: ArrayLike<number>, k: number): number {
   const a = Float64Array.from(values as ArrayLike<number>);
   // quickselect for index k-1 in descending order
-  let lo = 0, hi = a.length - 1;
+  let lo = 0,
+    hi = a.length - 1;
   const target = k - 1;
   while (lo < hi) {
     const pivot = a[(lo + hi) >> 1];
-    let i = lo, j = hi;
+    let i = lo,
+      j = hi;
     while (i <= j) {
       while (a[i] > pivot) i++;
       while (a[j] < pivot) j--;
-      if (i <= j) { const t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
     }
     if (target <= j) hi = j;
     else if (target >= i) lo = i;

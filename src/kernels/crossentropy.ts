@@ -13,15 +13,29 @@ export function softmax_forward(probs: Floats, logits: Floats, B: number, T: num
 }
 
 // a negative target contributes no loss and no gradient
-export function crossentropy_forward(losses: Floats, probs: Floats, targets: Int32Array,
-                                     B: number, T: number, V: number): void {
+export function crossentropy_forward(
+  losses: Floats,
+  probs: Floats,
+  targets: Int32Array,
+  B: number,
+  T: number,
+  V: number,
+): void {
   for (let n = 0; n < B * T; n++) losses[n] = targets[n] < 0 ? 0 : -Math.log(probs[n * V + targets[n]]);
 }
 
-export function crossentropy_softmax_backward(dlogits: Floats, dlosses: Floats, probs: Floats, targets: Int32Array,
-                                              B: number, T: number, V: number): void {
+export function crossentropy_softmax_backward(
+  dlogits: Floats,
+  dlosses: Floats,
+  probs: Floats,
+  targets: Int32Array,
+  B: number,
+  T: number,
+  V: number,
+): void {
   for (let n = 0; n < B * T; n++) {
-    for (let i = 0; i < V; i++) dlogits[n * V + i] = targets[n] < 0 ? 0 : (probs[n * V + i] - (i === targets[n] ? 1 : 0)) * dlosses[n];
+    for (let i = 0; i < V; i++)
+      dlogits[n * V + i] = targets[n] < 0 ? 0 : (probs[n * V + i] - (i === targets[n] ? 1 : 0)) * dlosses[n];
   }
 }
 
@@ -32,8 +46,11 @@ export const crossentropyKernels = {
     split: {
       parts: ['softmax_forward'],
       when: ({ B, T, V }) => B * T * V >= MIN_ELEMENTS && B * T >= 2,
-      plan: ({ probs, logits, B, T, V }, n) => splitRange(B * T, n, 1).map(([r0, r1]): Job =>
-        ['softmax_forward', [probs + 4 * r0 * V, logits + 4 * r0 * V, 1, r1 - r0, V]]),
+      plan: ({ probs, logits, B, T, V }, n) =>
+        splitRange(B * T, n, 1).map(([r0, r1]): Job => [
+          'softmax_forward',
+          [probs + 4 * r0 * V, logits + 4 * r0 * V, 1, r1 - r0, V],
+        ]),
     },
     warm: [{ B: 2, T: 8, V: 64 }],
   }),
@@ -44,7 +61,15 @@ export const crossentropyKernels = {
   }),
   crossentropy_softmax_backward: kernel({
     ref: crossentropy_softmax_backward,
-    args: { dlogits: writes('B,T,V'), dlosses: reads('B,T'), probs: reads('B,T,V'), targets: reads('B,T', 'i32'), B: dim, T: dim, V: dim },
+    args: {
+      dlogits: writes('B,T,V'),
+      dlosses: reads('B,T'),
+      probs: reads('B,T,V'),
+      targets: reads('B,T', 'i32'),
+      B: dim,
+      T: dim,
+      V: dim,
+    },
     warm: [{ B: 2, T: 8, V: 64 }],
   }),
 };

@@ -72,7 +72,13 @@ export interface KernelDecl<F extends (...args: never[]) => unknown = (...args: 
   warm: Named[];
 }
 
-const tensor = (shape: string, dtype: DType, role: Role, optional = false): TensorArg => ({ kind: 'tensor', shape, dtype, role, optional });
+const tensor = (shape: string, dtype: DType, role: Role, optional = false): TensorArg => ({
+  kind: 'tensor',
+  shape,
+  dtype,
+  role,
+  optional,
+});
 
 /** An f32 tensor the kernel only reads. */
 export const reads = (shape: string, dtype: DType = 'f32'): TensorArg => tensor(shape, dtype, 'read');
@@ -104,18 +110,23 @@ export function parseShape(shape: string): Expr[] {
   let dims = parsed.get(shape);
   if (dims) return dims;
   dims = shape.split(',').map((d) => {
-    const tokens = d.trim().split(/([*/])/).map((s) => s.trim());
+    const tokens = d
+      .trim()
+      .split(/([*/])/)
+      .map((s) => s.trim());
     const factors = tokens.filter((_, i) => i % 2 === 0).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
     const divides = tokens.filter((_, i) => i % 2 === 1).map((op) => op === '/');
     const names = factors.filter((f): f is string => typeof f === 'string');
-    for (const n of names) if (!/^[A-Za-z_]\w*$/.test(n)) throw new Error(`shape '${shape}': '${n}' is not a name or an integer`);
+    for (const n of names)
+      if (!/^[A-Za-z_]\w*$/.test(n)) throw new Error(`shape '${shape}': '${n}' is not a name or an integer`);
     const value = (f: string | number, env: Named) => (typeof f === 'number' ? f : env[f]);
     return {
       names,
       bare: factors.length === 1 && names.length === 1,
       eval: (env: Named) => {
         let v = value(factors[0], env);
-        for (let i = 1; i < factors.length; i++) v = divides[i - 1] ? v / value(factors[i], env) : v * value(factors[i], env);
+        for (let i = 1; i < factors.length; i++)
+          v = divides[i - 1] ? v / value(factors[i], env) : v * value(factors[i], env);
         return v;
       },
     };
@@ -126,7 +137,9 @@ export function parseShape(shape: string): Expr[] {
 
 /** The names in a shape that are free dims: bare names that are not arguments of the kernel. */
 export function freeDims(shape: string, args: Record<string, ArgSpec>): string[] {
-  return parseShape(shape).filter((e) => e.bare && !(e.names[0] in args)).map((e) => e.names[0]);
+  return parseShape(shape)
+    .filter((e) => e.bare && !(e.names[0] in args))
+    .map((e) => e.names[0]);
 }
 
 // ---- thread splits ----
@@ -134,7 +147,10 @@ export function freeDims(shape: string, args: Record<string, ArgSpec>): string[]
 /** Boundaries that split [0, n) into `parts` ranges whose starts are multiples of `align`. */
 export function splitRange(n: number, parts: number, align: number): [number, number][] {
   const chunk = Math.ceil(n / parts / align) * align;
-  return Array.from({ length: parts }, (_, i) => [Math.min(n, i * chunk), Math.min(n, (i + 1) * chunk)] as [number, number]);
+  return Array.from(
+    { length: parts },
+    (_, i) => [Math.min(n, i * chunk), Math.min(n, (i + 1) * chunk)] as [number, number],
+  );
 }
 
 /** Multiply-adds below which one thread beats waking the others (a 768x768 decode matmul is slower split). */
@@ -151,6 +167,7 @@ export function elementwise(name: string, tensors: readonly string[]): SplitDecl
   return {
     parts: [name],
     when: (a) => a.N >= MIN_ELEMENTS,
-    plan: (a, n) => splitRange(a.N, n, 4).map(([i0, i1]): Job => [name, [...tensors.map((t) => a[t] + 4 * i0), i1 - i0]]),
+    plan: (a, n) =>
+      splitRange(a.N, n, 4).map(([i0, i1]): Job => [name, [...tensors.map((t) => a[t] + 4 * i0), i1 - i0]]),
   };
 }

@@ -3,24 +3,40 @@
 import { kernel, reads, writes, accumulates, dim, type Named, type Floats } from './declare.js';
 
 // inp (B,T) token ids, wte (V,C), wpe (maxT,C) -> out (B,T,C)
-export function encoder_forward(out: Floats, inp: Int32Array, wte: Floats, wpe: Floats,
-                                B: number, T: number, C: number): void {
-  for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
-    const ix = inp[b * T + t];
-    for (let i = 0; i < C; i++) out[(b * T + t) * C + i] = wte[ix * C + i] + wpe[t * C + i];
-  }
+export function encoder_forward(
+  out: Floats,
+  inp: Int32Array,
+  wte: Floats,
+  wpe: Floats,
+  B: number,
+  T: number,
+  C: number,
+): void {
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++) {
+      const ix = inp[b * T + t];
+      for (let i = 0; i < C; i++) out[(b * T + t) * C + i] = wte[ix * C + i] + wpe[t * C + i];
+    }
 }
 
-export function encoder_backward(dwte: Floats, dwpe: Floats, dout: Floats, inp: Int32Array,
-                                 B: number, T: number, C: number): void {
-  for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
-    const ix = inp[b * T + t];
-    for (let i = 0; i < C; i++) {
-      const d = dout[(b * T + t) * C + i];
-      dwte[ix * C + i] += d;
-      dwpe[t * C + i] += d;
+export function encoder_backward(
+  dwte: Floats,
+  dwpe: Floats,
+  dout: Floats,
+  inp: Int32Array,
+  B: number,
+  T: number,
+  C: number,
+): void {
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++) {
+      const ix = inp[b * T + t];
+      for (let i = 0; i < C; i++) {
+        const d = dout[(b * T + t) * C + i];
+        dwte[ix * C + i] += d;
+        dwpe[t * C + i] += d;
+      }
     }
-  }
 }
 
 const positions = ({ P, T }: Named) => ((P ?? T) >= T ? null : `wpe holds ${P} positions, fewer than T (${T})`);
@@ -28,13 +44,29 @@ const positions = ({ P, T }: Named) => ((P ?? T) >= T ? null : `wpe holds ${P} p
 export const encoderKernels = {
   encoder_forward: kernel({
     ref: encoder_forward,
-    args: { out: writes('B,T,C'), inp: reads('B,T', 'i32'), wte: reads('V,C'), wpe: reads('P,C'), B: dim, T: dim, C: dim },
+    args: {
+      out: writes('B,T,C'),
+      inp: reads('B,T', 'i32'),
+      wte: reads('V,C'),
+      wpe: reads('P,C'),
+      B: dim,
+      T: dim,
+      C: dim,
+    },
     check: positions,
     warm: [{ B: 2, T: 8, C: 64, V: 64, P: 8 }],
   }),
   encoder_backward: kernel({
     ref: encoder_backward,
-    args: { dwte: accumulates('V,C'), dwpe: accumulates('P,C'), dout: reads('B,T,C'), inp: reads('B,T', 'i32'), B: dim, T: dim, C: dim },
+    args: {
+      dwte: accumulates('V,C'),
+      dwpe: accumulates('P,C'),
+      dout: reads('B,T,C'),
+      inp: reads('B,T', 'i32'),
+      B: dim,
+      T: dim,
+      C: dim,
+    },
     check: positions,
     warm: [{ B: 2, T: 8, C: 64, V: 64, P: 8 }],
   }),

@@ -25,7 +25,9 @@ export const KERNELS = {
 export type KernelName = keyof typeof KERNELS;
 
 /** Every wasm export a thread may be asked to run, in a fixed order (a job names its part by index). */
-export const PART_KERNELS: readonly string[] = [...new Set(Object.values(KERNELS).flatMap((d: KernelDecl) => d.split?.parts ?? []))];
+export const PART_KERNELS: readonly string[] = [
+  ...new Set(Object.values(KERNELS).flatMap((d: KernelDecl) => d.split?.parts ?? [])),
+];
 
 export type { KernelDecl, KernelSizes, Split, Job, Named, ArgSpec, TensorArg, Floats, Expr } from './declare.js';
 export { parseShape, freeDims, splitRange } from './declare.js';

@@ -9,10 +9,10 @@ export interface GPTConfig {
 }
 
 export const GPT2_PRESETS = {
-  'gpt2': { n_layer: 12, n_head: 12, n_embd: 768, n_positions: 1024, vocab_size: 50257 },         // 124M
+  gpt2: { n_layer: 12, n_head: 12, n_embd: 768, n_positions: 1024, vocab_size: 50257 }, // 124M
   'gpt2-medium': { n_layer: 24, n_head: 16, n_embd: 1024, n_positions: 1024, vocab_size: 50257 }, // 355M
-  'gpt2-large': { n_layer: 36, n_head: 20, n_embd: 1280, n_positions: 1024, vocab_size: 50257 },  // 774M
-  'gpt2-xl': { n_layer: 48, n_head: 25, n_embd: 1600, n_positions: 1024, vocab_size: 50257 },     // 1558M
+  'gpt2-large': { n_layer: 36, n_head: 20, n_embd: 1280, n_positions: 1024, vocab_size: 50257 }, // 774M
+  'gpt2-xl': { n_layer: 48, n_head: 25, n_embd: 1600, n_positions: 1024, vocab_size: 50257 }, // 1558M
 } as const satisfies Record<string, GPTConfig>;
 
 export type GPT2Preset = keyof typeof GPT2_PRESETS;
@@ -28,16 +28,25 @@ export function validateConfig(c: GPTConfig, source = 'config'): GPTConfig {
   if (c.n_embd % c.n_head !== 0) {
     throw new RangeError(`${source}: n_embd (${c.n_embd}) is not divisible by n_head (${c.n_head})`);
   }
-  return { n_layer: c.n_layer, n_head: c.n_head, n_embd: c.n_embd, n_positions: c.n_positions, vocab_size: c.vocab_size };
+  return {
+    n_layer: c.n_layer,
+    n_head: c.n_head,
+    n_embd: c.n_embd,
+    n_positions: c.n_positions,
+    vocab_size: c.vocab_size,
+  };
 }
 
 /** A GPT2Config from Hugging Face's config.json (n_ctx is the older name of n_positions). */
 export function configFromHF(json: Record<string, unknown>, source = 'config.json'): GPTConfig {
-  return validateConfig({
-    n_layer: json.n_layer as number,
-    n_head: json.n_head as number,
-    n_embd: json.n_embd as number,
-    n_positions: (json.n_positions ?? json.n_ctx) as number,
-    vocab_size: json.vocab_size as number,
-  }, source);
+  return validateConfig(
+    {
+      n_layer: json.n_layer as number,
+      n_head: json.n_head as number,
+      n_embd: json.n_embd as number,
+      n_positions: (json.n_positions ?? json.n_ctx) as number,
+      vocab_size: json.vocab_size as number,
+    },
+    source,
+  );
 }

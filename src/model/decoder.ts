@@ -25,8 +25,12 @@ export class Decoder {
   /** Transposed f32 copies; null when not made yet, 'none' when the model has no wide layer or no room for them. */
   private wide: Copies | null | 'none' = null;
 
-  constructor(private readonly backend: Backend, private readonly config: GPTConfig, private readonly params: ParameterSet,
-              private readonly version: () => number) {}
+  constructor(
+    private readonly backend: Backend,
+    private readonly config: GPTConfig,
+    private readonly params: ParameterSet,
+    private readonly version: () => number,
+  ) {}
 
   get weights(): 'f32' | 'f16' {
     return this.half ? 'f16' : 'f32';
@@ -38,9 +42,11 @@ export class Decoder {
    * and training stay f32. 'f32' (the default) frees the copies.
    */
   setWeights(kind: 'f32' | 'f16'): void {
-    if (kind !== 'f32' && kind !== 'f16') throw new RangeError(`decode weights must be 'f32' or 'f16', got ${String(kind)}`);
+    if (kind !== 'f32' && kind !== 'f16')
+      throw new RangeError(`decode weights must be 'f32' or 'f16', got ${String(kind)}`);
     this.releaseCopies();
-    if (kind === 'f16') this.half = this.makeCopies('f16 decode weights', [this.params.tree.wte.weight, ...this.matrices()], 'f16');
+    if (kind === 'f16')
+      this.half = this.makeCopies('f16 decode weights', [this.params.tree.wte.weight, ...this.matrices()], 'f16');
   }
 
   /**
@@ -65,11 +71,20 @@ export class Decoder {
   }
 
   private matrices(): Tensor[] {
-    return this.params.tree.h.flatMap((b) => [b.attn.c_attn.weight, b.attn.c_proj.weight, b.mlp.c_fc.weight, b.mlp.c_proj.weight]);
+    return this.params.tree.h.flatMap((b) => [
+      b.attn.c_attn.weight,
+      b.attn.c_proj.weight,
+      b.mlp.c_fc.weight,
+      b.mlp.c_proj.weight,
+    ]);
   }
 
   private makeCopies(what: string, weights: Tensor[], form: 'f16' | 'transposed'): Copies {
-    const specs = weights.map((w, i) => ({ name: `${i}`, shape: form === 'f16' ? [...w.shape] : [w.shape[1], w.shape[0]], dtype: form === 'f16' ? 'f16' as const : 'f32' as const }));
+    const specs = weights.map((w, i) => ({
+      name: `${i}`,
+      shape: form === 'f16' ? [...w.shape] : [w.shape[1], w.shape[0]],
+      dtype: form === 'f16' ? ('f16' as const) : ('f32' as const),
+    }));
     const { ptr, tensors } = carve(this.backend.arena, what, specs);
     return { ptr, of: new Map(weights.map((w, i) => [w, tensors.get(`${i}`)!])), version: -1 };
   }
@@ -102,33 +117,61 @@ export class Decoder {
     }
     if (tokens.length === 0) throw new RangeError('forwardCached: no tokens given');
     if (cache.length + tokens.length > cache.maxLength) {
-      throw new RangeError(`forwardCached: ${cache.length} cached + ${tokens.length} new positions exceed the context length n_positions (${cache.maxLength})`);
+      throw new RangeError(
+        `forwardCached: ${cache.length} cached + ${tokens.length} new positions exceed the context length n_positions (${cache.maxLength})`,
+      );
     }
     for (let i = 0; i < tokens.length; i++) {
       const id = tokens[i];
-      if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`forwardCached: token id ${id} at ${i} is outside the vocabulary 0..${V - 1}`);
+      if (!Number.isInteger(id) || id < 0 || id >= V)
+        throw new RangeError(`forwardCached: token id ${id} at ${i} is outside the vocabulary 0..${V - 1}`);
     }
-    const be = this.backend, p = this.params.tree, s = cache.scratch;
+    const be = this.backend,
+      p = this.params.tree,
+      s = cache.scratch;
     const half = this.half ? this.fresh(this.half, 'f16') : null;
     for (let start = 0; start < tokens.length; start += cache.chunk) {
       const Tq = Math.min(cache.chunk, tokens.length - start);
       const linear = this.linear(Tq, half);
-      const t0 = cache.length, Tk = t0 + Tq;
+      const t0 = cache.length,
+        Tk = t0 + Tq;
       const ids = s.tokens.take([1, Tq]);
       ids.ints().set(Array.prototype.slice.call(tokens, start, start + Tq));
-      const x = s.x.take([1, Tq, C]), ln = s.ln.take([1, Tq, C]), mean = s.mean.take([Tq]), rstd = s.rstd.take([Tq]);
-      const atty = s.atty.take([1, Tq, C]), proj = s.proj.take([1, Tq, C]), qkv = s.qkv.take([1, Tq, 3 * C]);
-      const att = s.att.take([1, NH, Tq, Tk]), fch = s.fch.take([1, Tq, 4 * C]), fch_gelu = s.fch_gelu.take([1, Tq, 4 * C]);
+      const x = s.x.take([1, Tq, C]),
+        ln = s.ln.take([1, Tq, C]),
+        mean = s.mean.take([Tq]),
+        rstd = s.rstd.take([Tq]);
+      const atty = s.atty.take([1, Tq, C]),
+        proj = s.proj.take([1, Tq, C]),
+        qkv = s.qkv.take([1, Tq, 3 * C]);
+      const att = s.att.take([1, NH, Tq, Tk]),
+        fch = s.fch.take([1, Tq, 4 * C]),
+        fch_gelu = s.fch_gelu.take([1, Tq, 4 * C]);
       be.encoder_forward(x, ids, p.wte.weight, p.wpe.weight.rows(t0, Tq), 1, Tq, C);
       for (let l = 0; l < L; l++) {
-        attentionInput(be, p.h[l], linear, Tq, C, { x, ln, mean, rstd, qkv });
-        be.attention_forward_kv(atty, att, qkv, cache.layers[l].keys, cache.layers[l].values, Tq, Tk, cache.maxLength, C, NH);
-        blockOutput(be, p.h[l], linear, Tq, C, { x, atty, proj, x2: x, ln2: ln, mean, rstd, fch, fch_gelu, y: x });
+        attentionInput(be, p.h[l], linear, Tq, C, { x, ln1: ln, ln1_mean: mean, ln1_rstd: rstd, qkv });
+        be.attention_forward_kv(
+          atty,
+          att,
+          qkv,
+          cache.layers[l].keys,
+          cache.layers[l].values,
+          Tq,
+          Tk,
+          cache.maxLength,
+          C,
+          NH,
+        );
+        const after = { x, atty, proj, x2: x, ln2: ln, ln2_mean: mean, ln2_rstd: rstd, fch, fch_gelu, y: x };
+        blockOutput(be, p.h[l], linear, Tq, C, after);
       }
       cache.length = Tk;
       if (start + Tq === tokens.length) {
         // only the last position's logits are needed to pick the next token
-        const last = x.reshape([Tq, C]).rows(Tq - 1, 1).reshape([1, 1, C]);
+        const last = x
+          .reshape([Tq, C])
+          .rows(Tq - 1, 1)
+          .reshape([1, 1, C]);
         be.layernorm_forward(s.lnf, s.lnf_mean, s.lnf_rstd, last, p.ln_f.weight, p.ln_f.bias, 1, C);
         if (half) be.lm_head_forward_f16(s.logits, s.lnf, half.of.get(p.wte.weight)!, 1, 1, C, V);
         else be.lm_head_forward(s.logits, s.lnf, p.wte.weight, 1, 1, C, V);
@@ -140,7 +183,9 @@ export class Decoder {
   /** The linear layer a step of Tq tokens runs: f16 copies for decode steps, transposed wide layers for single tokens, else f32. */
   private linear(Tq: number, half: Copies | null): Linear {
     const be = this.backend;
-    if (half && Tq < 4) return (out, inp, layer: Affine, n, Cin, OC) => be.matmul_forward_f16(out, inp, half.of.get(layer.weight)!, layer.bias, 1, n, Cin, OC);
+    if (half && Tq < 4)
+      return (out, inp, layer: Affine, n, Cin, OC) =>
+        be.matmul_forward_f16(out, inp, half.of.get(layer.weight)!, layer.bias, 1, n, Cin, OC);
     const wide = !half && Tq === 1 ? this.wideCopies() : null;
     if (!wide) return linearF32(be);
     return (out, inp, layer, n, Cin, OC) => {

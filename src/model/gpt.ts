@@ -8,8 +8,23 @@ import type { Backend } from '../backend/backend.js';
 import type { Tensor } from '../backend/tensor.js';
 import { validateConfig, type GPTConfig } from './config.js';
 import { ParameterSet, parameterSpecs, type GPTParams, type ParameterSpec } from './parameters.js';
-import { allocateActivations, allocateActivationGrads, firstRows, type Activations, type ActivationGrads } from './activations.js';
-import { attentionInput, blockOutput, linearF32 } from './block.js';
+import {
+  allocateActivations,
+  allocateActivationGrads,
+  firstRows,
+  beforeAttention,
+  afterAttention,
+} from './activations.js';
+import type { Activations, ActivationGrads } from './activations.js';
+import { selectRows, writtenByBackward, gatherRows, scatterAddRows } from './rows.js';
+import {
+  attentionInput,
+  blockOutput,
+  linearF32,
+  attentionInputBackward,
+  blockOutputBackward,
+  affineBackward,
+} from './block.js';
 import { AdamW, type StepOptions } from './optimizer.js';
 import { Decoder } from './decoder.js';
 import { KvCache } from './kvcache.js';
@@ -59,7 +74,11 @@ export class GPT {
   /** Moves on whenever the parameters change: step(), and markParametersChanged() after any other write. */
   private version = 0;
 
-  constructor(config: GPTConfig, readonly backend: Backend, options: CreateOptions = {}) {
+  constructor(
+    config: GPTConfig,
+    readonly backend: Backend,
+    options: CreateOptions = {},
+  ) {
     this.config = validateConfig(config);
     this.specs = parameterSpecs(this.config);
     this.params = ParameterSet.allocate(backend, this.config, this.specs, `parameters (${this.numParameters} floats)`);
@@ -106,7 +125,8 @@ export class GPT {
   /** Layer l's softmaxed attention (B, n_head, T, T) of the last forward(); row t is what position t attends to. */
   attention(l: number): Tensor {
     if (!this.acts || !this.last) throw new Error('no attention yet: call forward() first');
-    if (!Number.isInteger(l) || l < 0 || l >= this.config.n_layer) throw new RangeError(`layer ${l} is not in 0..${this.config.n_layer - 1}`);
+    if (!Number.isInteger(l) || l < 0 || l >= this.config.n_layer)
+      throw new RangeError(`layer ${l} is not in 0..${this.config.n_layer - 1}`);
     const { B, T } = this.last;
     return this.acts.layers[l].att.take([B, this.config.n_head, T, T]);
   }
@@ -147,8 +167,10 @@ export class GPT {
     const { n_positions, vocab_size: V } = this.config;
     if (!Number.isInteger(B) || B <= 0) throw new RangeError(`forward: B must be a positive integer, got ${B}`);
     if (!Number.isInteger(T) || T <= 0) throw new RangeError(`forward: T must be a positive integer, got ${T}`);
-    if (T > n_positions) throw new RangeError(`forward: T (${T}) exceeds the context length n_positions (${n_positions})`);
-    if (tokens.length !== B * T) throw new RangeError(`forward: ${tokens.length} tokens given, B*T = ${B}*${T} = ${B * T} expected`);
+    if (T > n_positions)
+      throw new RangeError(`forward: T (${T}) exceeds the context length n_positions (${n_positions})`);
+    if (tokens.length !== B * T)
+      throw new RangeError(`forward: ${tokens.length} tokens given, B*T = ${B}*${T} = ${B * T} expected`);
     const check = (ids: ArrayLike<number>, what: string, min: number) => {
       for (let i = 0; i < ids.length; i++) {
         const id = ids[i];
@@ -160,7 +182,8 @@ export class GPT {
     };
     check(tokens, 'token id', 0);
     if (targets) {
-      if (targets.length !== B * T) throw new RangeError(`forward: ${targets.length} targets given, B*T = ${B * T} expected`);
+      if (targets.length !== B * T)
+        throw new RangeError(`forward: ${targets.length} targets given, B*T = ${B * T} expected`);
       check(targets, 'target', -1);
     }
   }
@@ -169,11 +192,20 @@ export class GPT {
    * tokens (B*T ids, row-major), optional targets (B*T ids; -1 = no loss there) ->
    * logits (B,T,V) and the mean loss over the positions that have a target.
    */
-  forward(tokens: ArrayLike<number>, B: number, T: number, targets?: ArrayLike<number>, options: ForwardOptions = {}): ForwardResult {
+  forward(
+    tokens: ArrayLike<number>,
+    B: number,
+    T: number,
+    targets?: ArrayLike<number>,
+    options: ForwardOptions = {},
+  ): ForwardResult {
     this.checkInputs(tokens, B, T, targets);
     const { n_layer: L, n_head: NH, n_embd: C, vocab_size: V } = this.config;
-    const be = this.backend, p = this.params.tree, linear = linearF32(be);
-    const a = this.activations(B, T), N = B * T;
+    const be = this.backend,
+      p = this.params.tree,
+      linear = linearF32(be);
+    const a = this.activations(B, T),
+      N = B * T;
     a.tokens.ints().set(tokens);
     const sel = selectRows(N, targets, options);
     const M = sel ? sel.length : N; // rows past the last layer's attention
@@ -183,7 +215,7 @@ export class GPT {
     let x = a.encoded;
     for (let l = 0; l < L; l++) {
       const y = a.layers[l];
-      attentionInput(be, p.h[l], linear, N, C, { x, ln: y.ln1, mean: y.ln1_mean, rstd: y.ln1_rstd, qkv: y.qkv });
+      attentionInput(be, p.h[l], linear, N, C, beforeAttention(a, l, x));
       be.attention_forward(y.atty, y.att, y.qkv, B, T, T, C, NH);
       // past attention each position is on its own: n rows (all B*T, or the last layer's selected rows)
       const n = l === L - 1 ? M : N;
@@ -192,10 +224,7 @@ export class GPT {
         atty = gatherRows(rows(a.sel_atty, n), atty, sel, C);
         x = gatherRows(rows(a.sel_residual, n), x, sel, C);
       }
-      blockOutput(be, p.h[l], linear, n, C, {
-        x, atty, proj: rows(a.proj, n), x2: rows(y.residual2, n), ln2: rows(y.ln2, n), mean: rows(y.ln2_mean, n), rstd: rows(y.ln2_rstd, n),
-        fch: rows(y.fch, n), fch_gelu: rows(y.fch_gelu, n), y: rows(y.residual3, n),
-      });
+      blockOutput(be, p.h[l], linear, n, C, afterAttention(a, l, n, x, atty));
       x = rows(y.residual3, n);
     }
     be.layernorm_forward(rows(a.lnf, M), rows(a.lnf_mean, M), rows(a.lnf_rstd, M), x, p.ln_f.weight, p.ln_f.bias, M, C);
@@ -204,13 +233,21 @@ export class GPT {
     let loss: number | null = null;
     if (targets) {
       const tg = a.targets.ints();
-      if (sel) sel.forEach((row, i) => { tg[i] = targets[row]; });
+      if (sel)
+        sel.forEach((row, i) => {
+          tg[i] = targets[row];
+        });
       else tg.set(targets);
       be.softmax_forward(rows(a.probs, M), rows(a.logits, M), 1, M, V);
       be.crossentropy_forward(rows(a.losses, M), rows(a.probs, M), rows(a.targets, M), 1, M, V);
       const losses = a.losses.data();
-      let sum = 0, count = 0;
-      for (let i = 0; i < M; i++) if (tg[i] >= 0) { sum += losses[i]; count++; }
+      let sum = 0,
+        count = 0;
+      for (let i = 0; i < M; i++)
+        if (tg[i] >= 0) {
+          sum += losses[i];
+          count++;
+        }
       loss = count > 0 ? sum / count : 0;
     }
     this.last = { B, T, targets: !!targets, sel };
@@ -219,10 +256,14 @@ export class GPT {
 
   /** Gradients of the last forward's mean loss, accumulated (+=) into the parameter gradients. */
   backward(): void {
-    if (!this.last || !this.last.targets || !this.acts) throw new Error('backward() needs a forward pass with targets first');
+    if (!this.last || !this.last.targets || !this.acts)
+      throw new Error('backward() needs a forward pass with targets first');
     const { B, T, sel } = this.last;
     const { n_layer: L, n_head: NH, n_embd: C, vocab_size: V } = this.config;
-    const be = this.backend, a = this.acts, p = this.params.tree, N = B * T;
+    const be = this.backend,
+      a = this.acts,
+      p = this.params.tree,
+      N = B * T;
     this.grads ??= ParameterSet.allocate(be, this.config, this.specs, 'parameter gradients');
     const g = this.grads.tree;
     // after zeroGrad: clear the gradients that only accumulate (layernorms, wpe); the linear
@@ -241,7 +282,8 @@ export class GPT {
     // The residual stream's gradient: each residual add passes it through unchanged (so it is
     // also the gradient of the branch's output, the projection's), and each layernorm adds its
     // input's gradient into it. Past the last attention it has only the kept rows.
-    const full = d.residual, kept = sel ? rows(d.sel_residual, M) : full;
+    const full = d.residual,
+      kept = sel ? rows(d.sel_residual, M) : full;
     be.arena.zeroFill(kept.ptr, kept.bytes);
 
     // d(mean loss)/d(loss at each position with a target)
@@ -250,32 +292,32 @@ export class GPT {
     for (let i = 0; i < M; i++) if (targets[i] >= 0) count++;
     d.losses.data().fill(count > 0 ? 1 / count : 0);
 
-    be.crossentropy_softmax_backward(rows(d.logits, M), rows(d.losses, M), rows(a.probs, M), rows(a.targets, M), 1, M, V);
-    be.lm_head_backward(rows(d.lnf, M), g.wte.weight, rows(d.logits, M), rows(a.lnf, M), p.wte.weight, 1, M, C, V, acc);
-    be.layernorm_backward(kept, g.ln_f.weight, g.ln_f.bias, rows(d.lnf, M), rows(a.layers[L - 1].residual3, M),
-      p.ln_f.weight, rows(a.lnf_mean, M), rows(a.lnf_rstd, M), M, C);
+    const { layernorm } = affineBackward(be, acc);
+    const dlogits = rows(d.logits, M),
+      dlnf = rows(d.lnf, M);
+    be.crossentropy_softmax_backward(dlogits, rows(d.losses, M), rows(a.probs, M), rows(a.targets, M), 1, M, V);
+    be.lm_head_backward(dlnf, g.wte.weight, dlogits, rows(a.lnf, M), p.wte.weight, 1, M, C, V, acc);
+    const last = rows(a.layers[L - 1].residual3, M);
+    layernorm(kept, g.ln_f, dlnf, last, p.ln_f, rows(a.lnf_mean, M), rows(a.lnf_rstd, M), M, C);
 
     for (let l = L - 1; l >= 0; l--) {
-      const y = a.layers[l], w = p.h[l], gw = g.h[l];
-      const residual = l > 0 ? a.layers[l - 1].residual3 : a.encoded;
       const picked = l === L - 1 ? sel : null; // the rows forward kept past attention (null: all)
       const n = picked ? M : N;
-      const dres = picked ? kept : full; // d(residual3), n rows
-      const atty = picked ? rows(a.sel_atty, n) : y.atty, datty = picked ? rows(d.sel_atty, n) : d.atty;
-      be.matmul_backward(rows(d.fch_gelu, n), gw.mlp.c_proj.weight, gw.mlp.c_proj.bias, dres, rows(y.fch_gelu, n), w.mlp.c_proj.weight, 1, n, 4 * C, C, acc);
-      be.gelu_backward(rows(d.fch, n), rows(y.fch, n), rows(y.fch_gelu, n), rows(d.fch_gelu, n), n * 4 * C);
-      be.matmul_backward(rows(d.ln2, n), gw.mlp.c_fc.weight, gw.mlp.c_fc.bias, rows(d.fch, n), rows(y.ln2, n), w.mlp.c_fc.weight, 1, n, C, 4 * C, acc);
-      be.layernorm_backward(dres, gw.ln_2.weight, gw.ln_2.bias, rows(d.ln2, n), rows(y.residual2, n), w.ln_2.weight, rows(y.ln2_mean, n), rows(y.ln2_rstd, n), n, C);
-      // dres is now d(residual2)
-      be.matmul_backward(datty, gw.attn.c_proj.weight, gw.attn.c_proj.bias, dres, atty, w.attn.c_proj.weight, 1, n, C, C, acc);
-      if (picked) { // back from the selected rows to every position (the others got no gradient past attention)
+      const x = l > 0 ? a.layers[l - 1].residual3 : a.encoded;
+      const atty = picked ? rows(a.sel_atty, n) : a.layers[l].atty;
+      const dres = picked ? kept : full; // d(residual3), n rows; then d(residual2)
+      const datty = picked ? rows(d.sel_atty, n) : d.atty;
+      const grads = { dres, atty: datty, ln2: rows(d.ln2, n), fch: rows(d.fch, n), fch_gelu: rows(d.fch_gelu, n) };
+      blockOutputBackward(be, p.h[l], g.h[l], n, C, afterAttention(a, l, n, x, atty), grads, acc);
+      if (picked) {
+        // back from the selected rows to every position (the others got no gradient past attention)
         for (const t of [full, d.atty]) be.arena.zeroFill(t.ptr, t.bytes);
         scatterAddRows(full, dres, picked, C);
         scatterAddRows(d.atty, datty, picked, C);
       }
+      const y = a.layers[l];
       be.attention_backward(d.qkv, d.datt, d.atty, y.qkv, y.att, B, T, C, NH);
-      be.matmul_backward(d.ln1, gw.attn.c_attn.weight, gw.attn.c_attn.bias, d.qkv, y.ln1, w.attn.c_attn.weight, B, T, C, 3 * C, acc);
-      be.layernorm_backward(full, gw.ln_1.weight, gw.ln_1.bias, d.ln1, residual, w.ln_1.weight, y.ln1_mean, y.ln1_rstd, N, C);
+      attentionInputBackward(be, p.h[l], g.h[l], N, C, beforeAttention(a, l, x), d.qkv, d.ln1, full, acc);
     }
     be.encoder_backward(g.wte.weight, g.wpe.weight, full, a.tokens, B, T, C);
   }
@@ -286,7 +328,10 @@ export class GPT {
   }
 
   private settleGrads(): void {
-    if (this.gradsUnset) { this.grads!.zero(); this.gradsUnset = false; }
+    if (this.gradsUnset) {
+      this.grads!.zero();
+      this.gradsUnset = false;
+    }
   }
 
   /** Global L2 norm of all gradients. */
@@ -333,38 +378,5 @@ export class GPT {
     this.decoder.releaseCopies();
     this.grads = null;
     this.gradsUnset = false;
-  }
-}
-
-/** For rows: 'targets', the positions with a target, in order; null when every position has one (or none has). */
-function selectRows(N: number, targets: ArrayLike<number> | undefined, options: ForwardOptions): Int32Array | null {
-  const rows = options.rows ?? 'all';
-  if (rows !== 'all' && rows !== 'targets') throw new RangeError(`forward: rows must be 'all' or 'targets', got ${String(rows)}`);
-  if (rows === 'all') return null;
-  if (!targets) throw new RangeError("forward: rows: 'targets' needs targets");
-  const sel: number[] = [];
-  for (let i = 0; i < N; i++) if (targets[i] >= 0) sel.push(i);
-  return sel.length > 0 && sel.length < N ? Int32Array.from(sel) : null;
-}
-
-// the parameters whose gradients backward writes (=) when asked to: the linear layers' weights
-// and biases (matmul_backward) and wte (lm_head_backward, before encoder_backward adds to it)
-function writtenByBackward(name: string): boolean {
-  return name === 'wte.weight' || /\.(c_attn|c_proj|c_fc)\.(weight|bias)$/.test(name);
-}
-
-/** out row i = inp row rows[i] (rows of width C; a copy within the arena). */
-function gatherRows(out: Tensor, inp: Tensor, rows: Int32Array, C: number): Tensor {
-  const o = out.data(), x = inp.data();
-  for (let i = 0; i < rows.length; i++) o.set(x.subarray(rows[i] * C, rows[i] * C + C), i * C);
-  return out;
-}
-
-/** inp row rows[i] += out row i: the backward of gatherRows. */
-function scatterAddRows(dinp: Tensor, dout: Tensor, rows: Int32Array, C: number): void {
-  const di = dinp.data(), d = dout.data();
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i] * C;
-    for (let c = 0; c < C; c++) di[r + c] += d[i * C + c];
   }
 }

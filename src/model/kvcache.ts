@@ -10,11 +10,18 @@ import type { GPTConfig } from './config.js';
 export interface DecodeScratch {
   tokens: Tensor; // (1,chunk) i32
   x: Tensor; // (1,chunk,C) the residual stream
-  ln: Tensor; mean: Tensor; rstd: Tensor; // ln_1 and ln_2 in turn
-  qkv: Tensor; atty: Tensor; proj: Tensor;
+  ln: Tensor;
+  mean: Tensor;
+  rstd: Tensor; // ln_1 and ln_2 in turn
+  qkv: Tensor;
+  atty: Tensor;
+  proj: Tensor;
   att: Tensor; // (1,NH,chunk,n_positions)
-  fch: Tensor; fch_gelu: Tensor;
-  lnf: Tensor; lnf_mean: Tensor; lnf_rstd: Tensor; // the last position only
+  fch: Tensor;
+  fch_gelu: Tensor;
+  lnf: Tensor;
+  lnf_mean: Tensor;
+  lnf_rstd: Tensor; // the last position only
   logits: Tensor; // (1,1,V)
 }
 
@@ -28,18 +35,37 @@ export class KvCache {
   readonly scratch: DecodeScratch;
   private readonly ptr: number;
 
-  constructor(readonly config: GPTConfig, readonly backend: Backend, chunk = 128) {
+  constructor(
+    readonly config: GPTConfig,
+    readonly backend: Backend,
+    chunk = 128,
+  ) {
     const { n_layer: L, n_head: NH, n_embd: C, n_positions: maxT, vocab_size: V } = config;
     this.maxLength = maxT;
     this.chunk = Math.max(1, Math.min(chunk, maxT));
     const Tq = this.chunk;
     const specs: { name: string; shape: number[]; dtype?: 'i32' }[] = [];
-    for (let l = 0; l < L; l++) specs.push({ name: `k.${l}`, shape: [NH, maxT, C / NH] }, { name: `v.${l}`, shape: [NH, maxT, C / NH] });
+    for (let l = 0; l < L; l++)
+      specs.push({ name: `k.${l}`, shape: [NH, maxT, C / NH] }, { name: `v.${l}`, shape: [NH, maxT, C / NH] });
     const scratch: Record<keyof DecodeScratch, number[]> = {
-      tokens: [1, Tq], x: [1, Tq, C], ln: [1, Tq, C], mean: [Tq], rstd: [Tq], qkv: [1, Tq, 3 * C], atty: [1, Tq, C], proj: [1, Tq, C],
-      att: [1, NH, Tq, maxT], fch: [1, Tq, 4 * C], fch_gelu: [1, Tq, 4 * C], lnf: [1, 1, C], lnf_mean: [1], lnf_rstd: [1], logits: [1, 1, V],
+      tokens: [1, Tq],
+      x: [1, Tq, C],
+      ln: [1, Tq, C],
+      mean: [Tq],
+      rstd: [Tq],
+      qkv: [1, Tq, 3 * C],
+      atty: [1, Tq, C],
+      proj: [1, Tq, C],
+      att: [1, NH, Tq, maxT],
+      fch: [1, Tq, 4 * C],
+      fch_gelu: [1, Tq, 4 * C],
+      lnf: [1, 1, C],
+      lnf_mean: [1],
+      lnf_rstd: [1],
+      logits: [1, 1, V],
     };
-    for (const [name, shape] of Object.entries(scratch)) specs.push({ name, shape, ...(name === 'tokens' ? { dtype: 'i32' as const } : {}) });
+    for (const [name, shape] of Object.entries(scratch))
+      specs.push({ name, shape, ...(name === 'tokens' ? { dtype: 'i32' as const } : {}) });
     const block = carve(backend.arena, `KV cache (${L} layers x ${maxT} positions)`, specs);
     this.ptr = block.ptr;
     const get = (name: string) => block.tensors.get(name)!;

@@ -27,7 +27,11 @@ export class AdamW {
   private m: ParameterSet | null = null;
   private v: ParameterSet | null = null;
 
-  constructor(private readonly backend: Backend, private readonly config: GPTConfig, private readonly specs: readonly ParameterSpec[]) {}
+  constructor(
+    private readonly backend: Backend,
+    private readonly config: GPTConfig,
+    private readonly specs: readonly ParameterSpec[],
+  ) {}
 
   /** The moments (allocated on first use), by parameter name: for checkpoints and resume. */
   moments(): { m: ParameterSet; v: ParameterSet } {
@@ -39,17 +43,44 @@ export class AdamW {
   /** One step of every parameter from its gradient. */
   step(params: ParameterSet, grads: ParameterSet, options: StepOptions): void {
     const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0.01, decay = 'all', gradScale = 1 } = options;
-    if (decay !== 'all' && decay !== 'matrices') throw new RangeError(`decay must be 'all' or 'matrices', got ${String(decay)}`);
+    if (decay !== 'all' && decay !== 'matrices')
+      throw new RangeError(`decay must be 'all' or 'matrices', got ${String(decay)}`);
     const { m, v } = this.moments();
     const t = this.steps + 1;
     const be = this.backend;
     if (decay === 'all') {
-      be.adamw_update(params.all, grads.all, m.all, v.all, params.all.size, lr, beta1, beta2, eps, weightDecay, t, gradScale);
+      be.adamw_update(
+        params.all,
+        grads.all,
+        m.all,
+        v.all,
+        params.all.size,
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weightDecay,
+        t,
+        gradScale,
+      );
     } else {
       for (const s of this.specs) {
         const w = params.get(s.name);
         const wd = s.shape.length >= 2 ? weightDecay : 0;
-        be.adamw_update(w, grads.get(s.name), m.get(s.name), v.get(s.name), w.size, lr, beta1, beta2, eps, wd, t, gradScale);
+        be.adamw_update(
+          w,
+          grads.get(s.name),
+          m.get(s.name),
+          v.get(s.name),
+          w.size,
+          lr,
+          beta1,
+          beta2,
+          eps,
+          wd,
+          t,
+          gradScale,
+        );
       }
     }
     this.steps = t;

@@ -36,7 +36,10 @@ export function parameterSpecs(c: GPTConfig): ParameterSpec[] {
       { name: `${h}.mlp.c_proj.bias`, shape: [C], kind: 'bias' },
     );
   }
-  specs.push({ name: 'ln_f.weight', shape: [C], kind: 'layernorm' }, { name: 'ln_f.bias', shape: [C], kind: 'layernorm' });
+  specs.push(
+    { name: 'ln_f.weight', shape: [C], kind: 'layernorm' },
+    { name: 'ln_f.bias', shape: [C], kind: 'layernorm' },
+  );
   return specs;
 }
 
@@ -72,8 +75,14 @@ export class ParameterSet {
   readonly all: Tensor;
   readonly tree: GPTParams;
 
-  private constructor(arena: Arena, readonly ptr: number, readonly bytes: number, private readonly tensors: Map<string, Tensor>,
-                      config: GPTConfig, what: string) {
+  private constructor(
+    arena: Arena,
+    readonly ptr: number,
+    readonly bytes: number,
+    private readonly tensors: Map<string, Tensor>,
+    config: GPTConfig,
+    what: string,
+  ) {
     this.all = new Tensor(arena, ptr, [bytes / 4], 'f32', what);
     const get = (name: string) => this.get(name);
     const affine = (prefix: string): Affine => ({ weight: get(`${prefix}.weight`), bias: get(`${prefix}.bias`) });

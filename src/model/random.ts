@@ -29,7 +29,11 @@ export class Random {
 
   /** Standard normal. */
   normal(): number {
-    if (this.spare !== null) { const s = this.spare; this.spare = null; return s; }
+    if (this.spare !== null) {
+      const s = this.spare;
+      this.spare = null;
+      return s;
+    }
     let u = 0;
     while (u === 0) u = this.uniform();
     const v = this.uniform();
@@ -42,7 +46,8 @@ export class Random {
   fillNormal(out: Float32Array, std: number): void {
     let i = 0;
     while (i < out.length) {
-      const u = 2 * this.uniform() - 1, v = 2 * this.uniform() - 1;
+      const u = 2 * this.uniform() - 1,
+        v = 2 * this.uniform() - 1;
       const s = u * u + v * v;
       if (s >= 1 || s === 0) continue;
       const f = Math.sqrt((-2 * Math.log(s)) / s) * std;

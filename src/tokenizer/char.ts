@@ -17,14 +17,19 @@ export class CharTokenizer implements Tokenizer {
     return new CharTokenizer([...new Set(Array.from(text))].sort());
   }
 
-  get vocabSize(): number { return this.chars.length; }
+  get vocabSize(): number {
+    return this.chars.length;
+  }
 
   encode(text: string): number[] {
     const out: number[] = [];
     let pos = 0;
     for (const c of text) {
       const id = this.ids.get(c);
-      if (id === undefined) throw new RangeError(`char tokenizer: ${JSON.stringify(c)} at offset ${pos} is not in the model's vocabulary of ${this.chars.length} characters`);
+      if (id === undefined)
+        throw new RangeError(
+          `char tokenizer: ${JSON.stringify(c)} at offset ${pos} is not in the model's vocabulary of ${this.chars.length} characters`,
+        );
       out.push(id);
       pos += c.length;
     }
@@ -47,7 +52,8 @@ export class CharTokenizer implements Tokenizer {
 
   private char(id: number): string {
     const c = this.chars[id];
-    if (c === undefined) throw new RangeError(`char tokenizer: id ${id} is outside the vocabulary 0..${this.chars.length - 1}`);
+    if (c === undefined)
+      throw new RangeError(`char tokenizer: id ${id} is outside the vocabulary 0..${this.chars.length - 1}`);
     return c;
   }
 }

@@ -15,7 +15,9 @@ const utf8 = new TextEncoder();
 let tokenBytes: Uint8Array[] | null = null;
 function bytesTable(): Uint8Array[] {
   if (tokenBytes) return tokenBytes;
-  const table = (ranks as readonly (string | readonly number[])[]).map((r) => (typeof r === 'string' ? utf8.encode(r) : Uint8Array.from(r)));
+  const table = (ranks as readonly (string | readonly number[])[]).map((r) =>
+    typeof r === 'string' ? utf8.encode(r) : Uint8Array.from(r),
+  );
   table[END_OF_TEXT_ID] = utf8.encode(END_OF_TEXT);
   tokenBytes = table;
   return table;
@@ -43,7 +45,8 @@ export class GPT2Tokenizer {
   /** The raw bytes of one token. */
   bytes(id: number): Uint8Array {
     const t = bytesTable()[id];
-    if (!Number.isInteger(id) || !t) throw new RangeError(`token id ${id} is outside GPT-2's vocabulary 0..${GPT2_VOCAB_SIZE - 1}`);
+    if (!Number.isInteger(id) || !t)
+      throw new RangeError(`token id ${id} is outside GPT-2's vocabulary 0..${GPT2_VOCAB_SIZE - 1}`);
     return t;
   }
 

@@ -17,7 +17,8 @@ export type TokenizerSpec = { type: 'gpt2' } | { type: 'char'; chars: string[] }
 
 export function tokenizerFromSpec(spec: TokenizerSpec | undefined, source = 'config.json'): Tokenizer {
   if (!spec || spec.type === 'gpt2') return new GPT2Tokenizer();
-  if (spec.type === 'char' && Array.isArray(spec.chars) && spec.chars.every((c) => typeof c === 'string')) return new CharTokenizer(spec.chars);
+  if (spec.type === 'char' && Array.isArray(spec.chars) && spec.chars.every((c) => typeof c === 'string'))
+    return new CharTokenizer(spec.chars);
   throw new Error(`${source}: unknown tokenizer ${JSON.stringify(spec).slice(0, 80)}`);
 }
 

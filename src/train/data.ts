@@ -7,7 +7,7 @@ import type { Tokenizer } from '../tokenizer/index.js';
 export type Split = 'train' | 'val';
 
 export interface Batch {
-  tokens: Int32Array;  // (B,T)
+  tokens: Int32Array; // (B,T)
   targets: Int32Array; // (B,T); -1 = no loss at this position
 }
 
@@ -27,7 +27,13 @@ export function decodeUtf8(bytes: Uint8Array, source: string): string {
     // find the first invalid byte for the message
     for (let lo = 0, hi = bytes.length; lo < hi;) {
       const mid = (lo + hi) >> 1;
-      try { new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid)); lo = mid + 1; i = mid; } catch { hi = mid; }
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid));
+        lo = mid + 1;
+        i = mid;
+      } catch {
+        hi = mid;
+      }
     }
     throw new Error(`${source}: not valid UTF-8 text (first bad byte near offset ${i})`);
   }
@@ -39,14 +45,24 @@ export class TokenDataset implements Dataset {
   readonly val: Int32Array;
   readonly description: string;
 
-  constructor(ids: ArrayLike<number>, readonly blockSize: number, valFraction = 0.1, source = 'data') {
+  constructor(
+    ids: ArrayLike<number>,
+    readonly blockSize: number,
+    valFraction = 0.1,
+    source = 'data',
+  ) {
     const n = ids.length;
     const cut = Math.floor(n * (1 - valFraction));
     this.train = Int32Array.from(Array.prototype.slice.call(ids, 0, cut));
     this.val = Int32Array.from(Array.prototype.slice.call(ids, cut));
-    for (const [split, arr] of [['train', this.train], ['val', this.val]] as const) {
+    for (const [split, arr] of [
+      ['train', this.train],
+      ['val', this.val],
+    ] as const) {
       if (arr.length < blockSize + 1) {
-        throw new RangeError(`${source}: ${n} tokens give the ${split} split ${arr.length}, fewer than block size + 1 = ${blockSize + 1}; use more text or a smaller --block-size`);
+        throw new RangeError(
+          `${source}: ${n} tokens give the ${split} split ${arr.length}, fewer than block size + 1 = ${blockSize + 1}; use more text or a smaller --block-size`,
+        );
       }
     }
     this.description = `${source}: ${n} tokens (train ${this.train.length}, val ${this.val.length})`;
@@ -58,7 +74,8 @@ export class TokenDataset implements Dataset {
 
   batch(split: Split, B: number, T: number, rand: Random): Batch {
     const data = split === 'train' ? this.train : this.val;
-    const tokens = new Int32Array(B * T), targets = new Int32Array(B * T);
+    const tokens = new Int32Array(B * T),
+      targets = new Int32Array(B * T);
     for (let b = 0; b < B; b++) {
       const i = rand.int(data.length - T);
       tokens.set(data.subarray(i, i + T), b * T);
@@ -68,14 +85,23 @@ export class TokenDataset implements Dataset {
   }
 }
 
-export interface Example { tokens: Int32Array; targets: Int32Array; length: number }
+export interface Example {
+  tokens: Int32Array;
+  targets: Int32Array;
+  length: number;
+}
 
 /**
  * One example: prompt + response + end-of-text, as input tokens and targets shifted by one;
  * targets that are prompt tokens are -1, so only the response (and its end) is learned.
  */
-export function chatExample(tokenizer: Tokenizer, prompt: string, response: string): { ids: number[]; promptLength: number } {
-  const p = tokenizer.encode(prompt), r = tokenizer.encode(response);
+export function chatExample(
+  tokenizer: Tokenizer,
+  prompt: string,
+  response: string,
+): { ids: number[]; promptLength: number } {
+  const p = tokenizer.encode(prompt),
+    r = tokenizer.encode(response);
   const ids = [...p, ...r];
   if (tokenizer.endOfText !== null) ids.push(tokenizer.endOfText);
   return { ids, promptLength: p.length };
@@ -86,7 +112,14 @@ export class ChatDataset implements Dataset {
   private readonly examples: { train: Example[]; val: Example[] };
   readonly description: string;
 
-  constructor(text: string, tokenizer: Tokenizer, readonly blockSize: number, valFraction = 0.1, source = 'data.jsonl', pad = 0) {
+  constructor(
+    text: string,
+    tokenizer: Tokenizer,
+    readonly blockSize: number,
+    valFraction = 0.1,
+    source = 'data.jsonl',
+    pad = 0,
+  ) {
     const all: Example[] = [];
     let truncated = 0;
     text.split('\n').forEach((line, i) => {
@@ -109,17 +142,20 @@ export class ChatDataset implements Dataset {
       }
       if (ids.length - 1 > blockSize) truncated++;
       const n = Math.min(ids.length - 1, blockSize);
-      const tokens = new Int32Array(blockSize).fill(pad), targets = new Int32Array(blockSize).fill(-1);
+      const tokens = new Int32Array(blockSize).fill(pad),
+        targets = new Int32Array(blockSize).fill(-1);
       for (let t = 0; t < n; t++) {
         tokens[t] = ids[t];
         targets[t] = t + 1 >= promptLength ? ids[t + 1] : -1;
       }
       all.push({ tokens, targets, length: n });
     });
-    if (all.length < 2) throw new RangeError(`${source}: ${all.length} example(s); at least 2 are needed (one for validation)`);
+    if (all.length < 2)
+      throw new RangeError(`${source}: ${all.length} example(s); at least 2 are needed (one for validation)`);
     const nVal = Math.max(1, Math.floor(all.length * valFraction));
     this.examples = { train: all.slice(0, all.length - nVal), val: all.slice(all.length - nVal) };
-    this.description = `${source}: ${all.length} examples (train ${this.examples.train.length}, val ${nVal})` +
+    this.description =
+      `${source}: ${all.length} examples (train ${this.examples.train.length}, val ${nVal})` +
       (truncated ? `, ${truncated} cut to block size ${blockSize}` : '');
   }
 
@@ -130,7 +166,8 @@ export class ChatDataset implements Dataset {
   batch(split: Split, B: number, T: number, rand: Random): Batch {
     if (T !== this.blockSize) throw new RangeError(`chat batches are built for T = ${this.blockSize}, got ${T}`);
     const ex = this.examples[split];
-    const tokens = new Int32Array(B * T), targets = new Int32Array(B * T);
+    const tokens = new Int32Array(B * T),
+      targets = new Int32Array(B * T);
     for (let b = 0; b < B; b++) {
       const e = ex[rand.int(ex.length)];
       tokens.set(e.tokens, b * T);

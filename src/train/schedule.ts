@@ -1,5 +1,10 @@
 // nanoGPT's learning-rate schedule: linear warmup, cosine decay to minLr, then minLr.
-export interface Schedule { lr: number; minLr: number; warmupIters: number; decayIters: number }
+export interface Schedule {
+  lr: number;
+  minLr: number;
+  warmupIters: number;
+  decayIters: number;
+}
 
 export function learningRate(iter: number, s: Schedule): number {
   if (iter < s.warmupIters) return (s.lr * (iter + 1)) / (s.warmupIters + 1);

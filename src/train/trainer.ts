@@ -20,7 +20,7 @@ export interface TrainConfig {
   beta2: number;
   weightDecay: number;
   decay: 'matrices' | 'all';
-  gradClip: number;      // 0 = off
+  gradClip: number; // 0 = off
   gradAccum: number;
   evalInterval: number;
   evalIters: number;
@@ -28,30 +28,58 @@ export interface TrainConfig {
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
-  batchSize: 12, blockSize: 64, maxIters: 2000, lr: 1e-3, minLr: 1e-4, warmupIters: 100, lrDecayIters: 2000,
-  beta1: 0.9, beta2: 0.99, weightDecay: 0.1, decay: 'matrices', gradClip: 1.0, gradAccum: 1,
-  evalInterval: 250, evalIters: 20, seed: 1337,
+  batchSize: 12,
+  blockSize: 64,
+  maxIters: 2000,
+  lr: 1e-3,
+  minLr: 1e-4,
+  warmupIters: 100,
+  lrDecayIters: 2000,
+  beta1: 0.9,
+  beta2: 0.99,
+  weightDecay: 0.1,
+  decay: 'matrices',
+  gradClip: 1.0,
+  gradAccum: 1,
+  evalInterval: 250,
+  evalIters: 20,
+  seed: 1337,
 };
 
-export interface StepResult { iter: number; loss: number; lr: number; gradNorm: number; tokens: number; seconds: number }
+export interface StepResult {
+  iter: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  tokens: number;
+  seconds: number;
+}
 
-export interface TrainerState { iter: number; rng: { state: number; spare: number | null } }
+export interface TrainerState {
+  iter: number;
+  rng: { state: number; spare: number | null };
+}
 
 export class NaNLossError extends Error {
   override name = 'NaNLossError';
-  constructor(readonly iter: number, readonly loss: number) {
+  constructor(
+    readonly iter: number,
+    readonly loss: number,
+  ) {
     super(`the loss became ${loss} at iteration ${iter}`);
   }
 }
 
 export function checkTrainConfig(c: TrainConfig, nPositions: number): void {
   for (const k of ['batchSize', 'blockSize', 'maxIters', 'gradAccum', 'evalInterval', 'evalIters'] as const) {
-    if (!Number.isInteger(c[k]) || c[k] < (k === 'maxIters' ? 0 : 1)) throw new RangeError(`${k} must be a positive integer, got ${c[k]}`);
+    if (!Number.isInteger(c[k]) || c[k] < (k === 'maxIters' ? 0 : 1))
+      throw new RangeError(`${k} must be a positive integer, got ${c[k]}`);
   }
   for (const k of ['lr', 'minLr', 'weightDecay', 'gradClip', 'warmupIters', 'lrDecayIters'] as const) {
     if (!Number.isFinite(c[k]) || c[k] < 0) throw new RangeError(`${k} must be a number >= 0, got ${c[k]}`);
   }
-  if (c.blockSize > nPositions) throw new RangeError(`block size ${c.blockSize} is larger than the model's context n_positions ${nPositions}`);
+  if (c.blockSize > nPositions)
+    throw new RangeError(`block size ${c.blockSize} is larger than the model's context n_positions ${nPositions}`);
 }
 
 export class Trainer {
@@ -59,7 +87,11 @@ export class Trainer {
   iter = 0;
   readonly rng: Random;
 
-  constructor(readonly model: GPT, readonly data: Dataset, readonly config: TrainConfig) {
+  constructor(
+    readonly model: GPT,
+    readonly data: Dataset,
+    readonly config: TrainConfig,
+  ) {
     checkTrainConfig(config, model.config.n_positions);
     this.rng = new Random(config.seed);
   }
@@ -75,9 +107,15 @@ export class Trainer {
 
   /** One optimizer step (gradAccum micro-batches). Throws NaNLossError before touching the weights. */
   step(): StepResult {
-    const c = this.config, m = this.model;
+    const c = this.config,
+      m = this.model;
     const t0 = performance.now();
-    const lr = learningRate(this.iter, { lr: c.lr, minLr: c.minLr, warmupIters: c.warmupIters, decayIters: c.lrDecayIters });
+    const lr = learningRate(this.iter, {
+      lr: c.lr,
+      minLr: c.minLr,
+      warmupIters: c.warmupIters,
+      decayIters: c.lrDecayIters,
+    });
     m.zeroGrad();
     let loss = 0;
     for (let micro = 0; micro < c.gradAccum; micro++) {
@@ -93,9 +131,24 @@ export class Trainer {
     const gradNorm = m.gradNorm() / c.gradAccum;
     if (!Number.isFinite(gradNorm)) throw new NaNLossError(this.iter + 1, gradNorm);
     const clip = c.gradClip > 0 && gradNorm > c.gradClip ? c.gradClip / gradNorm : 1;
-    m.step({ lr, beta1: c.beta1, beta2: c.beta2, eps: 1e-8, weightDecay: c.weightDecay, decay: c.decay, gradScale: clip / c.gradAccum });
+    m.step({
+      lr,
+      beta1: c.beta1,
+      beta2: c.beta2,
+      eps: 1e-8,
+      weightDecay: c.weightDecay,
+      decay: c.decay,
+      gradScale: clip / c.gradAccum,
+    });
     this.iter++;
-    return { iter: this.iter, loss, lr, gradNorm, tokens: c.batchSize * c.blockSize * c.gradAccum, seconds: (performance.now() - t0) / 1000 };
+    return {
+      iter: this.iter,
+      loss,
+      lr,
+      gradNorm,
+      tokens: c.batchSize * c.blockSize * c.gradAccum,
+      seconds: (performance.now() - t0) / 1000,
+    };
   }
 
   /** Mean loss over evalIters batches of each split, from a generator seeded by the iteration (training's RNG is untouched). */
