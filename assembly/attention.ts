@@ -32,7 +32,8 @@ export function attention_forward_part(out: usize, att: usize, qkv: usize,
     // meanwhile, the next head's lines of each row come in from memory (see the touching section)
     const next = bh + 1 < bh1, nb = (bh + 1) / NH, nh = (bh + 1) % NH;
     const nq = qkv + (<usize>nb * <usize>Tk + <usize>past) * stride + (<usize>(nh * hs) << 2);
-    const natt = rows + <usize>Tq * rowBytes, nout = out + (<usize>nb * <usize>Tq * <usize>C << 2) + (<usize>(nh * hs) << 2);
+    const natt = rows + <usize>Tq * rowBytes,
+        nout = out + (<usize>nb * <usize>Tq * <usize>C << 2) + (<usize>(nh * hs) << 2);
     attend(o, C, rows, q, C3, k, C3, v, C3, Tq, Tk, hs, scale, next, nq, natt, nout);
   }
 }
@@ -126,7 +127,8 @@ export function attention_backward_part(dinp: usize, datt: usize, dout: usize, i
     const ng = dout + (<usize>nb * <usize>T * <usize>C << 2) + (<usize>(nh * hs) << 2);
     for (let t = 0; t < T; t++) {
       softmax_backward_row(drows + <usize>t * rowBytes, rows + <usize>t * rowBytes, t + 1, T, scale);
-      if (next) warm_backward_row(inp + noff + <usize>t * stride, dinp + noff + <usize>t * stride, C, hs, ng + (<usize>t * <usize>C << 2));
+      if (next) warm_backward_row(inp + noff + <usize>t * stride, dinp + noff + <usize>t * stride, C, hs,
+                                  ng + (<usize>t * <usize>C << 2));
     }
     // through scores = q k^T: dq_t = sum_{j<=t} ds[t,j] k_j, dk_j = sum_{t>=j} ds[t,j] q_t, and
     // dv_j = sum_{t>=j} att[t,j] dout_t (att and d(scores) read transposed), all from zeros
@@ -190,7 +192,8 @@ export function attention_backward_part(dinp: usize, datt: usize, dout: usize, i
     const o = <usize>j << 2;
     v128.store(da + o, f32x4.mul(f32x4.mul(v128.load(a + o), f32x4.sub(v128.load(da + o), s)), vscale));
   }
-  if (rem != 0) store_part(da + (<usize>full << 2), v128.and(f32x4.mul(f32x4.mul(y, f32x4.sub(x, s)), vscale), mask), rem, whole);
+  if (rem != 0) store_part(da + (<usize>full << 2), v128.and(f32x4.mul(f32x4.mul(y, f32x4.sub(x, s)), vscale), mask),
+                           rem, whole);
   const z = rem != 0 && whole ? full + 4 : n;
   const end = min(T, n + 5);
   if (end > z) zero(da + (<usize>z << 2), end - z);

@@ -5,7 +5,8 @@ import { hsum, madd, madd1 } from './simd';
 // A half h, sign-extended to 32 bits and shifted left by 13, has its exponent and mantissa where
 // an f32 has them and its sign in bits 28-31; masking bits 28-30 off (0x8fffffff) leaves an f32
 // that is exactly h * 2^-112 (the exponent biases differ by 112; denormals come out right too).
-// (Computed below in 16-bit lanes, in five operations per 8 weights.) The 2^112 goes into the other factor (once per weight row in
+// (Computed below in 16-bit lanes, in five operations per 8 weights.) The 2^112 goes into the other factor (once per
+// weight row in
 // axpy_f16) or into the lanes (dot_row_f16). Weights are checked finite when loaded, so inf/NaN
 // need no care.
 
@@ -30,8 +31,12 @@ const TWO_112: f32 = 5.192296858534828e33;
 @inline export function raw_hi(lo: v128, up: v128): v128 {
   return i8x16.shuffle(lo, up, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
 }
-@inline export function widen_lo(h: v128): v128 { return f32x4.mul(raw_lo(lower16(h), upper16(h)), f32x4.splat(TWO_112)); }
-@inline export function widen_hi(h: v128): v128 { return f32x4.mul(raw_hi(lower16(h), upper16(h)), f32x4.splat(TWO_112)); }
+@inline export function widen_lo(h: v128): v128 {
+  return f32x4.mul(raw_lo(lower16(h), upper16(h)), f32x4.splat(TWO_112));
+}
+@inline export function widen_hi(h: v128): v128 {
+  return f32x4.mul(raw_hi(lower16(h), upper16(h)), f32x4.splat(TWO_112));
+}
 
 // y[i] += alpha * w[i] (w: n halves). alpha * 2^112 times the raw lanes is the same product as
 // alpha times the weights, so the scale costs nothing per weight (unless alpha * 2^112 would

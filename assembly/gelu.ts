@@ -57,7 +57,8 @@ export function gelu_backward(dinp: usize, inp: usize, out: usize, dout: usize, 
   let i = 0;
   for (; i + 8 <= N; i += 8) {
     const o = <usize>i << 2;
-    const a = gelu_grad4(v128.load(inp + o), v128.load(out + o)), b = gelu_grad4(v128.load(inp + o, 16), v128.load(out + o, 16));
+    const a = gelu_grad4(v128.load(inp + o), v128.load(out + o));
+    const b = gelu_grad4(v128.load(inp + o, 16), v128.load(out + o, 16));
     v128.store(dinp + o, f32x4.mul(a, v128.load(dout + o)));
     v128.store(dinp + o, f32x4.mul(b, v128.load(dout + o, 16)), 16);
   }

@@ -121,7 +121,8 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
 // One row c (N columns) = init + a (k stride aks) x Bm transposed (column j: the row at Bm + j*bjs),
 // over k in [lo, hi): columns 16 at a time (four independent chains), then 4 (the last 1-4), each
 // a chain over k in order as in the tiles.
-@inline function row_bt(c: usize, a: usize, aks: usize, Bm: usize, bjs: usize, N: i32, lo: i32, hi: i32, init: usize): void {
+@inline function row_bt(c: usize, a: usize, aks: usize, Bm: usize, bjs: usize, N: i32, lo: i32, hi: i32,
+                        init: usize): void {
   let j = 0;
   for (; j + 16 <= N; j += 16) columns_bt(c, a, aks, Bm, bjs, j, 16, lo, hi, init, true);
   for (; j < N; j += 4) columns_bt(c, a, aks, Bm, bjs, j, min(4, N - j), lo, hi, init, false);
@@ -140,7 +141,8 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
   let k = lo;
   for (; k + 4 <= hi; k += 4) {
     const ak = a + <usize>k * aks, o = <usize>k << 2;
-    const a0 = v128.load32_splat(ak), a1 = v128.load32_splat(ak + aks), a2 = v128.load32_splat(ak + 2 * aks), a3 = v128.load32_splat(ak + 3 * aks);
+    const a0 = v128.load32_splat(ak), a1 = v128.load32_splat(ak + aks);
+    const a2 = v128.load32_splat(ak + 2 * aks), a3 = v128.load32_splat(ak + 3 * aks);
     x0 = madd_block(x0, a0, a1, a2, a3, r0 + o, s1, s2, s3);
     if (wide) {
       x1 = madd_block(x1, a0, a1, a2, a3, r4 + o, bjs, bjs, bjs);
@@ -163,7 +165,8 @@ export function gemm_nn(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm:
 
 // x + a0 * column 0 + a1 * column 1 + ... (in that order) of the 4 x 4 block whose rows (4 values
 // of k for one column of the result) start at r, then each the given step (bytes) after the last
-@inline function madd_block(x: v128, a0: v128, a1: v128, a2: v128, a3: v128, r: usize, s1: usize, s2: usize, s3: usize): v128 {
+@inline function madd_block(x: v128, a0: v128, a1: v128, a2: v128, a3: v128, r: usize, s1: usize, s2: usize,
+                            s3: usize): v128 {
   const p1 = r + s1, p2 = p1 + s2, p3 = p2 + s3;
   const y0 = v128.load(r), y1 = v128.load(p1), y2 = v128.load(p2), y3 = v128.load(p3);
   const t0 = v128.shuffle<f32>(y0, y1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(y2, y3, 0, 4, 1, 5);
@@ -225,14 +228,17 @@ export function pack_once(Bm: usize, ldb: i32, bt: bool, K: i32, N: i32): void {
   pack_panels(packW, Bm, <usize>ldb << 2, bt, K, N & ~7);
 }
 
-// Columns [0, N8) of one k chunk (K <= KC_MAX, K x min(N8, NB) <= KC x NB), in tiles of 6 rows x 8 columns (12 accumulators).
-// Up to NB columns of Bm are packed panel by panel (or were, into packW: packed), then each block of 6 rows of A is packed
+// Columns [0, N8) of one k chunk (K <= KC_MAX, K x min(N8, NB) <= KC x NB), in tiles of 6 rows x 8 columns (12
+// accumulators).
+// Up to NB columns of Bm are packed panel by panel (or were, into packW: packed), then each block of 6 rows of A is
+// packed
 // and sweeps them (the packed columns stay in L2, the packed rows in L1). Sums start from the
 // row at init (the bias, or ZEROS) in the chunk where a block's k range begins (k0: this chunk's
 // first k), else, or with init = 0, from Cm. A causal block packs and sweeps only its k range
 // [lo, hi) and its columns [0, jn) (d: the diagonal's offset in this chunk). colsum: see gemm_nn.
 function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: usize, ldb: i32, bt: bool,
-                       M: i32, N8: i32, K: i32, init: usize, k0: i32, causal: i32, d: i32, colsum: usize, packed: bool): void {
+                       M: i32, N8: i32, K: i32, init: usize, k0: i32, causal: i32, d: i32, colsum: usize,
+                       packed: bool): void {
   const aks = <usize>a_ks << 2, ars = <usize>a_rs << 2, crs = <usize>ldc << 2, lb = <usize>ldb << 2;
   // Relaxed build: rows in blocks of 6, the last 2-5 in blocks of 4 (M = 6q + 2 as 6(q-1) + 4 + 4)
   // and of 1. Plain build: blocks of 4, as its mul and add need one more register (the product):
@@ -433,7 +439,8 @@ export function tile_6x8_strided(c0: usize, crs: usize, a: usize, aks: usize, b:
 
 // 6 rows, or 4 when !six (a constant at every call, so the optimizer drops rows 4 and 5); a's
 // floats for the next k are aks bytes on
-@inline function tile_rows(c0: usize, crs: usize, a: usize, b: usize, K: i32, init: usize, six: bool, aks: usize): void {
+@inline function tile_rows(c0: usize, crs: usize, a: usize, b: usize, K: i32, init: usize, six: bool,
+                           aks: usize): void {
   const c1 = c0 + crs, c2 = c1 + crs, c3 = c2 + crs, c4 = c3 + crs, c5 = c4 + crs;
   let x00: v128, x01: v128, x10: v128, x11: v128, x20: v128, x21: v128;
   let x30: v128, x31: v128, x40 = f32x4.splat(0), x41 = f32x4.splat(0), x50 = f32x4.splat(0), x51 = f32x4.splat(0);

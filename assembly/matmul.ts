@@ -148,13 +148,15 @@ export function decode_scratch_floats(): i32 { return DECODE_SCRATCH_FLOATS; }
 }
 
 // half 0: out[m] = bias + sum over k < C/2; half 1: scratch[m] = sum over k >= C/2 (k in order)
-export function matmul_forward_half(out: usize, inp: usize, weight: usize, bias: usize, M: i32, C: i32, OC: i32, half: i32): void {
+export function matmul_forward_half(out: usize, inp: usize, weight: usize, bias: usize, M: i32, C: i32, OC: i32,
+                                    half: i32): void {
   decode_half<f32>(out, inp, weight, bias, M, C, OC, half);
 }
 
 // One k half of a decode step, for f32 weights (W = f32) or f16 ones (W = u16, see below).
 // One weight row at a time, front to back: two rows interleaved stream worse (measured 2.4x slower).
-@inline function decode_half<W>(out: usize, inp: usize, weight: usize, bias: usize, M: i32, C: i32, OC: i32, half: i32): void {
+@inline function decode_half<W>(out: usize, inp: usize, weight: usize, bias: usize, M: i32, C: i32, OC: i32,
+                                half: i32): void {
   const h = (C >> 1) & ~3, rowBytes = <usize>OC << 2, wRow = <usize>OC * sizeof<W>();
   const k0 = half == 0 ? 0 : h, k1 = half == 0 ? h : C;
   for (let m = 0; m < M; m++) {
@@ -205,7 +207,8 @@ export function matmul_forward_part(out: usize, inp: usize, weight: usize, bias:
                                     M: i32, C: i32, OC: i32, m0: i32, m1: i32, n0: i32, n1: i32): void {
   const rowBytes = <usize>OC << 2, n0b = <usize>n0 << 2, nb = <usize>(n1 - n0) << 2;
   if (bias == 0) for (let m = m0; m < m1; m++) memory.fill(out + <usize>m * rowBytes + n0b, 0, nb);
-  gemm_nn(out + <usize>m0 * rowBytes + n0b, OC, inp + (<usize>m0 * <usize>C << 2), C, 1, weight + n0b, OC, false, m1 - m0, n1 - n0, C,
+  gemm_nn(out + <usize>m0 * rowBytes + n0b, OC, inp + (<usize>m0 * <usize>C << 2), C, 1, weight + n0b, OC, false,
+          m1 - m0, n1 - n0, C,
           bias != 0 ? bias + n0b : 0);
 }
 
@@ -215,7 +218,8 @@ export function matmul_forward_part(out: usize, inp: usize, weight: usize, bias:
 // memory; the same bits as adding to zeros).
 export function matmul_backward_part(dinp: usize, dweight: usize, dbias: usize,
                                      dout: usize, inp: usize, weight: usize, M: i32, C: i32, OC: i32,
-                                     m0: i32, m1: i32, c0: i32, c1: i32, o0: i32, o1: i32, n0: i32, n1: i32, accumulate: bool): void {
+                                     m0: i32, m1: i32, c0: i32, c1: i32, o0: i32, o1: i32, n0: i32, n1: i32,
+                                     accumulate: bool): void {
   // dinp[m,c] = sum_o dout[m,o] * weight[c,o]: weight read transposed (row stride 1, k stride OC),
   // sums from zero (dinp is written, never read: reading it back would start every tile with
   // loads of lines not in cache).
@@ -242,9 +246,11 @@ export function matmul_backward_part(dinp: usize, dweight: usize, dbias: usize,
   if (once) pack_once(weight, OC, true, OC, C);
   for (let r0 = 0; r0 < M; r0 += R) {
     const r1 = min(M, r0 + R), i0 = max(r0, m0), i1 = min(r1, m1);
-    if (i1 > i0) gemm_nn(dinp + (<usize>i0 * <usize>C << 2), C, dout + (<usize>i0 * <usize>OC << 2), OC, 1, weight, OC, true, i1 - i0, C, OC, ZEROS,
+    if (i1 > i0) gemm_nn(dinp + (<usize>i0 * <usize>C << 2), C, dout + (<usize>i0 * <usize>OC << 2), OC, 1, weight,
+                         OC, true, i1 - i0, C, OC, ZEROS,
                          DENSE, 0, 0, once && i1 - i0 >= 4);
-    if (dw) gemm_nn(dweight + ((<usize>c0 * <usize>OC + <usize>o0) << 2), OC, inp + ((<usize>r0 * <usize>C + <usize>c0) << 2), 1, C,
+    if (dw) gemm_nn(dweight + ((<usize>c0 * <usize>OC + <usize>o0) << 2), OC,
+                    inp + ((<usize>r0 * <usize>C + <usize>c0) << 2), 1, C,
                     dout + ((<usize>r0 * <usize>OC + <usize>o0) << 2), OC, false, c1 - c0, o1 - o0, r1 - r0,
                     accumulate || r0 > 0 ? 0 : ZEROS, DENSE, 0, colsum);
   }
@@ -266,7 +272,8 @@ export function matmul_backward_part(dinp: usize, dweight: usize, dbias: usize,
 }
 
 // logits columns [v0,v1) for every row
-export function lm_head_forward_part(logits: usize, inp: usize, wte: usize, M: i32, C: i32, V: i32, v0: i32, v1: i32): void {
+export function lm_head_forward_part(logits: usize, inp: usize, wte: usize, M: i32, C: i32, V: i32, v0: i32,
+                                     v1: i32): void {
   const rowBytes = <usize>V << 2, v0b = <usize>v0 << 2;
   for (let m = 0; m < M; m++) memory.fill(logits + <usize>m * rowBytes + v0b, 0, <usize>(v1 - v0) << 2);
   gemm_nt(logits + v0b, V, inp, C, wte + (<usize>v0 * <usize>C << 2), C, M, v1 - v0, C);
@@ -274,11 +281,14 @@ export function lm_head_forward_part(logits: usize, inp: usize, wte: usize, M: i
 
 // dinp columns [c0,c1) for every row, dwte rows [v0,v1) (+= when accumulate, else =, as in matmul_backward_part)
 export function lm_head_backward_part(dinp: usize, dwte: usize, dlogits: usize, inp: usize, wte: usize,
-                                      M: i32, C: i32, V: i32, c0: i32, c1: i32, v0: i32, v1: i32, accumulate: bool): void {
+                                      M: i32, C: i32, V: i32, c0: i32, c1: i32, v0: i32, v1: i32,
+                                      accumulate: bool): void {
   // dinp[m,c] = sum_v dlogits[m,v] * wte[v,c], from zero
-  if (c1 > c0) gemm_nn(dinp + (<usize>c0 << 2), C, dlogits, V, 1, wte + (<usize>c0 << 2), C, false, M, c1 - c0, V, ZEROS);
+  if (c1 > c0) gemm_nn(dinp + (<usize>c0 << 2), C, dlogits, V, 1, wte + (<usize>c0 << 2), C, false, M, c1 - c0, V,
+                       ZEROS);
   // dwte[v,c] = sum_m dlogits[m,v] * inp[m,c]: dlogits read transposed
-  if (v1 > v0) gemm_nn(dwte + (<usize>v0 * <usize>C << 2), C, dlogits + (<usize>v0 << 2), 1, V, inp, C, false, v1 - v0, C, M, accumulate ? 0 : ZEROS);
+  if (v1 > v0) gemm_nn(dwte + (<usize>v0 * <usize>C << 2), C, dlogits + (<usize>v0 << 2), 1, V, inp, C, false,
+                       v1 - v0, C, M, accumulate ? 0 : ZEROS);
 }
 
 // ---- f16 weights (decode): the same sums with each weight widened to f32 exactly ----
@@ -304,7 +314,8 @@ export function matmul_forward_f16(out: usize, inp: usize, weight: usize, bias: 
 }
 
 // the two k halves of a decode step, as matmul_forward_half (same scratch, same join)
-export function matmul_forward_f16_half(out: usize, inp: usize, weight: usize, bias: usize, M: i32, C: i32, OC: i32, half: i32): void {
+export function matmul_forward_f16_half(out: usize, inp: usize, weight: usize, bias: usize, M: i32, C: i32, OC: i32,
+                                        half: i32): void {
   decode_half<u16>(out, inp, weight, bias, M, C, OC, half);
 }
 
@@ -315,7 +326,8 @@ export function lm_head_forward_f16(logits: usize, inp: usize, wte: usize, B: i3
 
 // logits columns [v0,v1) for every row; one wte row at a time (two rows sharing the loads of x
 // measured 2.8x slower: two interleaved streams again)
-export function lm_head_forward_f16_part(logits: usize, inp: usize, wte: usize, M: i32, C: i32, V: i32, v0: i32, v1: i32): void {
+export function lm_head_forward_f16_part(logits: usize, inp: usize, wte: usize, M: i32, C: i32, V: i32, v0: i32,
+                                         v1: i32): void {
   const wRow = <usize>C << 1;
   for (let m = 0; m < M; m++) {
     const x = inp + (<usize>m * <usize>C << 2), l = logits + (<usize>m * <usize>V << 2);

@@ -11,7 +11,9 @@
 
 // a*b + c for one value with exactly the arithmetic of madd (for the scalar tails)
 @inline export function madd1(a: f32, b: f32, c: f32): f32 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.extract_lane(f32x4.relaxed_madd(f32x4.splat(a), f32x4.splat(b), f32x4.splat(c)), 0);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return f32x4.extract_lane(f32x4.relaxed_madd(f32x4.splat(a), f32x4.splat(b), f32x4.splat(c)), 0);
+  }
   return a * b + c;
 }
 
@@ -87,7 +89,10 @@
     a0 = f32x4.add(a0, f32x4.mul(d0, d0)); a1 = f32x4.add(a1, f32x4.mul(d1, d1));
     a2 = f32x4.add(a2, f32x4.mul(d2, d2)); a3 = f32x4.add(a3, f32x4.mul(d3, d3));
   }
-  for (; i + 4 <= n; i += 4) { const d = f32x4.sub(v128.load(x + (<usize>i << 2)), vm); a0 = f32x4.add(a0, f32x4.mul(d, d)); }
+  for (; i + 4 <= n; i += 4) {
+    const d = f32x4.sub(v128.load(x + (<usize>i << 2)), vm);
+    a0 = f32x4.add(a0, f32x4.mul(d, d));
+  }
   let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
   for (; i < n; i++) { const d = load<f32>(x + (<usize>i << 2)) - m; s += d * d; }
   return s;
@@ -120,7 +125,8 @@
 // e^r, then 2^n put straight into the exponent bits. About 1 ulp; x clamped to [-87, 88] so
 // 2^n stays a normal float (e^-87 ~ 1.6e-38, e^88 ~ 1.7e38).
 @inline export function exp4(x: v128): v128 {
-  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.0)), f32x4.splat(88.0)); // pmin/pmax: one instruction each (min/max carry NaN and -0 rules)
+  // pmin/pmax: one instruction each (min/max carry NaN and -0 rules)
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
   // n = x log2(e) rounded to nearest, ties to even, by adding 1.5 * 2^23: the sum's low mantissa
   // bits hold n (two's complement), which plus 127 and shifted into the exponent field is 2^n;
   // subtracting the constant back gives n as a float. The same n as f32x4.nearest, without a
