@@ -5,7 +5,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync, mkdirSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Backend } from '../src/backend/index.js';
 import { GPT } from '../src/model/gpt.js';
@@ -327,6 +327,49 @@ describe('gpt2 train', () => {
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(/resuming .* at iteration 20[\s\S]*done: 24 iterations/);
   });
+
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)(
+    '%s stops a real gpt2 train after the current step, saves, exits %i, and --resume continues',
+    async (signal, code) => {
+      const data = join(dir, 'signal.txt');
+      writeFileSync(data, shakespeare);
+      const out = join(dir, `signal-${signal}`);
+      const args = ['train', '--data', data, '--out', out, '--n-layer', '2', '--n-head', '2', '--n-embd', '32'];
+      args.push('--block-size', '32', '--batch-size', '4', '--max-iters', '100000', '--eval-interval', '100000');
+      const child = spawn(process.execPath, [CLI, ...args, '--sample-chars', '0'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      let sent = 0;
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      child.stderr.on('data', (b: Buffer) => {
+        stderr += b.toString();
+        if (!sent && /iter 20\//.test(stderr)) {
+          sent = performance.now();
+          child.kill(signal);
+        }
+      });
+      const guard = setTimeout(() => child.kill('SIGKILL'), 30_000); // a run that ignores the signal fails, not hangs
+      const exitCode = await exited;
+      clearTimeout(guard);
+      const seconds = (performance.now() - sent) / 1000;
+      expect(sent, stderr).toBeGreaterThan(0);
+      expect(exitCode, stderr).toBe(code);
+      expect(seconds, 'stopped within about one step').toBeLessThan(5);
+      const m = /interrupted: (\d+) iterations, .*checkpoint in (.*)\n/.exec(stderr);
+      expect(m, stderr).not.toBeNull();
+      expect(m![2]).toBe(out);
+      const iters = Number(m![1]);
+      expect(iters).toBeGreaterThanOrEqual(20);
+      const resumed = gpt2('train', '--resume', '--out', out, '--max-iters', String(iters + 3), '--sample-chars', '0');
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(resumed.stderr).toContain(`at iteration ${iters}`);
+      expect(resumed.stderr).toContain(`done: ${iters + 3} iterations`);
+    },
+  );
 
   it('bad data and settings give one line and a non-zero exit', () => {
     writeFileSync(join(dir, 'empty.txt'), '');

@@ -212,12 +212,16 @@ export async function runTrain(argv: string[]): Promise<void> {
   if (!values.resume || !existsSync(logPath))
     writeFileSync(logPath, 'iter,loss,lr,grad_norm,eval_train,eval_val,tok_per_s,elapsed_s\n');
   const history = readLog(logPath);
-  let interrupted = false;
-  process.on('SIGINT', () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    process.stderr.write('\nstopping after this step and saving...\n');
-  });
+  // Ctrl-C (SIGINT) or SIGTERM: stop after the current step, save, exit 130 / 143; a second signal exits at once
+  let interrupted: NodeJS.Signals | null = null;
+  const exitCode = (signal: NodeJS.Signals) => (signal === 'SIGTERM' ? 143 : 130);
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) process.exit(exitCode(signal));
+    interrupted = signal;
+    process.stderr.write(`\n${signal}: stopping after this step and saving...\n`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const t0 = performance.now();
   let tokens = 0,
     lastVal: number | null = null;
@@ -260,6 +264,7 @@ export async function runTrain(argv: string[]): Promise<void> {
       if (tty) process.stderr.write(`\r\x1b[K${line}`);
       else if (r.iter % 10 === 0 || r.iter === cfg.maxIters) process.stderr.write(`${line}\n`);
       if (r.iter % cfg.evalInterval === 0 || r.iter === cfg.maxIters) evaluate();
+      await new Promise((resolve) => setImmediate(resolve)); // a signal's handler runs only between steps
     }
     if (interrupted) saveCheckpoint(out, model, tokenizer, trainer.state, cfg, lastVal);
   } catch (e) {
@@ -285,7 +290,7 @@ export async function runTrain(argv: string[]): Promise<void> {
     `${tty ? '\n' : ''}${interrupted ? 'interrupted' : 'done'}: ${trainer.iter} iterations, ${tokens.toLocaleString('en-US')} tokens in ${formatTime(secs)} ` +
       `(${(tokens / secs).toFixed(0)} tok/s)${lastVal !== null ? `, val loss ${(lastVal as number).toFixed(4)}` : ''}; checkpoint in ${out}\n`,
   );
-  if (interrupted) process.exit(130);
+  if (interrupted) process.exit(exitCode(interrupted));
 }
 
 function readText(path: string): string {
