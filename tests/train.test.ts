@@ -371,6 +371,42 @@ describe('gpt2 train', () => {
     },
   );
 
+  it("another run's directory is refused without --resume or --overwrite, and a bad setting touches no file", () => {
+    const data = join(dir, 'keep.txt');
+    writeFileSync(data, shakespeare);
+    const out = join(dir, 'keep');
+    const small = ['--n-layer', '1', '--n-head', '2', '--n-embd', '16', '--block-size', '16', '--batch-size', '2'];
+    const first = gpt2('train', '--data', data, '--out', out, ...small, '--max-iters', '4', '--sample-chars', '0');
+    expect(first.code, first.stderr).toBe(0);
+    const files = ['log.csv', 'train.json', 'loss.svg', 'config.json', 'model.safetensors', 'optimizer.safetensors'];
+    const before = files.map((f) => readFileSync(join(out, f)));
+    const again = gpt2('train', '--data', data, '--out', out, ...small, '--max-iters', '2');
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/holds a training run .*--resume continues it, --overwrite starts again/);
+    const bad = gpt2('train', '--data', data, '--out', out, ...small, '--overwrite', '--beta2', '1');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim().split('\n')).toEqual(['gpt2 train: beta2 must be in [0, 1), got 1']);
+    files.forEach((f, i) => expect(readFileSync(join(out, f)).equals(before[i]), f).toBe(true));
+    const fresh = join(dir, 'never-made');
+    expect(gpt2('train', '--data', data, '--out', fresh, '--beta1', '1.5').code).not.toBe(0);
+    expect(existsSync(fresh)).toBe(false);
+    const over = gpt2(
+      'train',
+      '--data',
+      data,
+      '--out',
+      out,
+      ...small,
+      '--overwrite',
+      '--max-iters',
+      '2',
+      '--sample-chars',
+      '0',
+    );
+    expect(over.code, over.stderr).toBe(0);
+    expect(over.stderr).toContain('done: 2 iterations');
+  });
+
   it('bad data and settings give one line and a non-zero exit', () => {
     writeFileSync(join(dir, 'empty.txt'), '');
     writeFileSync(join(dir, 'short.txt'), 'To be or not to be');
@@ -463,6 +499,7 @@ describe('gpt2 train', () => {
       hot,
       '--out',
       out,
+      '--overwrite', // a new run in the place of the good one, which must survive the NaN
       '--block-size',
       '32',
       '--batch-size',

@@ -17,7 +17,7 @@ import {
 } from '../tokenizer/index.js';
 import { TokenDataset, ChatDataset, decodeUtf8, type Dataset } from '../train/data.js';
 import { Trainer, NaNLossError, DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../train/trainer.js';
-import { saveCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
+import { saveCheckpoint, loadCheckpoint, OPTIMIZER_FILE } from '../train/checkpoint.js';
 import { lineChartSvg } from '../train/svg.js';
 import { generate } from '../generate/generate.js';
 import { progressBar } from './model-source.js';
@@ -46,7 +46,8 @@ Optimization (defaults: nanoGPT's shakespeare_char on CPU):
   --sample-chars N     characters/tokens sampled at each evaluation (default 200, 0 = none)
 Output (--out DIR): config.json + model.safetensors (Hugging Face GPT-2 layout: gpt2 -p --model DIR
 samples it), optimizer.safetensors (to --resume), log.csv, loss.svg. Checkpoints are written at every
-evaluation and at the end, atomically. Ctrl-C stops after the current step and saves. Dropout: none.
+evaluation and at the end. Ctrl-C (or SIGTERM) stops after the current step and saves. Dropout: none.
+A DIR that holds a run is refused unless --resume continues it or --overwrite starts again in it.
 `;
 
 function fail(message: string): never {
@@ -64,6 +65,7 @@ export async function runTrain(argv: string[]): Promise<void> {
       init: { type: 'string' },
       tokenizer: { type: 'string' },
       resume: { type: 'boolean' },
+      overwrite: { type: 'boolean' },
       'val-fraction': { type: 'string' },
       'n-layer': { type: 'string' },
       'n-head': { type: 'string' },
@@ -103,6 +105,13 @@ export async function runTrain(argv: string[]): Promise<void> {
     return n;
   };
   const out = values.out ?? fail('--out DIR is required (where checkpoints and logs go)');
+  // another run's checkpoint and history are never written over by accident
+  const held = ['config.json', OPTIMIZER_FILE, 'log.csv'].filter((f) => existsSync(join(out, f)));
+  if (!values.resume && !values.overwrite && held.length > 0)
+    fail(
+      `${out} holds a training run (${held.join(', ')}): --resume continues it, --overwrite starts again in its place`,
+    );
+  if (values.resume && values.overwrite) fail('--resume and --overwrite contradict each other: choose one');
   const backendName = (values.backend ?? 'wasm') as BackendName;
   if (backendName !== 'wasm' && backendName !== 'js') fail(`--backend must be wasm or js, got '${backendName}'`);
   const threads = num('threads', availableParallelism(), true);

@@ -78,6 +78,9 @@ export function checkTrainConfig(c: TrainConfig, nPositions: number): void {
   for (const k of ['lr', 'minLr', 'weightDecay', 'gradClip', 'warmupIters', 'lrDecayIters'] as const) {
     if (!Number.isFinite(c[k]) || c[k] < 0) throw new RangeError(`${k} must be a number >= 0, got ${c[k]}`);
   }
+  for (const k of ['beta1', 'beta2'] as const) {
+    if (!(c[k] >= 0 && c[k] < 1)) throw new RangeError(`${k} must be in [0, 1), got ${c[k]}`);
+  }
   if (c.blockSize > nPositions)
     throw new RangeError(`block size ${c.blockSize} is larger than the model's context n_positions ${nPositions}`);
 }
