@@ -252,7 +252,7 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
   // T lines that stay in L1 across the block's tiles: its 6-row blocks read them in place
   // (measured at the toy model's shape, four in-process A/Bs of 40-60 rounds: its attention
   // backward 0.25-0.92 ms less a step, 34 ms). dweight's A is the same layout over 252-512 lines
-  // a chunk, which do not stay: read in place there it measured slower (stop 19).
+  // a chunk, which do not stay: read in place there it measured slower.
   const inPlace = causal == CAUSAL_K_FROM && ars == 4;
   for (let j0 = 0; j0 < N8; j0 += NB) {
     const nb = min(NB, N8 - j0), dj = d - j0;

@@ -29,9 +29,8 @@ export class Arena {
   private cachedBuffer: ArrayBufferLike | null = null;
   private cachedU8: Uint8Array | null = null;
   /**
-   * Zero-fills [start, start+bytes). TypedArray.fill over a shared memory runs at 2-4 GB/s in V8
-   * (measured: 20x slower than over an unshared one), so the wasm backend puts the kernels'
-   * memory.fill (a native memset) here.
+   * Zero-fills [start, start+bytes). TypedArray.fill over a shared memory is many times slower in V8
+   * than over an unshared one, so the wasm backend puts the kernels' memory.fill (a native memset) here.
    */
   zeroFill: (start: number, bytes: number) => void = (start, bytes) => {
     this.u8.fill(0, start, start + bytes);

@@ -20,11 +20,8 @@ const GEN = 0,
   SLOT_INTS = 24,
   DONE = SLOT_INTS - 1;
 /**
- * Polls of a counter before falling back to a futex sleep (tens of microseconds). Not longer: an
- * idle thread that keeps polling slows the busy one (measured: decode matmuls 35% slower with
- * 200,000 polls); not much shorter: kernels a few milliseconds long, back to back (prefill,
- * training), then pay a wake-up each (measured: 768-wide matmuls at M=128 scaled 1.3x instead of
- * 2x on two threads with 2,000 polls). On this VM both figures vary by 10-20% run to run.
+ * Polls of a counter before falling back to a futex sleep (tens of microseconds): longer, an idle
+ * thread slows the busy one; shorter, back-to-back kernels pay a wake-up each (docs/performance.md).
  */
 const SPIN = 20_000;
 export const CONTROL_BYTES = (SLOTS + 64 * SLOT_INTS) * 4;
