@@ -112,6 +112,15 @@ describe('gpt2 command', () => {
       [['--model', dir, '-p', 'x', '--temperature', 'hot'], /^gpt2: --temperature must be a number, got 'hot'/],
       [['--model', dir, '-p', 'x', '--max-tokens=-1'], /^gpt2: --max-tokens must be an integer >= 0, got '-1'/],
       [['--model', dir, '-p', 'x', '--backend', 'gpu'], /^gpt2: --backend must be wasm or js, got 'gpu'/],
+      [['--model', dir, '-p', 'x', '--top-k', ''], /^gpt2: --top-k must be an integer >= 0, got ''/],
+      [
+        ['--model', dir, '-p', 'x', '--seed', String(2 ** 32)],
+        /^gpt2: --seed must be an integer in 0..4294967295, got '4294967296'/,
+      ],
+      [
+        ['--model', dir, '-p', 'x', '--seed', '1e300'],
+        /^gpt2: --seed must be an integer in 0..4294967295, got '1e300'/,
+      ],
       [
         ['--model', join(dir, 'missing'), '-p', 'x'],
         /^gpt2: --model .*missing: no such file or directory, and not a hub id/,

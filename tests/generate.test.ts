@@ -146,6 +146,10 @@ describe('KV-cache generation', () => {
     const run = (seed: number) => [...generate(model, [5, 6], { seed, maxTokens: 25, temperature: 1.5 })];
     expect(run(1)).toEqual(run(1));
     expect(run(1)).not.toEqual(run(2));
+    expect(run(0)).not.toEqual(run(4294967295));
+    // a seed the 32-bit generator cannot hold is refused, not folded onto another (2^32 was 0's)
+    for (const bad of [2 ** 32, 1e300, -1, 1.5])
+      expect(() => run(bad), String(bad)).toThrow('seed must be an integer in 0..4294967295');
     model.dispose();
   });
 

@@ -69,10 +69,14 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
-function intOption(name: string, v: string | undefined, def: number, min = 0): number {
+function intOption(name: string, v: string | undefined, def: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) fail(`--${name} must be an integer >= ${min}, got '${v}'`);
+  const n = Number(v); // Number('') is 0: an empty value is refused, not read as zero
+  if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+    fail(
+      `--${name} must be an integer ${max < Number.MAX_SAFE_INTEGER ? `in ${min}..${max}` : `>= ${min}`}, got '${v}'`,
+    );
+  }
   return n;
 }
 
@@ -180,7 +184,7 @@ async function main(): Promise<void> {
     temperature: numOption('temperature', values.temperature, 1),
     topK: intOption('top-k', values['top-k'], 50),
     topP: numOption('top-p', values['top-p'], 1),
-    seed: values.seed === undefined ? undefined : intOption('seed', values.seed, 0),
+    seed: values.seed === undefined ? undefined : intOption('seed', values.seed, 0, 0, 2 ** 32 - 1),
   };
   if (options.temperature < 0) fail(`--temperature must be >= 0, got ${options.temperature}`);
   if (!(options.topP > 0 && options.topP <= 1)) fail(`--top-p must be in (0, 1], got ${options.topP}`);

@@ -50,7 +50,12 @@ export function* generate(
       `the prompt has ${prompt.length} tokens; the context holds ${nCtx}, so at most ${nCtx - 1} leave room to generate`,
     );
   }
-  const rand = new Random(options.seed ?? (Math.random() * 2 ** 32) >>> 0);
+  const seed = options.seed;
+  // the generator takes 32 bits: a seed outside them would collide with one inside (0, 2^32, 1e300)
+  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32)) {
+    throw new RangeError(`seed must be an integer in 0..4294967295, got ${seed}`);
+  }
+  const rand = new Random(seed ?? (Math.random() * 2 ** 32) >>> 0);
   const cache: KvCache = model.createKvCache();
   const stats: GenerationStats = {
     promptTokens: prompt.length,
