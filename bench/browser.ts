@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { startWebServer } from '../scripts/web-server.js';
+import { startWebServer, CHROMIUM, CHROMIUM_FLAGS } from '../scripts/web-server.js';
 import { median } from './median.js';
 
 const dir = fileURLToPath(new URL('../weights/gpt2-124m-random/', import.meta.url));
@@ -55,17 +55,8 @@ const server = await startWebServer({
 // a real profile on disk (not an incognito context, whose Cache Storage quota is small), made fresh
 const profile = mkdtempSync(join(tmpdir(), 'wasm-gpt-bench-profile-'));
 const context = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
+  executablePath: CHROMIUM,
+  args: CHROMIUM_FLAGS,
 });
 type W = { wasmGpt: { ready: Promise<void>; call(r: unknown): Promise<any> } };
 const rows: string[][] = [];

@@ -7,6 +7,19 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** Debian's Chromium and the flags the browser tests and benchmarks start it with (no network of its own). */
+export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const SHAKESPEARE = resolve(ROOT, '../shared/data/tinyshakespeare.txt');
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { startWebServer, type WebServer, type Route } from '../scripts/web-server.js';
+import { startWebServer, CHROMIUM, CHROMIUM_FLAGS, type WebServer, type Route } from '../scripts/web-server.js';
 import {
   SafetensorsFile,
   GPT,
@@ -24,17 +24,6 @@ import {
 } from '../src/advanced.js';
 import { readShared, expectClose, SHARED } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SHOTS = new URL('../test-output/screenshots/', import.meta.url);
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium && process.env.CI)
@@ -136,7 +125,7 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
       startWebServer({ isolated: true, routes: r }),
       startWebServer({ isolated: false, routes: r }),
     ]);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   });
 

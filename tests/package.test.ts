@@ -11,20 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { GPT, GPT2, createBackend, hfConfigJson, modelToSafetensors } from '../src/index.js';
 import { saveGPT2 } from '../src/node.js';
-import { startWebServer, type Route } from '../scripts/web-server.js';
+import { startWebServer, CHROMIUM, CHROMIUM_FLAGS, type Route } from '../scripts/web-server.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const PROMPT = 'How can entropy be reversed?';
 const config = { n_layer: 2, n_head: 2, n_embd: 32, n_positions: 64, vocab_size: 50257 };
 
@@ -119,7 +108,7 @@ gpt2.dispose();
       routes['/models/bpe/model.safetensors'] = modelToSafetensors(model);
       model.dispose();
       const server = await startWebServer({ isolated: true, routes });
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
       try {
         const page = await browser.newPage();
         const errors: string[] = [];
