@@ -9,7 +9,8 @@ export * from './gelu';
 export * from './residual';
 export * from './crossentropy';
 export * from './adamw';
-export { set_pack_buffer, pack_bytes, tile_6x8, warm_checksum } from './gemm';
+export { set_pack_buffer, pack_bytes, warm_checksum } from './gemm';
+export { tile_6x8 } from './tiles';
 
 // first byte the host may use: everything below belongs to the module's own static data
 export function heap_base(): usize { return __heap_base; }

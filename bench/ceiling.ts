@@ -2,7 +2,7 @@
 // measured in one run: the toy model's training step (the bench:compare workload) on wasm-gpt and on
 // PyTorch, and beside each step the fastest rate that engine's matrix products reach here.
 //   npm run bench:ceiling [-- --rounds 5]
-// - wasm-gpt's fastest product rate is its 6x8 register tile's (gemm.ts tile_6x8) with everything
+// - wasm-gpt's fastest product rate is its 6x8 register tile's (tiles.ts tile_6x8) with everything
 //   in L1 (K = 512, one JS call per tile: about 3,000 cycles each, so the call costs a percent or
 //   so): wasm SIMD has 128-bit vectors only, and this is two 128-bit FMAs a cycle.
 // - PyTorch's is its sgemm (`a @ b`, OpenBLAS) at the step's linear shapes, where native code uses

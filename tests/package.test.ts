@@ -84,54 +84,53 @@ gpt2.dispose();
     expect(readme).toContain(main.trim());
   });
 
-  it.skipIf(!existsSync(CHROMIUM) && !process.env.CI)(
-    'Vite bundles the example page from the installed package; in Chromium it streams text',
-    async () => {
-      run(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], app);
-      const dist = join(app, 'dist');
-      const routes: Record<string, Route> = {};
-      const walk = (dir: string): void => {
-        for (const f of readdirSync(dir)) {
-          const p = join(dir, f);
-          if (statSync(p).isDirectory()) walk(p);
-          else routes['/' + relative(dist, p)] = p;
-        }
-      };
-      walk(dist);
-      expect(
-        Object.keys(routes).some((r) => r.endsWith('.wasm')),
-        'the kernels are among the built assets',
-      ).toBe(true);
-      const be = await createBackend('js');
-      const model = new GPT(config, be, { seed: 21 });
-      routes['/models/bpe/config.json'] = new TextEncoder().encode(hfConfigJson(model));
-      routes['/models/bpe/model.safetensors'] = modelToSafetensors(model);
-      model.dispose();
-      const server = await startWebServer({ isolated: true, routes });
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
-      try {
-        const page = await browser.newPage();
-        const errors: string[] = [];
-        page.on('pageerror', (e) => errors.push(e.message));
-        await page.goto(`${server.url}/index.html?model=/models/bpe/`);
-        await page.evaluate(() => {
-          const w = window as unknown as { lengths: number[] };
-          w.lengths = [];
-          new MutationObserver(() => w.lengths.push(document.querySelector('#out')!.textContent!.length)).observe(
-            document.querySelector('#out')!,
-            { childList: true, characterData: true, subtree: true },
-          );
-        });
-        await page.waitForFunction(() => document.body.dataset.done === 'true', undefined, { timeout: 60_000 });
-        expect(errors).toEqual([]);
-        const text = (await page.textContent('#out'))!;
-        expect(text.length).toBeGreaterThan(0);
-        const lengths = await page.evaluate(() => (window as unknown as { lengths: number[] }).lengths);
-        expect(new Set(lengths.filter((n) => n > 0)).size, 'the text grew piece by piece').toBeGreaterThan(2);
-      } finally {
-        await browser.close();
-        await server.close();
+  it('Vite bundles the example page from the installed package; in Chromium it streams text', async () => {
+    if (!existsSync(CHROMIUM))
+      throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (the README's test command)`);
+    run(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], app);
+    const dist = join(app, 'dist');
+    const routes: Record<string, Route> = {};
+    const walk = (dir: string): void => {
+      for (const f of readdirSync(dir)) {
+        const p = join(dir, f);
+        if (statSync(p).isDirectory()) walk(p);
+        else routes['/' + relative(dist, p)] = p;
       }
-    },
-  );
+    };
+    walk(dist);
+    expect(
+      Object.keys(routes).some((r) => r.endsWith('.wasm')),
+      'the kernels are among the built assets',
+    ).toBe(true);
+    const be = await createBackend('js');
+    const model = new GPT(config, be, { seed: 21 });
+    routes['/models/bpe/config.json'] = new TextEncoder().encode(hfConfigJson(model));
+    routes['/models/bpe/model.safetensors'] = modelToSafetensors(model);
+    model.dispose();
+    const server = await startWebServer({ isolated: true, routes });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${server.url}/index.html?model=/models/bpe/`);
+      await page.evaluate(() => {
+        const w = window as unknown as { lengths: number[] };
+        w.lengths = [];
+        new MutationObserver(() => w.lengths.push(document.querySelector('#out')!.textContent!.length)).observe(
+          document.querySelector('#out')!,
+          { childList: true, characterData: true, subtree: true },
+        );
+      });
+      await page.waitForFunction(() => document.body.dataset.done === 'true', undefined, { timeout: 60_000 });
+      expect(errors).toEqual([]);
+      const text = (await page.textContent('#out'))!;
+      expect(text.length).toBeGreaterThan(0);
+      const lengths = await page.evaluate(() => (window as unknown as { lengths: number[] }).lengths);
+      expect(new Set(lengths.filter((n) => n > 0)).size, 'the text grew piece by piece').toBeGreaterThan(2);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  });
 });
