@@ -218,6 +218,11 @@ let packB: usize = 0;                         // KC x NB floats of Bm, in panels
 let packW: usize = 0;                         // the same for a Bm packed once for several products (pack_once)
 export function set_pack_buffer(p: usize): void { packA = p; packB = p + 6 * KC_MAX * 4; packW = packB + KC * NB * 4; }
 export function pack_bytes(): i32 { return PACK_BYTES; }
+// For kernels that pack weights of their own (quant.ts): packW, which gemm_nn reads with packed,
+// and packB as scratch (gemm_nn with packed never touches it).
+@inline export function packed_panels(): usize { if (packW == 0) unreachable(); return packW; }
+@inline export function pack_scratch(): usize { if (packB == 0) unreachable(); return packB; }
+export const PANEL_COLUMNS = NB, SCRATCH_BYTES = KC * NB * 4;
 
 // Whether a Bm of K x N fits gemm_nn's packing whole (one k chunk, one block of columns), so
 // that it can be packed once for several products: pack_once, then gemm_nn with packed.

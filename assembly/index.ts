@@ -9,6 +9,7 @@ export * from './gelu';
 export * from './residual';
 export * from './crossentropy';
 export * from './adamw';
+export * from './quant';
 export { set_pack_buffer, pack_bytes, warm_checksum } from './gemm';
 export { tile_6x8 } from './tiles';
 

@@ -4,7 +4,7 @@ import { WasmBackend } from './wasm.js';
 
 export { Arena, MAX_BYTES, formatBytes } from './arena.js';
 export { Backend, type BackendName, type KernelName } from './backend.js';
-export { Tensor, carve, numel, shapeString, type DType } from './tensor.js';
+export { Tensor, carve, numel, shapeString, dtypeBytes, isBlockDType, type DType, type BlockDType } from './tensor.js';
 export { JsBackend } from './js.js';
 export {
   WasmBackend,

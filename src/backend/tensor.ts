@@ -2,10 +2,22 @@
 // the model allocates blocks in the arena and hands out tensors over them.
 import type { Arena } from './arena.js';
 
-export type DType = 'f32' | 'i32' | 'f16';
+export type DType = 'f32' | 'i32' | 'f16' | 'q8_0' | 'q4_0';
 
-/** Bytes per element: f16 weights (decode) take 2. */
-export const ELEMENT_BYTES: Record<DType, number> = { f32: 4, i32: 4, f16: 2 };
+/** llama.cpp's block formats: 32 values per block, each block an f16 scale and the values' bits. */
+export type BlockDType = 'q8_0' | 'q4_0';
+export const BLOCK_VALUES = 32;
+export const BLOCK_BYTES: Record<BlockDType, number> = { q8_0: 34, q4_0: 18 };
+
+export function isBlockDType(d: DType): d is BlockDType {
+  return d === 'q8_0' || d === 'q4_0';
+}
+
+/** Bytes of n elements of a dtype (for the block formats n is a multiple of 32, rows of blocks). */
+export function dtypeBytes(dtype: DType, n: number): number {
+  if (isBlockDType(dtype)) return (n / BLOCK_VALUES) * BLOCK_BYTES[dtype];
+  return n * (dtype === 'f16' ? 2 : 4);
+}
 
 export function shapeString(shape: readonly number[]): string {
   return `(${shape.join(',')})`;
@@ -29,7 +41,7 @@ export class Tensor {
   }
 
   get bytes(): number {
-    return this.size * ELEMENT_BYTES[this.dtype];
+    return dtypeBytes(this.dtype, this.size);
   }
 
   /** A Float32Array over this tensor's memory. Re-take it after the arena grows. */
@@ -50,8 +62,16 @@ export class Tensor {
     return this.arena.u16(this.ptr, this.size);
   }
 
+  /** The bytes of a block-quantized tensor (q8_0, q4_0): rows of blocks. */
+  blocks(): Uint8Array {
+    if (!isBlockDType(this.dtype))
+      throw new TypeError(`tensor ${this.label}: blocks() needs q8_0 or q4_0, it is ${this.dtype}`);
+    return new Uint8Array(this.arena.memory.buffer, this.ptr, this.bytes);
+  }
+
   /** The typed array of whatever dtype this is. */
-  view(): Float32Array | Int32Array | Uint16Array {
+  view(): Float32Array | Int32Array | Uint16Array | Uint8Array {
+    if (isBlockDType(this.dtype)) return this.blocks();
     return this.dtype === 'f32' ? this.data() : this.dtype === 'i32' ? this.ints() : this.halves();
   }
 
@@ -69,7 +89,7 @@ export class Tensor {
     }
     return new Tensor(
       this.arena,
-      this.ptr + start * rowSize * ELEMENT_BYTES[this.dtype],
+      this.ptr + dtypeBytes(this.dtype, start * rowSize),
       [count, ...this.shape.slice(1)],
       this.dtype,
       this.name,
@@ -107,7 +127,7 @@ export function carve(
   const offsets: number[] = [];
   for (const s of specs) {
     offsets.push(bytes);
-    bytes += Math.ceil((numel(s.shape) * ELEMENT_BYTES[s.dtype ?? 'f32']) / 64) * 64; // each tensor starts on a cache line
+    bytes += Math.ceil(dtypeBytes(s.dtype ?? 'f32', numel(s.shape)) / 64) * 64; // each tensor starts on a cache line
   }
   const ptr = arena.alloc(bytes, what);
   const tensors = new Map<string, Tensor>();

@@ -9,6 +9,7 @@ import { geluKernels } from './gelu.js';
 import { residualKernels } from './residual.js';
 import { crossentropyKernels } from './crossentropy.js';
 import { adamwKernels } from './adamw.js';
+import { quantKernels } from './quant.js';
 import type { KernelDecl } from './declare.js';
 
 export const KERNELS = {
@@ -20,6 +21,7 @@ export const KERNELS = {
   ...residualKernels,
   ...crossentropyKernels,
   ...adamwKernels,
+  ...quantKernels,
 } satisfies Record<string, KernelDecl>;
 
 export type KernelName = keyof typeof KERNELS;
@@ -40,3 +42,4 @@ export * from './gelu.js';
 export * from './residual.js';
 export * from './crossentropy.js';
 export * from './adamw.js';
+export * from './quant.js';

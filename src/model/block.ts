@@ -11,9 +11,37 @@ import type { Affine, BlockParams } from './parameters.js';
 /** out (n, OC) = inp (n, Cin) @ layer.weight + layer.bias; the decoder may read other copies of the weight. */
 export type Linear = (out: Tensor, inp: Tensor, layer: Affine, n: number, Cin: number, OC: number) => void;
 
-/** The plain linear layer over the f32 weights. */
-export function linearF32(be: Backend): Linear {
-  return (out, inp, layer, n, Cin, OC) => be.matmul_forward(out, inp, layer.weight, layer.bias, 1, n, Cin, OC);
+/** The linear layer over the weights as the model holds them: f32 (C,OC), or blocks (OC,C) read directly. */
+export function linearOf(be: Backend): Linear {
+  return (out, inp, layer, n, Cin, OC) => {
+    const w = layer.weight;
+    if (w.dtype === 'q8_0') be.linear_q8_0(out, inp, w, layer.bias, 1, n, Cin, OC);
+    else if (w.dtype === 'q4_0') be.linear_q4_0(out, inp, w, layer.bias, 1, n, Cin, OC);
+    else be.matmul_forward(out, inp, w, layer.bias, 1, n, Cin, OC);
+  };
+}
+
+/** logits (1,n,V) = inp (1,n,C) @ wte^T: the tied LM head, over wte as the model holds it. */
+export function lmHead(be: Backend, logits: Tensor, inp: Tensor, wte: Tensor, n: number, C: number, V: number): void {
+  if (wte.dtype === 'q8_0') be.linear_q8_0(logits, inp, wte, null, 1, n, C, V);
+  else if (wte.dtype === 'q4_0') be.linear_q4_0(logits, inp, wte, null, 1, n, C, V);
+  else be.lm_head_forward(logits, inp, wte, 1, n, C, V);
+}
+
+/** out (B,T,C) = wte[token] + wpe[t], over wte as the model holds it. */
+export function embed(
+  be: Backend,
+  out: Tensor,
+  ids: Tensor,
+  wte: Tensor,
+  wpe: Tensor,
+  B: number,
+  T: number,
+  C: number,
+): void {
+  if (wte.dtype === 'q8_0') be.encoder_forward_q8_0(out, ids, wte, wpe, B, T, C);
+  else if (wte.dtype === 'q4_0') be.encoder_forward_q4_0(out, ids, wte, wpe, B, T, C);
+  else be.encoder_forward(out, ids, wte, wpe, B, T, C);
 }
 
 /** The tensors of one block's n rows: its input x, what it keeps for the backward pass, its output y. */

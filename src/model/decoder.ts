@@ -1,14 +1,15 @@
 // Generation's forward pass: tokens at positions cache.length.. through the same blocks as
 // training (block.ts), attending over the KV cache, and the logits of the last one. Single-token
-// steps read each weight once, so what they read is chosen for bytes: f16 copies of the weights
-// when asked (half the bytes), else transposed copies of the wide layers. Both copies are derived
-// from the parameters and remade when the parameters' version has moved on since.
+// steps read each weight once, so what they read is chosen for bytes: quantized weights as they
+// are; of f32 weights, f16 copies when asked (half the bytes), else transposed copies of the wide
+// layers. Both copies are derived from the parameters and remade when the parameters' version has
+// moved on since.
 import type { Backend } from '../backend/backend.js';
 import { carve, type Tensor } from '../backend/tensor.js';
 import type { GPTConfig } from './config.js';
 import type { KvCache } from './kvcache.js';
 import type { Affine, ParameterSet } from './parameters.js';
-import { attentionInput, blockOutput, linearF32, type Linear } from './block.js';
+import { attentionInput, blockOutput, linearOf, lmHead, embed, type Linear } from './block.js';
 
 /** Output rows wider than this (bytes) are read from transposed copies in single-token f32 steps. */
 const WIDE_ROW_BYTES = 9216;
@@ -44,6 +45,10 @@ export class Decoder {
   setWeights(kind: 'f32' | 'f16'): void {
     if (kind !== 'f32' && kind !== 'f16')
       throw new RangeError(`decode weights must be 'f32' or 'f16', got ${String(kind)}`);
+    if (kind === 'f16' && this.quantized)
+      throw new Error(
+        `f16 decode copies are made from f32 weights; this model holds ${this.params.tree.wte.weight.dtype}`,
+      );
     this.releaseCopies();
     if (kind === 'f16')
       this.half = this.makeCopies('f16 decode weights', [this.params.tree.wte.weight, ...this.matrices()], 'f16');
@@ -58,6 +63,7 @@ export class Decoder {
    * weights as they are when memory has no room (see docs/performance.md).
    */
   private wideCopies(): Copies | null {
+    if (this.quantized) return null;
     if (this.wide === null) {
       const wide = this.matrices().filter((w) => w.shape[1] * 4 > WIDE_ROW_BYTES);
       try {
@@ -68,6 +74,10 @@ export class Decoder {
       }
     }
     return this.wide === 'none' ? null : this.fresh(this.wide, 'transposed');
+  }
+
+  private get quantized(): boolean {
+    return this.params.tree.wte.weight.dtype !== 'f32';
   }
 
   private matrices(): Tensor[] {
@@ -147,7 +157,7 @@ export class Decoder {
       const att = s.att.take([1, NH, Tq, Tk]),
         fch = s.fch.take([1, Tq, 4 * C]),
         fch_gelu = s.fch_gelu.take([1, Tq, 4 * C]);
-      be.encoder_forward(x, ids, p.wte.weight, p.wpe.weight.rows(t0, Tq), 1, Tq, C);
+      embed(be, x, ids, p.wte.weight, p.wpe.weight.rows(t0, Tq), 1, Tq, C);
       for (let l = 0; l < L; l++) {
         attentionInput(be, p.h[l], linear, Tq, C, { x, ln1: ln, ln1_mean: mean, ln1_rstd: rstd, qkv });
         be.attention_forward_kv(
@@ -174,7 +184,7 @@ export class Decoder {
           .reshape([1, 1, C]);
         be.layernorm_forward(s.lnf, s.lnf_mean, s.lnf_rstd, last, p.ln_f.weight, p.ln_f.bias, 1, C);
         if (half) be.lm_head_forward_f16(s.logits, s.lnf, half.of.get(p.wte.weight)!, 1, 1, C, V);
-        else be.lm_head_forward(s.logits, s.lnf, p.wte.weight, 1, 1, C, V);
+        else lmHead(be, s.logits, s.lnf, p.wte.weight, 1, C, V);
       }
     }
     return s.logits;
@@ -187,7 +197,7 @@ export class Decoder {
       return (out, inp, layer: Affine, n, Cin, OC) =>
         be.matmul_forward_f16(out, inp, half.of.get(layer.weight)!, layer.bias, 1, n, Cin, OC);
     const wide = !half && Tq === 1 ? this.wideCopies() : null;
-    if (!wide) return linearF32(be);
+    if (!wide) return linearOf(be);
     return (out, inp, layer, n, Cin, OC) => {
       const wt = wide.of.get(layer.weight);
       if (!wt) return be.matmul_forward(out, inp, layer.weight, layer.bias, 1, n, Cin, OC);

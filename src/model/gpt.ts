@@ -5,9 +5,16 @@
 // it accumulates (+=) into the parameters' gradients and zeroGrad() makes them zero (lazily: see
 // gradsUnset); the optimizer is optimizer.ts's AdamW.
 import type { Backend } from '../backend/backend.js';
-import type { Tensor } from '../backend/tensor.js';
 import { validateConfig, type GPTConfig } from './config.js';
-import { ParameterSet, parameterSpecs, type GPTParams, type ParameterSpec } from './parameters.js';
+import {
+  ParameterSet,
+  parameterSpecs,
+  isQuantized,
+  WEIGHT_DTYPES,
+  type GPTParams,
+  type ParameterSpec,
+  type WeightDType,
+} from './parameters.js';
 import {
   allocateActivations,
   allocateActivationGrads,
@@ -20,7 +27,9 @@ import { selectRows, writtenByBackward, gatherRows, scatterAddRows } from './row
 import {
   attentionInput,
   blockOutput,
-  linearF32,
+  linearOf,
+  lmHead,
+  embed,
   attentionInputBackward,
   blockOutputBackward,
   affineBackward,
@@ -29,8 +38,9 @@ import { AdamW, type StepOptions } from './optimizer.js';
 import { Decoder } from './decoder.js';
 import { KvCache } from './kvcache.js';
 import { Random } from './random.js';
+import { Tensor } from '../backend/tensor.js';
 
-export type { StepOptions };
+export type { StepOptions, WeightDType };
 
 export interface ForwardOptions {
   /**
@@ -53,10 +63,14 @@ export interface CreateOptions {
   /** 'gpt2': normal(0, 0.02) weights, residual projections scaled by 1/sqrt(2 n_layer); 'none': all zero. */
   init?: 'gpt2' | 'none';
   seed?: number;
+  /** How the weights are held (see WeightDType): 'f32' (the default; training needs it), 'q8_0' or 'q4_0'. */
+  dtype?: WeightDType;
 }
 
 export class GPT {
   readonly config: GPTConfig;
+  /** How the weights are held: 'f32', or quantized ('q8_0', 'q4_0') for inference only. */
+  readonly dtype: WeightDType;
   readonly params: ParameterSet;
   readonly optimizer: AdamW;
   private grads: ParameterSet | null = null;
@@ -81,7 +95,21 @@ export class GPT {
   ) {
     this.config = validateConfig(config);
     this.specs = parameterSpecs(this.config);
-    this.params = ParameterSet.allocate(backend, this.config, this.specs, `parameters (${this.numParameters} floats)`);
+    const dtype = options.dtype ?? 'f32';
+    if (!WEIGHT_DTYPES.includes(dtype))
+      throw new RangeError(`dtype must be one of ${WEIGHT_DTYPES.join(', ')}, got ${String(dtype)}`);
+    if (dtype !== 'f32' && this.config.n_embd % 32 !== 0)
+      throw new RangeError(
+        `dtype ${dtype} stores weights in blocks of 32 along n_embd, which must be a multiple of 32; this model's is ${this.config.n_embd}`,
+      );
+    this.dtype = dtype;
+    this.params = ParameterSet.allocate(
+      backend,
+      this.config,
+      this.specs,
+      `parameters (${this.numParameters} weights, ${dtype})`,
+      dtype,
+    );
     this.optimizer = new AdamW(backend, this.config, this.specs);
     this.decoder = new Decoder(backend, this.config, this.params, () => this.version);
     if ((options.init ?? 'gpt2') === 'gpt2') this.initGPT2(options.seed ?? 1337);
@@ -100,9 +128,74 @@ export class GPT {
     return this.params.tree;
   }
 
-  /** The parameter tensor with this Hugging Face GPT-2 name, e.g. `h.3.mlp.c_fc.weight`. After writing into it, call markParametersChanged(). */
+  /**
+   * The parameter tensor with this Hugging Face GPT-2 name, e.g. `h.3.mlp.c_fc.weight`, as the model
+   * holds it (quantized weights are blocks, (out, in)). After writing into it, call markParametersChanged().
+   */
   parameter(name: string): Tensor {
     return this.params.get(name);
+  }
+
+  /**
+   * Set a parameter from f32 values in its Hugging Face shape (Conv1D weights (in, out)): `fill`
+   * writes them into the array it is given. An f32 parameter is filled in place; a quantized one
+   * goes through an f32 buffer of that one tensor, is checked finite and quantized into place, so
+   * a load never holds more than one tensor in f32 beside the quantized weights. Call
+   * markParametersChanged() after the last.
+   */
+  loadParameter(name: string, fill: (dst: Float32Array) => void, source = name): void {
+    const t = this.params.get(name);
+    const spec = this.specs.find((s) => s.name === name)!;
+    if (!isQuantized(spec, this.dtype)) return fill(t.data());
+    const be = this.backend,
+      [rows, cols] = spec.shape;
+    const tmp = new Tensor(be.arena, be.arena.alloc(rows * cols * 4, `${name} in f32 before quantizing`), spec.shape);
+    try {
+      fill(tmp.data());
+      const data = tmp.data();
+      for (let i = 0; i < data.length; i++)
+        if (!Number.isFinite(data[i]))
+          throw new RangeError(`${source}: tensor '${name}' holds ${data[i]} at index ${i}`);
+      // a Conv1D weight (in, out) is quantized along `in`: read transposed into (out, in)
+      const [R, K] = t.shape,
+        trans = spec.kind === 'matrix' ? 1 : 0;
+      const bad = this.dtype === 'q8_0' ? be.quantize_q8_0(t, tmp, R, K, trans) : be.quantize_q4_0(t, tmp, R, K, trans);
+      if (bad > 0)
+        throw new RangeError(
+          `${source}: tensor '${name}' has values too large for ${this.dtype} (a block's scale past f16's 65504)`,
+        );
+    } finally {
+      be.arena.release(tmp.ptr);
+    }
+  }
+
+  /** A parameter's values in f32 in its Hugging Face shape (quantized ones dequantized): a copy. */
+  parameterF32(name: string): Float32Array {
+    const t = this.params.get(name);
+    if (t.dtype === 'f32') return t.data().slice();
+    const be = this.backend,
+      [R, K] = t.shape;
+    const tmp = new Tensor(be.arena, be.arena.alloc(R * K * 4, `${name} dequantized`), [R, K]);
+    try {
+      if (t.dtype === 'q8_0') be.dequantize_q8_0(tmp, t, R, K);
+      else be.dequantize_q4_0(tmp, t, R, K);
+      const d = tmp.data();
+      const spec = this.specs.find((s) => s.name === name)!;
+      if (spec.kind !== 'matrix') return d.slice();
+      const out = new Float32Array(R * K); // (out, in) back to Conv1D's (in, out)
+      for (let r = 0; r < R; r++) for (let k = 0; k < K; k++) out[k * R + r] = d[r * K + k];
+      return out;
+    } finally {
+      be.arena.release(tmp.ptr);
+    }
+  }
+
+  /** Training needs f32 weights (gradients and AdamW update them in place). */
+  private requireF32(what: string): void {
+    if (this.dtype !== 'f32')
+      throw new Error(
+        `${what}: this model holds its weights as ${this.dtype}, which is for inference; training and fine-tuning need f32 weights (load it with dtype 'f32')`,
+      );
   }
 
   /** Say that parameters were written other than by step() (a load, a hand edit): copies made from them are remade. */
@@ -131,15 +224,16 @@ export class GPT {
     return this.acts.layers[l].att.take([B, this.config.n_head, T, T]);
   }
 
+  // the same numbers in any dtype: a quantized model is the f32 one of the same seed, quantized
   private initGPT2(seed: number): void {
     const rand = new Random(seed);
     const residualStd = 0.02 / Math.sqrt(2 * this.config.n_layer);
-    for (const s of this.specs) {
-      const data = this.params.get(s.name).data();
-      if (s.kind === 'layernorm') data.fill(s.name.endsWith('.weight') ? 1 : 0);
-      else if (s.kind === 'bias') data.fill(0);
-      else rand.fillNormal(data, s.name.endsWith('c_proj.weight') ? residualStd : 0.02);
-    }
+    for (const s of this.specs)
+      this.loadParameter(s.name, (data) => {
+        if (s.kind === 'layernorm') data.fill(s.name.endsWith('.weight') ? 1 : 0);
+        else if (s.kind === 'bias') data.fill(0);
+        else rand.fillNormal(data, s.name.endsWith('c_proj.weight') ? residualStd : 0.02);
+      });
     this.markParametersChanged();
   }
 
@@ -203,7 +297,7 @@ export class GPT {
     const { n_layer: L, n_head: NH, n_embd: C, vocab_size: V } = this.config;
     const be = this.backend,
       p = this.params.tree,
-      linear = linearF32(be);
+      linear = linearOf(be);
     const a = this.activations(B, T),
       N = B * T;
     a.tokens.ints().set(tokens);
@@ -211,7 +305,7 @@ export class GPT {
     const M = sel ? sel.length : N; // rows past the last layer's attention
     const rows = (t: Tensor, n: number) => firstRows(t, n, N);
 
-    be.encoder_forward(a.encoded, a.tokens, p.wte.weight, p.wpe.weight, B, T, C);
+    embed(be, a.encoded, a.tokens, p.wte.weight, p.wpe.weight, B, T, C);
     let x = a.encoded;
     for (let l = 0; l < L; l++) {
       const y = a.layers[l];
@@ -228,7 +322,7 @@ export class GPT {
       x = rows(y.residual3, n);
     }
     be.layernorm_forward(rows(a.lnf, M), rows(a.lnf_mean, M), rows(a.lnf_rstd, M), x, p.ln_f.weight, p.ln_f.bias, M, C);
-    be.lm_head_forward(rows(a.logits, M), rows(a.lnf, M), p.wte.weight, 1, M, C, V);
+    lmHead(be, rows(a.logits, M), rows(a.lnf, M), p.wte.weight, M, C, V);
 
     let loss: number | null = null;
     if (targets) {
@@ -256,6 +350,7 @@ export class GPT {
 
   /** Gradients of the last forward's mean loss, accumulated (+=) into the parameter gradients. */
   backward(): void {
+    this.requireF32('backward');
     if (!this.last || !this.last.targets || !this.acts)
       throw new Error('backward() needs a forward pass with targets first');
     const { B, T, sel } = this.last;
@@ -343,6 +438,7 @@ export class GPT {
 
   /** One AdamW step over every parameter, as torch.optim.AdamW computes it. */
   step(options: StepOptions): void {
+    this.requireF32('step');
     if (!this.grads) throw new Error('step() needs gradients: call backward() first');
     this.settleGrads();
     this.optimizer.step(this.params, this.grads, options);

@@ -4,8 +4,17 @@
 // (`params.h[3].mlp.c_fc.weight`) so that the model's code names tensors the compiler checks.
 import type { Arena } from '../backend/arena.js';
 import type { Backend } from '../backend/backend.js';
-import { Tensor, carve } from '../backend/tensor.js';
+import { Tensor, carve, dtypeBytes, type DType } from '../backend/tensor.js';
 import type { GPTConfig } from './config.js';
+
+/**
+ * How a model holds its weights: 'f32', or llama.cpp's block formats 'q8_0' (8 bits a weight and
+ * an f16 scale per 32: 3.8x smaller) and 'q4_0' (4 bits: 7.1x smaller), which inference reads
+ * directly. Quantized, the linear layers' weights and wte are stored (out, in) in blocks of 32
+ * along `in`, as llama.cpp stores GPT-2; wpe, the layernorms and the biases stay f32.
+ */
+export type WeightDType = 'f32' | 'q8_0' | 'q4_0';
+export const WEIGHT_DTYPES: readonly WeightDType[] = ['f32', 'q8_0', 'q4_0'];
 
 export interface ParameterSpec {
   name: string;
@@ -41,6 +50,26 @@ export function parameterSpecs(c: GPTConfig): ParameterSpec[] {
     { name: 'ln_f.bias', shape: [C], kind: 'layernorm' },
   );
   return specs;
+}
+
+/** Whether this parameter is stored quantized in a model of that dtype (the 2-D weights but wpe). */
+export function isQuantized(spec: ParameterSpec, dtype: WeightDType): boolean {
+  return dtype !== 'f32' && (spec.kind === 'matrix' || spec.name === 'wte.weight');
+}
+
+/** The tensor a parameter is stored as: its own shape in f32, or (out, in) in blocks when quantized. */
+export function storedAs(spec: ParameterSpec, dtype: WeightDType): { name: string; shape: number[]; dtype: DType } {
+  if (!isQuantized(spec, dtype)) return { name: spec.name, shape: spec.shape, dtype: 'f32' };
+  const [r, c] = spec.shape;
+  return { name: spec.name, shape: spec.kind === 'matrix' ? [c, r] : [r, c], dtype };
+}
+
+/** Bytes the weights of a config take in a dtype (each tensor on a cache line, as carve lays them out). */
+export function weightBytes(c: GPTConfig, dtype: WeightDType): number {
+  return parameterSpecs(c).reduce((n, s) => {
+    const t = storedAs(s, dtype);
+    return n + Math.ceil(dtypeBytes(t.dtype, t.shape[0] * (t.shape[1] ?? 1)) / 64) * 64;
+  }, 0);
 }
 
 /** Number of parameters (the LM head is tied to wte and not counted twice). */
@@ -99,8 +128,19 @@ export class ParameterSet {
     };
   }
 
-  static allocate(backend: Backend, config: GPTConfig, specs: ParameterSpec[], what: string): ParameterSet {
-    const { ptr, bytes, tensors } = carve(backend.arena, what, specs);
+  /** Every tensor of specs in one block: f32, or with a quantized dtype its 2-D weights but wpe in that form. */
+  static allocate(
+    backend: Backend,
+    config: GPTConfig,
+    specs: ParameterSpec[],
+    what: string,
+    dtype: WeightDType = 'f32',
+  ): ParameterSet {
+    const { ptr, bytes, tensors } = carve(
+      backend.arena,
+      what,
+      specs.map((s) => storedAs(s, dtype)),
+    );
     return new ParameterSet(backend.arena, ptr, bytes, tensors, config, what);
   }
 

@@ -1,7 +1,7 @@
 // GPT-2 checkpoints in Hugging Face layout: names with or without the `transformer.` prefix,
 // Conv1D weights stored [in, out] (the layout the model keeps, so no transposes), the causal
 // mask buffers `h.N.attn.bias` / `h.N.attn.masked_bias` skipped, `lm_head.weight` tied to wte.
-import { GPT } from '../model/gpt.js';
+import { GPT, type WeightDType } from '../model/gpt.js';
 import type { GPTConfig } from '../model/config.js';
 import type { Backend } from '../backend/backend.js';
 import { SafetensorsFile, SafetensorsError, decodeFloats, writeSafetensors, f32Bytes, type TensorInfo } from './safetensors.js';
@@ -53,17 +53,22 @@ function checkShape(source: string, info: TensorInfo, shape: readonly number[]):
 export function loadStateFromSafetensors(model: GPT, file: SafetensorsFile): void {
   const matched = matchTensors(model, file.header.tensors, file.source);
   for (const [name, info] of matched) {
-    const dst = model.parameter(name).data();
-    decodeFloats(file.bytes.subarray(info.begin, info.end), info.dtype, dst, `${file.source}: tensor '${info.name}'`);
+    model.loadParameter(
+      name,
+      (dst) => decodeFloats(file.bytes.subarray(info.begin, info.end), info.dtype, dst, `${file.source}: tensor '${info.name}'`),
+      file.source,
+    );
   }
   model.markParametersChanged();
   checkFinite(model, file.source);
 }
 
-/** Weights with NaN or Inf are refused: generating from them would print garbage as if it were fine. */
+/** Weights with NaN or Inf are refused: generating from them would print garbage as if it were fine. (Quantized ones were checked before quantizing.) */
 export function checkFinite(model: GPT, source: string): void {
   for (const spec of model.parameterSpecs) {
-    const d = model.parameter(spec.name).data();
+    const t = model.parameter(spec.name);
+    if (t.dtype !== 'f32') continue;
+    const d = t.data();
     for (let i = 0; i < d.length; i++) {
       if (!Number.isFinite(d[i])) throw new SafetensorsError(`${source}: tensor '${spec.name}' holds ${d[i]} at index ${i}`);
     }
@@ -71,8 +76,8 @@ export function checkFinite(model: GPT, source: string): void {
 }
 
 /** A new model filled by `load`; if loading fails the model's memory is given back and nothing half-loaded remains. */
-export function buildModel(config: GPTConfig, backend: Backend, load: (model: GPT) => void): GPT {
-  const model = new GPT(config, backend, { init: 'none' });
+export function buildModel(config: GPTConfig, backend: Backend, load: (model: GPT) => void, dtype: WeightDType = 'f32'): GPT {
+  const model = new GPT(config, backend, { init: 'none', dtype });
   try {
     load(model);
   } catch (e) {
@@ -83,15 +88,21 @@ export function buildModel(config: GPTConfig, backend: Backend, load: (model: GP
 }
 
 /** A GPT built from a safetensors checkpoint in memory and its config. */
-export function gptFromSafetensors(bytes: Uint8Array, config: GPTConfig, backend: Backend, source = 'model.safetensors'): GPT {
+export function gptFromSafetensors(
+  bytes: Uint8Array,
+  config: GPTConfig,
+  backend: Backend,
+  source = 'model.safetensors',
+  dtype: WeightDType = 'f32',
+): GPT {
   const file = new SafetensorsFile(bytes, source);
-  return buildModel(config, backend, (model) => loadStateFromSafetensors(model, file));
+  return buildModel(config, backend, (model) => loadStateFromSafetensors(model, file), dtype);
 }
 
-/** The model's weights as a safetensors file in Hugging Face GPT-2 layout (F32). */
+/** The model's weights as a safetensors file in Hugging Face GPT-2 layout (F32; quantized weights dequantized). */
 export function modelToSafetensors(model: GPT, metadata: Record<string, string> = {}): Uint8Array {
   return writeSafetensors(model.parameterSpecs.map((s) => ({
-    name: s.name, dtype: 'F32' as const, shape: s.shape, data: f32Bytes(model.parameter(s.name).data()),
+    name: s.name, dtype: 'F32' as const, shape: s.shape, data: f32Bytes(model.parameterF32(s.name)),
   })), { format: 'pt', ...metadata });
 }
 

@@ -5,7 +5,7 @@
 import { openSync, readSync, closeSync, fstatSync, existsSync, statSync, readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import { join, dirname, basename } from 'node:path';
 import type { Backend } from '../backend/backend.js';
-import type { GPT } from '../model/gpt.js';
+import type { GPT, WeightDType } from '../model/gpt.js';
 import { configFromHF, type GPTConfig } from '../model/config.js';
 import { headerLength, parseHeader, decodeFloats, SafetensorsError, type SafetensorsHeader } from './safetensors.js';
 import { matchTensors, checkFinite, modelToSafetensors, buildModel, hfConfigJson } from './gpt2.js';
@@ -82,14 +82,19 @@ export function loadWeightsFromFile(model: GPT, path: string): void {
     const header = readSafetensorsHeader(fd, path);
     const matched = matchTensors(model, header.tensors, path);
     for (const [name, info] of matched) {
-      const dst = model.parameter(name).data();
-      if (info.dtype === 'F32') {
-        readExactly(fd, new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength), info.begin, path);
-      } else {
-        const raw = new Uint8Array(info.end - info.begin);
-        readExactly(fd, raw, info.begin, path);
-        decodeFloats(raw, info.dtype, dst, `${path}: tensor '${info.name}'`);
-      }
+      model.loadParameter(
+        name,
+        (dst) => {
+          if (info.dtype === 'F32') {
+            readExactly(fd, new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength), info.begin, path);
+          } else {
+            const raw = new Uint8Array(info.end - info.begin);
+            readExactly(fd, raw, info.begin, path);
+            decodeFloats(raw, info.dtype, dst, `${path}: tensor '${info.name}'`);
+          }
+        },
+        path,
+      );
     }
   } finally {
     closeSync(fd);
@@ -99,14 +104,14 @@ export function loadWeightsFromFile(model: GPT, path: string): void {
 }
 
 /** A GPT from a checkpoint directory or file in Hugging Face GPT-2 layout. */
-export function loadGPT2(path: string, backend: Backend): GPT {
+export function loadGPT2(path: string, backend: Backend, dtype: WeightDType = 'f32'): GPT {
   const { weights, config } = resolveCheckpoint(path);
-  return loadGPT2Files(config, weights, backend);
+  return loadGPT2Files(config, weights, backend, dtype);
 }
 
 /** A GPT from a config.json and a model.safetensors that may live apart (as in the hub cache). */
-export function loadGPT2Files(configPath: string, weightsPath: string, backend: Backend): GPT {
-  return buildModel(readConfig(configPath), backend, (model) => loadWeightsFromFile(model, weightsPath));
+export function loadGPT2Files(configPath: string, weightsPath: string, backend: Backend, dtype: WeightDType = 'f32'): GPT {
+  return buildModel(readConfig(configPath), backend, (model) => loadWeightsFromFile(model, weightsPath), dtype);
 }
 
 /** Write a file atomically: a temp file in the same directory, then a rename over the old one. */
