@@ -18,11 +18,11 @@ export async function loadNode(
       onProgress: onProgress && ((file, loaded, total) => onProgress({ file, loaded, total })),
       fetch: signal ? (input, init) => fetch(input, { ...init, signal }) : undefined,
     },
-    'GPT2.load:',
+    { what: 'GPT2.load:', dtype: options.dtype, option: 'the dtype option' },
   );
   signal?.throwIfAborted();
   return {
-    model: loadGPT2Files(files.config, files.weights, backend),
+    model: loadGPT2Files(files.config, files.weights, backend, options.dtype),
     configJson: readConfigJson(files.config),
     where: files.source,
   };

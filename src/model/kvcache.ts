@@ -40,37 +40,17 @@ export class KvCache {
     readonly backend: Backend,
     chunk = 128,
   ) {
-    const { n_layer: L, n_head: NH, n_embd: C, n_positions: maxT, vocab_size: V } = config;
+    const { n_layer: L, n_positions: maxT } = config;
     this.maxLength = maxT;
     this.chunk = Math.max(1, Math.min(chunk, maxT));
-    const Tq = this.chunk;
-    const specs: { name: string; shape: number[]; dtype?: 'i32' }[] = [];
-    for (let l = 0; l < L; l++)
-      specs.push({ name: `k.${l}`, shape: [NH, maxT, C / NH] }, { name: `v.${l}`, shape: [NH, maxT, C / NH] });
-    const scratch: Record<keyof DecodeScratch, number[]> = {
-      tokens: [1, Tq],
-      x: [1, Tq, C],
-      ln: [1, Tq, C],
-      mean: [Tq],
-      rstd: [Tq],
-      qkv: [1, Tq, 3 * C],
-      atty: [1, Tq, C],
-      proj: [1, Tq, C],
-      att: [1, NH, Tq, maxT],
-      fch: [1, Tq, 4 * C],
-      fch_gelu: [1, Tq, 4 * C],
-      lnf: [1, 1, C],
-      lnf_mean: [1],
-      lnf_rstd: [1],
-      logits: [1, 1, V],
-    };
-    for (const [name, shape] of Object.entries(scratch))
-      specs.push({ name, shape, ...(name === 'tokens' ? { dtype: 'i32' as const } : {}) });
+    const specs = kvCacheSpecs(config, this.chunk);
     const block = carve(backend.arena, `KV cache (${L} layers x ${maxT} positions)`, specs);
     this.ptr = block.ptr;
     const get = (name: string) => block.tensors.get(name)!;
     this.layers = Array.from({ length: L }, (_, l) => ({ keys: get(`k.${l}`), values: get(`v.${l}`) }));
-    this.scratch = Object.fromEntries(Object.keys(scratch).map((k) => [k, get(k)])) as unknown as DecodeScratch;
+    this.scratch = Object.fromEntries(
+      specs.slice(2 * config.n_layer).map((s) => [s.name, get(s.name)]),
+    ) as unknown as DecodeScratch;
   }
 
   /** Forget every position (the memory stays allocated). */
@@ -81,4 +61,33 @@ export class KvCache {
   dispose(): void {
     this.backend.arena.release(this.ptr);
   }
+}
+
+/** The KV cache's tensors and the decoder's scratch for prefill chunks of `chunk` tokens (one block). */
+export function kvCacheSpecs(config: GPTConfig, chunk: number): { name: string; shape: number[]; dtype?: 'i32' }[] {
+  const { n_layer: L, n_head: NH, n_embd: C, n_positions: maxT, vocab_size: V } = config;
+  const Tq = chunk;
+  const specs: { name: string; shape: number[]; dtype?: 'i32' }[] = [];
+  for (let l = 0; l < L; l++)
+    specs.push({ name: `k.${l}`, shape: [NH, maxT, C / NH] }, { name: `v.${l}`, shape: [NH, maxT, C / NH] });
+  const scratch: Record<keyof DecodeScratch, number[]> = {
+    tokens: [1, Tq],
+    x: [1, Tq, C],
+    ln: [1, Tq, C],
+    mean: [Tq],
+    rstd: [Tq],
+    qkv: [1, Tq, 3 * C],
+    atty: [1, Tq, C],
+    proj: [1, Tq, C],
+    att: [1, NH, Tq, maxT],
+    fch: [1, Tq, 4 * C],
+    fch_gelu: [1, Tq, 4 * C],
+    lnf: [1, 1, C],
+    lnf_mean: [1],
+    lnf_rstd: [1],
+    logits: [1, 1, V],
+  };
+  for (const [name, shape] of Object.entries(scratch))
+    specs.push({ name, shape, ...(name === 'tokens' ? { dtype: 'i32' as const } : {}) });
+  return specs;
 }

@@ -6,7 +6,8 @@ import type { Backend } from '../backend/backend.js';
 import { MAX_BYTES } from '../backend/arena.js';
 import type { GPT } from '../model/gpt.js';
 import { configFromHF, type GPTConfig } from '../model/config.js';
-import { countParameters } from '../model/parameters.js';
+import { countParameters, type WeightDType } from '../model/parameters.js';
+import { inferenceBytes, dtypeThatFits } from '../model/memory.js';
 import { gptFromSafetensors } from './gpt2.js';
 import { normalizeRepoId } from './repo.js';
 
@@ -20,8 +21,10 @@ export interface FetchModelOptions {
   signal?: AbortSignal;
   /** Cache Storage name, or false for no cache. Default 'wasm-gpt-weights' where caches exist. */
   cache?: string | false;
-  /** Refuse a model whose f32 weights need more bytes than this (default: wasm32's 4 GiB). */
+  /** Refuse a model that needs more memory than this to run (default: wasm32's 4 GiB, less the kernels' room). */
   maxBytes?: number;
+  /** How the model holds its weights: 'f32' (default), 'q8_0' or 'q4_0' (quantized as they load). */
+  dtype?: WeightDType;
 }
 
 export interface FetchedModel {
@@ -64,6 +67,9 @@ function openCache(name: string | false | undefined): Promise<Cache | null> {
 function formatBytes(n: number): string {
   return n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`;
 }
+
+/** Memory kept free for the kernels' own data, the threads' packing buffers and what else runs beside the model. */
+const RESERVED_BYTES = 64 * 2 ** 20;
 
 /** The whole body of `url`, read in chunks with progress; from `cache` when it holds it. */
 export async function fetchBytes(url: string, file: string, cache: Cache | null, options: FetchModelOptions = {}): Promise<{ bytes: Uint8Array; fromCache: boolean }> {
@@ -133,13 +139,31 @@ function abortError(file: string): Error {
 }
 
 /** Refuse, before any download, a model whose f32 weights cannot fit in WebAssembly memory. */
-export function checkModelFits(config: GPTConfig, source: string, maxBytes = MAX_BYTES): void {
-  const bytes = countParameters(config) * 4;
-  // the weights alone; activations, the KV cache and the kernels need room too
-  if (bytes > maxBytes * 0.9) {
-    throw new RangeError(`${source}: this model has ${countParameters(config).toLocaleString('en-US')} parameters, ` +
-      `${formatBytes(bytes)} as f32, more than WebAssembly's ${formatBytes(maxBytes)} memory can hold with room to run`);
-  }
+export interface FitOptions {
+  /** Memory available (default: wasm32's 4 GiB, less room for the kernels and the thread pool). */
+  maxBytes?: number;
+  /** How the weights will be held (default f32). */
+  dtype?: WeightDType;
+  /** How the caller names the dtype choice in the message: '--dtype' (the CLI) or 'the dtype option'. */
+  option?: string;
+}
+
+/**
+ * Refuse a model that cannot run in wasm memory with the weights held as `dtype`, from its config
+ * alone (before its weights are downloaded): the message says what it needs and which dtype fits.
+ */
+export function checkModelFits(config: GPTConfig, source: string, options: FitOptions = {}): void {
+  const { maxBytes = MAX_BYTES - RESERVED_BYTES, dtype = 'f32', option = 'the dtype option' } = options;
+  const need = inferenceBytes(config, dtype);
+  if (need <= maxBytes) return;
+  const fits = dtypeThatFits(config, maxBytes);
+  const instead = fits
+    ? `; with ${fits} weights it needs ${formatBytes(inferenceBytes(config, fits))}: use ${option} ${fits}`
+    : '; no dtype makes it fit';
+  throw new RangeError(
+    `${source}: this model has ${countParameters(config).toLocaleString('en-US')} parameters and needs ` +
+      `${formatBytes(need)} to run with ${dtype} weights, more than WebAssembly's ${formatBytes(maxBytes)}${instead}`,
+  );
 }
 
 /** Download (or take from the cache) a GPT-2 checkpoint and build it on `backend`. */
@@ -155,9 +179,9 @@ export async function fetchGPT2(source: string, backend: Backend, options: Fetch
   }
   if (typeof configJson !== 'object' || configJson === null || Array.isArray(configJson)) throw new Error(`config.json: ${urls.config} is not a JSON object`);
   const config = configFromHF(configJson, urls.config);
-  checkModelFits(config, urls.config, options.maxBytes);
+  checkModelFits(config, urls.config, { maxBytes: options.maxBytes, dtype: options.dtype });
   const w = await fetchBytes(urls.weights, 'model.safetensors', cache, options);
-  const model = gptFromSafetensors(w.bytes, config, backend, urls.weights);
+  const model = gptFromSafetensors(w.bytes, config, backend, urls.weights, options.dtype);
   let cacheError: string | undefined;
   if (cache && !w.fromCache) {
     // only a file that built a model is kept; weights first, so a cached config always has its weights

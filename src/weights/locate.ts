@@ -5,16 +5,30 @@ import { existsSync } from 'node:fs';
 import { readConfig, resolveCheckpoint } from './node.js';
 import { hubFile, normalizeRepoId, HubError, type HubOptions } from './hub.js';
 import { checkModelFits } from './fetch.js';
+import type { WeightDType } from '../model/parameters.js';
 
 export interface ModelFiles { config: string; weights: string; source: string }
 
-/** `spec`: a path, or a hub id; `what` names the asker in errors (the CLI says --model). */
-export async function locateModel(spec: string, hub: HubOptions, what = '--model'): Promise<ModelFiles> {
-  if (existsSync(spec)) return { ...resolveCheckpoint(spec), source: spec };
+export interface LocateOptions {
+  /** Names the asker in errors (the CLI says --model). */
+  what?: string;
+  /** The dtype the model will be held in, for the memory check; and how the caller names that choice. */
+  dtype?: WeightDType;
+  option?: string;
+}
+
+/** `spec`: a path, or a hub id. The model must fit in wasm memory held as `dtype`, checked before its weights are read or downloaded. */
+export async function locateModel(spec: string, hub: HubOptions, options: LocateOptions = {}): Promise<ModelFiles> {
+  const { what = '--model', dtype, option } = options;
+  if (existsSync(spec)) {
+    const files = resolveCheckpoint(spec);
+    checkModelFits(readConfig(files.config), files.config, { dtype, option });
+    return { ...files, source: spec };
+  }
   const repo = normalizeRepoId(spec);
   if (!repo) throw new HubError(`${what} ${spec}: no such file or directory, and not a hub id like openai-community/gpt2`);
   const config = await hubFile(repo, 'config.json', hub);
-  checkModelFits(readConfig(config), `${repo} (config.json)`);
+  checkModelFits(readConfig(config), `${repo} (config.json)`, { dtype, option });
   const weights = await hubFile(repo, 'model.safetensors', hub);
   return { config, weights, source: repo };
 }
