@@ -5,11 +5,14 @@
 //   prompt (where attention over the cache becomes a real part of each token), prefill 1x128,
 //   a training step (forward, backward, AdamW) of the toy Shakespeare model (4 layers, 4 heads,
 //   128 wide, vocab 65, batch 32x128) and of GPT-2 124M at 1x128 (this project and PyTorch:
-//   onnxruntime-web does not train).
+//   onnxruntime-web does not train). And this project's decode and prefill with the weights held
+//   quantized (q8_0, q4_0, quantized from the same f32 file as it loads), against its own f32 and the
+//   other engines' f32 figures of the same rounds.
 // Engines run in child processes, one after another, round after round (alternating), and the
 // medians of the rounds are printed with the ratios. Not part of CI.
 //   npm run bench:compare [-- --rounds 3] [--only trainToy,prefill] [--threads 1]
-// --only runs some workloads (decode, decodeF16, decodeLong, prefill, trainToy, train124m) and
+// --only runs some workloads (decode, decodeF16, decodeQ8, decodeQ4, decodeLong, prefill, prefillQ8,
+// trainToy, train124m) and
 // --threads some thread counts, for more rounds of one question in the same time.
 // Needs: Debian's python3-torch, python3-onnx and libopenblas0-openmp (apt); the ONNX graph is
 // exported once by bench/compare/gpt2_torch.py into weights/gpt2-124m-random/model.onnx.
@@ -28,7 +31,24 @@ const PROMPT = 16,
   LONG = 768,
   DECODE = 128,
   PREFILL = 128;
-const WORKLOADS = ['decode', 'decodeF16', 'decodeLong', 'prefill', 'trainToy', 'train124m'] as const;
+const WORKLOADS = [
+  'decode',
+  'decodeF16',
+  'decodeQ8',
+  'decodeQ4',
+  'decodeLong',
+  'prefill',
+  'prefillQ8',
+  'trainToy',
+  'train124m',
+] as const;
+/** Ours only, each held against its f32 workload (ours and the other engines'). */
+const QUANTIZED: Partial<Record<Workload, Workload>> = {
+  decodeF16: 'decode',
+  decodeQ8: 'decode',
+  decodeQ4: 'decode',
+  prefillQ8: 'prefill',
+};
 type Workload = (typeof WORKLOADS)[number];
 type Result = Partial<Record<Workload, number>>;
 const GPT2_WORK = WORKLOADS.filter((w) => w !== 'trainToy'); // on GPT-2 124M
@@ -57,22 +77,25 @@ async function oursChild(threads: number, only: Set<Workload>): Promise<Result> 
 async function oursGPT2(backend: import('../src/backend/index.js').Backend, only: Set<Workload>): Promise<Result> {
   const { loadGPT2 } = await import('../src/weights/node.js');
   const { argmax } = await import('../src/generate/sampling.js');
-  const model = loadGPT2(DIR, backend);
+  let model = loadGPT2(DIR, backend);
   const ids = randomIds(PREFILL, 1);
   const r: Result = {};
-  // warm-up
-  let cache = model.createKvCache();
-  model.forwardCached(ids.slice(0, 8), cache);
-  for (let i = 0; i < 4; i++) model.forwardCached([i], cache);
-  cache.dispose();
-  if (only.has('prefill')) {
-    // 1x128
-    cache = model.createKvCache();
+  const warm = () => {
+    const cache = model.createKvCache();
+    model.forwardCached(ids.slice(0, 8), cache);
+    for (let i = 0; i < 4; i++) model.forwardCached([i], cache);
+    cache.dispose();
+  };
+  // 1x128, tok/s
+  const prefill = () => {
+    const cache = model.createKvCache();
     const t = performance.now();
     model.forwardCached(ids, cache);
-    r.prefill = PREFILL / ((performance.now() - t) / 1000);
     cache.dispose();
-  }
+    return PREFILL / ((performance.now() - t) / 1000);
+  };
+  warm();
+  if (only.has('prefill')) r.prefill = prefill();
   // DECODE greedy tokens after a prompt, tok/s
   const decode = (prompt: number[]) => {
     const c = model.createKvCache();
@@ -94,6 +117,18 @@ async function oursGPT2(backend: import('../src/backend/index.js').Backend, only
   }
   if (only.has('train124m')) r.train124m = trainSteps(model, 1, 128, 50257, 4);
   model.dispose();
+  // the same file held quantized, one dtype at a time
+  for (const [dtype, dec, pre] of [
+    ['q8_0', 'decodeQ8', 'prefillQ8'],
+    ['q4_0', 'decodeQ4', null],
+  ] as const) {
+    if (!only.has(dec) && !(pre && only.has(pre))) continue;
+    model = loadGPT2(DIR, backend, dtype);
+    warm();
+    if (pre && only.has(pre)) r[pre] = prefill();
+    if (only.has(dec)) r[dec] = decode(ids.slice(0, PROMPT));
+    model.dispose();
+  }
   return r;
 }
 
@@ -192,8 +227,8 @@ need(
   threadCounts.length > 0 && threadCounts.every((n) => n === 1 || n === 2),
   `--threads: 1, 2 or 1,2 (got ${option('--threads', '')})`,
 );
-// the f16 row is held against the other engines' f32 decode, so they decode for it
-const baseline = new Set<Workload>(only.has('decodeF16') ? [...only, 'decode'] : only);
+// the f16 and quantized rows are held against f32 decode and prefill, so every engine runs those too
+const baseline = new Set<Workload>([...only].flatMap((w) => [w, QUANTIZED[w] ?? w]));
 const runsOrt = ORT_WORK.some((w) => baseline.has(w)),
   runsGPT2 = GPT2_WORK.some((w) => only.has(w));
 need(
@@ -218,7 +253,7 @@ if (runsOrt && !existsSync(ONNX)) {
 function child(
   engine: 'ours' | 'ort',
   threads: number,
-  workloads: Iterable<Workload> = engine === 'ours' ? only : baseline,
+  workloads: Iterable<Workload> = baseline,
 ): Result & { check?: number[] } {
   return childJson(`${engine} (${threads} threads)`, process.execPath, [
     '--import',
@@ -311,15 +346,18 @@ console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 const names: [keyof Result, string][] = [
   ['decode', `decode ${DECODE} after ${PROMPT}`],
   ['decodeF16', 'the same, wasm-gpt with f16 weights'],
+  ['decodeQ8', 'the same, wasm-gpt with q8_0 weights'],
+  ['decodeQ4', 'the same, wasm-gpt with q4_0 weights'],
   ['decodeLong', `decode ${DECODE} after ${LONG}`],
   ['prefill', `prefill 1x${PREFILL}`],
+  ['prefillQ8', 'the same, wasm-gpt with q8_0 weights'],
   ['trainToy', `train toy ${TOY.B}x${TOY.T}`],
   ['train124m', 'train 124M 1x128'],
 ];
 for (const [w, label] of names.filter(([w]) => only.has(w))) {
   for (const threads of threadCounts) {
-    // the f16 row is held against the others' f32 decode
-    const other = w === 'decodeF16' ? 'decode' : w;
+    // the f16 and quantized rows are held against the others' f32 figures
+    const other = QUANTIZED[w] ?? w;
     const o = med(`ours:${threads}`, w),
       x = med(`ort:${threads}`, other),
       p = med(`pytorch:${threads}`, other);
@@ -328,6 +366,20 @@ for (const [w, label] of names.filter(([w]) => only.has(w))) {
         `${f(p)} | ${paired(`ours:${threads}`, w, `pytorch:${threads}`, other)} |`,
     );
   }
+}
+const ownRows = [...only].filter((w) => QUANTIZED[w] && w !== 'decodeF16');
+if (ownRows.length) {
+  console.log("\nwasm-gpt's quantized weights against its own f32, the same rounds (round-by-round ratios)");
+  console.log('| workload | threads | f32 tok/s | quantized tok/s | ratio (lowest-highest) | ahead |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const w of ownRows)
+    for (const threads of threadCounts) {
+      const base = QUANTIZED[w]!;
+      console.log(
+        `| ${w} | ${threads} | ${f(med(`ours:${threads}`, base))} | ${f(med(`ours:${threads}`, w))} | ` +
+          `${paired(`ours:${threads}`, w, `ours:${threads}`, base)} |`,
+      );
+    }
 }
 const scale = (e: string, w: keyof Result) => ratio(med(`${e}:2`, w), med(`${e}:1`, w));
 if (threadCounts.includes(1) && threadCounts.includes(2))

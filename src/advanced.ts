@@ -16,6 +16,7 @@ export {
   type WasmBackendOptions,
   type SimdFlavor,
   type DType,
+  type BlockDType,
   type KernelName,
 } from './backend/index.js';
 export { KERNELS, PART_KERNELS, type KernelDecl } from './kernels/index.js';
@@ -23,6 +24,8 @@ export { validateConfig, configFromHF } from './model/config.js';
 export {
   parameterSpecs,
   countParameters,
+  weightBytes,
+  WEIGHT_DTYPES,
   ParameterSet,
   type ParameterSpec,
   type GPTParams,
@@ -30,6 +33,7 @@ export {
   type Affine,
 } from './model/parameters.js';
 export { KvCache } from './model/kvcache.js';
+export { inferenceBytes, dtypeThatFits } from './model/memory.js';
 export { Random } from './model/random.js';
 export { StreamDecoder, END_OF_TEXT, END_OF_TEXT_ID, GPT2_VOCAB_SIZE } from './tokenizer/gpt2.js';
 export { generate, type GenerateOptions, type GenerationStats } from './generate/generate.js';

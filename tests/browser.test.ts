@@ -444,9 +444,18 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     expect(await loadUrl(page, '/models/notsafetensors/')).toMatch(
       /error: Could not load the model: .*notsafetensors\/model\.safetensors.*The page still uses/,
     );
+    // GPT-2 XL: with f32 weights refused from its config.json, naming the choice that fits; with
+    // auto, planned as q8_0 (its size shown before the weights download, which this server lacks)
+    await page.selectOption('#dtype', 'f32');
     expect(await loadUrl(page, '/models/xl/')).toMatch(
-      /error: Could not load the model: .*1,557,611,200 parameters, 6\.23 GB as f32, more than WebAssembly's 4\.29 GB memory/,
+      /error: Could not load the model: .*1,557,611,200 parameters and needs 6\.\d+ GB to run with f32 weights, more than WebAssembly's 4\.\d+ GB; with q8_0 weights it needs 2\.\d+ GB \(Weights: q8_0\)/,
     );
+    await page.selectOption('#dtype', 'auto');
+    expect(await loadUrl(page, '/models/xl/')).toMatch(/error: Could not load the model: model\.safetensors: .*404/);
+    expect(await page.textContent('#model-status')).toMatch(
+      /^Loading 1558 M parameters as q8_0: 2\.\d+ GB of memory to run$/,
+    );
+    await page.selectOption('#dtype', 'f32');
     // a file that is not safetensors, chosen by the user
     await page.setInputFiles('#model-files', {
       name: 'notes.safetensors',
@@ -480,8 +489,9 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
       () => /xl\.safetensors/.test(document.querySelector('#error')!.textContent!) && document.body.dataset.busy === '',
     );
     expect(await page.textContent('#error')).toMatch(
-      /^Could not load the model: xl\.safetensors: this model has 1,557,611,200 parameters, 6\.23 GB as f32, more than WebAssembly's 4\.29 GB memory/,
+      /^Could not load the model: xl\.safetensors: this model has 1,557,611,200 parameters and needs 6\.\d+ GB to run with f32 weights, .*\(Weights: q8_0\)/,
     );
+    await page.selectOption('#dtype', 'auto');
     // cancel a slow download in the middle
     await page.fill('#model-url', '/models/slow/');
     await page.click('#load-url');

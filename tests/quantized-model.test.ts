@@ -5,6 +5,10 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { WasmBackend, JsBackend, type Backend } from '../src/backend/index.js';
 import { GPT, type WeightDType } from '../src/model/gpt.js';
 import { weightBytes } from '../src/model/parameters.js';
+import { GPT2_PRESETS } from '../src/model/config.js';
+import { inferenceBytes } from '../src/model/memory.js';
+import { checkModelFits } from '../src/weights/fetch.js';
+import { argmax } from '../src/generate/sampling.js';
 import { gptFromSafetensors, modelToSafetensors } from '../src/weights/gpt2.js';
 import { generate } from '../src/generate/generate.js';
 
@@ -163,4 +167,43 @@ describe('refusals', () => {
     );
     f.dispose();
   });
+});
+
+describe('gpt2-xl (1.56 B parameters) runs quantized', () => {
+  // GPT-2 XL's published shape with random weights, each tensor set through loadParameter as a
+  // file load sets it (f32 values in the checkpoint's layout, quantized one tensor at a time)
+  for (const dtype of QUANTIZED)
+    it(`${dtype}: built within wasm32 memory, generates a token; f32 is refused from the config`, async () => {
+      const cfg = GPT2_PRESETS['gpt2-xl'];
+      expect(() => checkModelFits(cfg, 'gpt2-xl', { option: '--dtype %s' })).toThrow(
+        /needs 6\.\d+ GB to run with f32 weights, more than WebAssembly's 4\.\d+ GB; with q8_0 weights it needs 2\.\d+ GB \(--dtype q8_0\)/,
+      );
+      expect(() => checkModelFits(cfg, 'gpt2-xl', { dtype })).not.toThrow();
+      const be = await WasmBackend.create({ threads: 2 });
+      try {
+        const m = new GPT(cfg, be, { dtype, init: 'none' });
+        let x = 0x9e3779b9;
+        for (const s of m.parameterSpecs)
+          m.loadParameter(s.name, (d) => {
+            if (s.kind === 'layernorm') return d.fill(s.name.endsWith('.weight') ? 1 : 0);
+            for (let i = 0; i < d.length; i++) {
+              x ^= x << 13;
+              x ^= x >>> 17;
+              x ^= x << 5;
+              d[i] = (x >>> 0) * (0.04 / 2 ** 32) - 0.02;
+            }
+          });
+        m.markParametersChanged();
+        // the weights and nothing in f32 beside them: the memory grew to what the plan says, no more
+        expect(m.params.bytes).toBe(weightBytes(cfg, dtype));
+        const cache = m.createKvCache();
+        const logits = m.forwardCached([464, 2068, 7586], cache).data();
+        const next = m.forwardCached([argmax(logits)], cache).data();
+        expect(next.every(Number.isFinite)).toBe(true);
+        expect(be.arena.byteLength).toBeLessThanOrEqual(inferenceBytes(cfg, dtype) + 64 * 2 ** 20);
+        m.dispose();
+      } finally {
+        be.dispose();
+      }
+    }, 240_000);
 });

@@ -1,7 +1,7 @@
 // The demo page: a thin UI over the engine worker (worker.ts). Everything heavy runs there; this
 // file sends requests, shows progress, streams text, draws the loss chart and the attention maps.
 import { lineChartSvg, type Series } from '../src/train/svg.js';
-import type { AttentionResult, EngineInfo, ModelInfo, Request, WorkerEvent } from './protocol.js';
+import type { AttentionResult, DTypeChoice, EngineInfo, ModelInfo, Request, WorkerEvent } from './protocol.js';
 import { drawGrid, drawHead } from './attention-view.js';
 
 type Pending = { resolve(v: unknown): void; reject(e: Error): void; onEvent?: (e: WorkerEvent) => void };
@@ -90,7 +90,8 @@ function modelLoaded(info: ModelInfo): void {
   state.model = info;
   const c = info.config;
   $('model-badge').textContent =
-    `${info.parameters.toLocaleString('en-US')} parameters · ${c.n_layer} layers · ${c.n_head} heads · ${c.n_embd} wide`;
+    `${info.parameters.toLocaleString('en-US')} parameters · ${c.n_layer} layers · ${c.n_head} heads · ${c.n_embd} wide · ` +
+    `${info.dtype} weights, ${formatBytes(info.memoryBytes)} to run`;
   $('model-badge').classList.remove('muted');
   const tok = `tokenizer ${info.tokenizer === 'gpt2' ? 'GPT-2 BPE' : 'characters'}`;
   $('model-status').textContent = info.bytes
@@ -117,7 +118,14 @@ async function load(req: Request): Promise<void> {
   showError(null);
   setBusy('loading');
   try {
-    const info = await engine.call<ModelInfo>(req, (e) => e.event === 'progress' && progress(e));
+    const info = await engine.call<ModelInfo>(req, (e) => {
+      if (e.event === 'progress') progress(e);
+      // before the download: what the model will take
+      if (e.event === 'plan')
+        $('model-status').textContent =
+          `Loading ${(e.parameters / 1e6).toFixed(0)} M parameters as ${e.dtype}: ` +
+          `${formatBytes(e.memoryBytes)} of memory to run`;
+    });
     modelLoaded(info);
   } catch (e) {
     const err = e as Error;
@@ -133,11 +141,12 @@ async function load(req: Request): Promise<void> {
   }
 }
 
-$('load-url').onclick = () => load({ cmd: 'load-url', url: input('model-url').value });
+const dtypeChoice = () => $<HTMLSelectElement>('dtype').value as DTypeChoice;
+$('load-url').onclick = () => load({ cmd: 'load-url', url: input('model-url').value, dtype: dtypeChoice() });
 input('model-files').onchange = () => {
   const files = [...(input('model-files').files ?? [])];
   input('model-files').value = '';
-  if (files.length) load({ cmd: 'load-files', files });
+  if (files.length) load({ cmd: 'load-files', files, dtype: dtypeChoice() });
 };
 $('cancel-load').onclick = () => engine.call({ cmd: 'stop' });
 $('clear-cache').onclick = async () => {
@@ -395,7 +404,7 @@ async function start(): Promise<void> {
   const model = params.get('model');
   if (model) {
     input('model-url').value = model;
-    await load({ cmd: 'load-url', url: model });
+    await load({ cmd: 'load-url', url: model, dtype: (params.get('dtype') as DTypeChoice | null) ?? dtypeChoice() });
   }
 }
 

@@ -10,6 +10,9 @@ export interface ModelInfo {
   loadSeconds: number;
   fromCache: boolean;
   bytes: number;
+  /** How the weights are held, and the memory the model takes to run (weights, KV cache, scratch). */
+  dtype: 'f32' | 'q8_0' | 'q4_0';
+  memoryBytes: number;
   /** Why the download could not be kept in the browser cache, if it could not. */
   cacheError?: string;
 }
@@ -51,8 +54,8 @@ export interface TrainArgs {
 
 export type Request =
   | { cmd: 'init'; threads?: number }
-  | { cmd: 'load-url'; url: string }
-  | { cmd: 'load-files'; files: File[] }
+  | { cmd: 'load-url'; url: string; dtype?: DTypeChoice }
+  | { cmd: 'load-files'; files: File[]; dtype?: DTypeChoice }
   | ({ cmd: 'generate' } & GenerateArgs)
   | ({ cmd: 'train' } & TrainArgs)
   | { cmd: 'stop' }
@@ -69,7 +72,12 @@ export interface AttentionResult {
   att: Float32Array;
 }
 
+/** The page's weights choice: a dtype, or 'auto' (q8_0 when the f32 weights would take more than 1 GB). */
+export type DTypeChoice = 'auto' | 'f32' | 'q8_0' | 'q4_0';
+
 export type WorkerEvent =
+  /** Before the weights download: the model's size and the memory it will take as held. */
+  | { id: number; event: 'plan'; parameters: number; dtype: string; memoryBytes: number }
   | { id: number; event: 'progress'; file: string; loaded: number; total: number | null; fromCache: boolean }
   | { id: number; event: 'token'; text: string }
   | { id: number; event: 'prefill'; tokens: number; seconds: number }

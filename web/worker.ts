@@ -26,8 +26,12 @@ import {
   type Tokenizer,
   type TokenizerSpec,
   type GPTConfig,
+  weightBytes,
+  inferenceBytes,
+  countParameters,
+  type WeightDType,
 } from '../src/advanced.js';
-import type { AttentionResult, EngineInfo, ModelInfo, Request, WorkerEvent } from './protocol.js';
+import type { AttentionResult, DTypeChoice, EngineInfo, ModelInfo, Request, WorkerEvent } from './protocol.js';
 
 const scope = self as unknown as {
   postMessage(m: WorkerEvent, transfer?: Transferable[]): void;
@@ -87,14 +91,27 @@ function tokenizerFor(configJson: Record<string, unknown>, vocab: number, source
   return tok;
 }
 
+/** The dtype a model is held in: the page's choice, or with 'auto' q8_0 when its f32 weights would take more than 1 GB. */
+function pickDtype(choice: DTypeChoice | undefined, config: GPTConfig): WeightDType {
+  if (choice && choice !== 'auto') return choice;
+  return weightBytes(config, 'f32') > 1e9 ? 'q8_0' : 'f32';
+}
+
+/** Tell the page what the model will take, before its weights download. */
+function plan(id: number, config: GPTConfig, dtype: WeightDType): void {
+  post({ id, event: 'plan', parameters: countParameters(config), dtype, memoryBytes: inferenceBytes(config, dtype) });
+}
+
 function install(
   model: GPT,
   tokenizer: Tokenizer,
-  info: Omit<ModelInfo, 'parameters' | 'config' | 'tokenizer'>,
+  info: Omit<ModelInfo, 'parameters' | 'config' | 'tokenizer' | 'dtype' | 'memoryBytes'>,
 ): ModelInfo {
   const c = model.config;
   const full: ModelInfo = {
     ...info,
+    dtype: model.dtype,
+    memoryBytes: inferenceBytes(c, model.dtype),
     parameters: model.numParameters,
     tokenizer: tokenizer.spec().type,
     config: {
@@ -111,13 +128,16 @@ function install(
   return full;
 }
 
-async function loadUrl(id: number, url: string): Promise<ModelInfo> {
+async function loadUrl(id: number, url: string, choice?: DTypeChoice): Promise<ModelInfo> {
   const be = requireBackend();
   const t0 = performance.now();
   loadAbort = new AbortController();
   try {
     const got = await fetchGPT2(url, be, {
       signal: loadAbort.signal,
+      dtype: (config) => pickDtype(choice, config),
+      dtypeOption: 'Weights: %s',
+      onPlan: (p) => plan(id, p.config, p.dtype),
       onProgress: (p) => post({ id, event: 'progress', ...p }),
     });
     let tokenizer: Tokenizer;
@@ -140,7 +160,7 @@ async function loadUrl(id: number, url: string): Promise<ModelInfo> {
 }
 
 /** A .safetensors file chosen by the user, with its config.json or the config stored in its metadata (as this page saves it). */
-async function loadFiles(id: number, files: File[]): Promise<ModelInfo> {
+async function loadFiles(id: number, files: File[], choice?: DTypeChoice): Promise<ModelInfo> {
   const be = requireBackend();
   const t0 = performance.now();
   const weights = files.find((f) => f.name.endsWith('.safetensors'));
@@ -173,12 +193,14 @@ async function loadFiles(id: number, files: File[]): Promise<ModelInfo> {
     }
   }
   const config: GPTConfig = configFromHF(configJson!, configFile?.name ?? `${weights.name} metadata`);
-  checkModelFits(config, weights.name);
+  const dtype = pickDtype(choice, config);
+  checkModelFits(config, weights.name, { dtype, option: 'Weights: %s' });
+  plan(id, config, dtype);
   const tokenizer = tokenizerFor(configJson!, config.vocab_size, configFile?.name ?? weights.name);
   post({ id, event: 'progress', file: weights.name, loaded: 0, total: weights.size, fromCache: false });
   const bytes = new Uint8Array(await weights.arrayBuffer());
   post({ id, event: 'progress', file: weights.name, loaded: bytes.length, total: weights.size, fromCache: false });
-  const model = gptFromSafetensors(bytes, config, be, weights.name);
+  const model = gptFromSafetensors(bytes, config, be, weights.name, dtype);
   return install(model, tokenizer, {
     name: weights.name,
     loadSeconds: (performance.now() - t0) / 1000,
@@ -198,7 +220,7 @@ async function runGenerate(id: number, r: Extract<Request, { cmd: 'generate' }>)
   if (ids.length === 0) throw new Error('the prompt is empty');
   const max = model.config.n_positions - 1;
   if (ids.length > max) ids = ids.slice(ids.length - max); // keep the end of a long prompt
-  const want = r.f16 ? 'f16' : 'f32';
+  const want = r.f16 && model.dtype === 'f32' ? 'f16' : 'f32';
   if (model.decodeWeights !== want) model.setDecodeWeights(want);
   const decoder = tokenizer.streamDecoder();
   const gen = generate(model, ids, {
@@ -345,9 +367,9 @@ async function handle(id: number, r: Request): Promise<{ result: unknown; transf
     case 'init':
       return { result: await init(r.threads) };
     case 'load-url':
-      return { result: await loadUrl(id, r.url) };
+      return { result: await loadUrl(id, r.url, r.dtype) };
     case 'load-files':
-      return { result: await loadFiles(id, r.files) };
+      return { result: await loadFiles(id, r.files, r.dtype) };
     case 'generate':
       return { result: await runGenerate(id, r) };
     case 'train':

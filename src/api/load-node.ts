@@ -18,7 +18,7 @@ export async function loadNode(
       onProgress: onProgress && ((file, loaded, total) => onProgress({ file, loaded, total })),
       fetch: signal ? (input, init) => fetch(input, { ...init, signal }) : undefined,
     },
-    { what: 'GPT2.load:', dtype: options.dtype, option: 'the dtype option' },
+    { what: 'GPT2.load:', dtype: options.dtype, option: "dtype: '%s'" },
   );
   signal?.throwIfAborted();
   return {

@@ -104,7 +104,7 @@ async function loadModel(
   const files = await locateModel(
     (values.model as string) ?? DEFAULT_MODEL,
     { revision: values.revision as string | undefined, onProgress: progressBar() },
-    { dtype, option: '--dtype' },
+    { dtype, option: '--dtype %s' },
   );
   const backend = await createBackend(backendName as BackendName, { threads });
   // OpenAI's checkpoints use GPT-2's BPE; ours name their tokenizer in config.json

@@ -23,8 +23,12 @@ export interface FetchModelOptions {
   cache?: string | false;
   /** Refuse a model that needs more memory than this to run (default: wasm32's 4 GiB, less the kernels' room). */
   maxBytes?: number;
-  /** How the model holds its weights: 'f32' (default), 'q8_0' or 'q4_0' (quantized as they load). */
-  dtype?: WeightDType;
+  /** How the model holds its weights: 'f32' (default), 'q8_0' or 'q4_0' (quantized as they load), or a choice made from the config. */
+  dtype?: WeightDType | ((config: GPTConfig) => WeightDType);
+  /** How the user asks for a dtype in a message that names one (see FitOptions.option). */
+  dtypeOption?: string;
+  /** Called before the weights download, with the dtype and the memory the model will take. */
+  onPlan?: (plan: { config: GPTConfig; dtype: WeightDType; memoryBytes: number }) => void;
 }
 
 export interface FetchedModel {
@@ -144,7 +148,7 @@ export interface FitOptions {
   maxBytes?: number;
   /** How the weights will be held (default f32). */
   dtype?: WeightDType;
-  /** How the caller names the dtype choice in the message: '--dtype' (the CLI) or 'the dtype option'. */
+  /** How the caller's user asks for a dtype, %s the dtype: '--dtype %s' (the CLI), "dtype: '%s'" (the API). */
   option?: string;
 }
 
@@ -153,12 +157,12 @@ export interface FitOptions {
  * alone (before its weights are downloaded): the message says what it needs and which dtype fits.
  */
 export function checkModelFits(config: GPTConfig, source: string, options: FitOptions = {}): void {
-  const { maxBytes = MAX_BYTES - RESERVED_BYTES, dtype = 'f32', option = 'the dtype option' } = options;
+  const { maxBytes = MAX_BYTES - RESERVED_BYTES, dtype = 'f32', option = "dtype: '%s'" } = options;
   const need = inferenceBytes(config, dtype);
   if (need <= maxBytes) return;
   const fits = dtypeThatFits(config, maxBytes);
   const instead = fits
-    ? `; with ${fits} weights it needs ${formatBytes(inferenceBytes(config, fits))}: use ${option} ${fits}`
+    ? `; with ${fits} weights it needs ${formatBytes(inferenceBytes(config, fits))} (${option.replace('%s', fits)})`
     : '; no dtype makes it fit';
   throw new RangeError(
     `${source}: this model has ${countParameters(config).toLocaleString('en-US')} parameters and needs ` +
@@ -179,9 +183,11 @@ export async function fetchGPT2(source: string, backend: Backend, options: Fetch
   }
   if (typeof configJson !== 'object' || configJson === null || Array.isArray(configJson)) throw new Error(`config.json: ${urls.config} is not a JSON object`);
   const config = configFromHF(configJson, urls.config);
-  checkModelFits(config, urls.config, { maxBytes: options.maxBytes, dtype: options.dtype });
+  const dtype = typeof options.dtype === 'function' ? options.dtype(config) : (options.dtype ?? 'f32');
+  checkModelFits(config, urls.config, { maxBytes: options.maxBytes, dtype, option: options.dtypeOption });
+  options.onPlan?.({ config, dtype, memoryBytes: inferenceBytes(config, dtype) });
   const w = await fetchBytes(urls.weights, 'model.safetensors', cache, options);
-  const model = gptFromSafetensors(w.bytes, config, backend, urls.weights, options.dtype);
+  const model = gptFromSafetensors(w.bytes, config, backend, urls.weights, dtype);
   let cacheError: string | undefined;
   if (cache && !w.fromCache) {
     // only a file that built a model is kept; weights first, so a cached config always has its weights
