@@ -150,16 +150,19 @@ export function linear_q4_0_part(out: usize, inp: usize, weight: usize, bias: us
   else prefill(out, inp, weight, bias, M, C, OC, n0, n1, fmt);
 }
 
-// Each row of inp quantized to int16 in the scratch, per row: C int16, then per block a v128 of
-// the block's int16 sum times 8 (spread over the lanes), then the blocks' f32 scales. For q4_0 each
-// block's values are stored in the order its nibbles come out of 16-bit lanes (see decode).
-@inline function x_row_bytes(C: i32): usize { return (<usize>C << 1) + (<usize>(C >> 5) << 4) + (<usize>(C >> 5) << 2); }
+// Each row of inp quantized to int16 in the scratch, per row: C int16, then per block its int16
+// values' sum times 8 (i32: q4_0's values are q - 8), then per block its scale times 2^112 (f32:
+// the weights' f16 scales are read as f32 times 2^-112, see scales4). For q4_0 each block's
+// values are stored in the order its nibbles come out of 16-bit lanes (see decode).
+@inline function x_row_bytes(C: i32): usize { return (<usize>C << 1) + (<usize>(C >> 5) << 3); }
+
+const TWO_112: f32 = 5.192296858534828e33;
 
 @inline function quantize_rows_i16(q: usize, inp: usize, M: i32, C: i32, fmt: i32): void {
   const nb = C >> 5, eight = i16x8.splat(8);
   for (let m = 0; m < M; m++) {
     const x = inp + (<usize>m * <usize>C << 2), qm = q + <usize>m * x_row_bytes(C);
-    const sums = qm + (<usize>C << 1), s = sums + (<usize>nb << 4);
+    const sums = qm + (<usize>C << 1), s = sums + (<usize>nb << 2);
     for (let b = 0; b < nb; b++) {
       const xb = x + (<usize>b << 7);
       let a = f32x4.abs(v128.load(xb));
@@ -167,7 +170,7 @@ export function linear_q4_0_part(out: usize, inp: usize, weight: usize, bias: us
       const amax = max(max(f32x4.extract_lane(a, 0), f32x4.extract_lane(a, 1)),
                        max(f32x4.extract_lane(a, 2), f32x4.extract_lane(a, 3)));
       const d: f32 = amax / 32767, id = f32x4.splat(d != 0 ? 1 / d : 0);
-      store<f32>(s + (<usize>b << 2), d);
+      store<f32>(s + (<usize>b << 2), d * TWO_112);
       const n0 = x16(xb, id), n1 = x16(xb + 32, id), n2 = x16(xb + 64, id), n3 = x16(xb + 96, id);
       const o = qm + (<usize>b << 6);
       if (fmt == Q8) {
@@ -181,7 +184,8 @@ export function linear_q4_0_part(out: usize, inp: usize, weight: usize, bias: us
       }
       const sum8 = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(n0, eight), i32x4.dot_i16x8_s(n1, eight)),
                              i32x4.add(i32x4.dot_i16x8_s(n2, eight), i32x4.dot_i16x8_s(n3, eight)));
-      v128.store(sums + (<usize>b << 4), sum8);
+      store<i32>(sums + (<usize>b << 2), i32x4.extract_lane(sum8, 0) + i32x4.extract_lane(sum8, 1) +
+                                         i32x4.extract_lane(sum8, 2) + i32x4.extract_lane(sum8, 3));
     }
   }
 }
@@ -193,42 +197,76 @@ export function linear_q4_0_part(out: usize, inp: usize, weight: usize, bias: us
   return i16x8.narrow_i32x4_s(lo, hi);
 }
 
-// Few rows: the weight's rows [n0, n1) streamed once per row of inp, front to back. A q4_0 block's
-// 16 bytes are read as eight 16-bit lanes, whose four nibbles are values 2i, 2i + 16, 2i + 1 and
-// 2i + 17: four shifts and masks give them as int16 with no widening (which, on x86, is the
-// shuffles that bound this loop), and the - 8 of every value is the block's sum of x times 8,
-// subtracted once.
+// One block's dot product with its row of x as an i32x4 whose lanes sum to it (for q4_0, to it
+// plus 8 times the sum of x: the caller subtracts that). A q4_0 block's 16 bytes are read as eight
+// 16-bit lanes, whose four nibbles are values 2i, 2i + 16, 2i + 1 and 2i + 17: shifts and masks
+// give them as int16 with no widening (on x86 the widenings are shuffles, which bound this loop).
+@inline function block_dot(blk: usize, x: usize, fmt: i32): v128 {
+  let p0: v128, p1: v128, p2: v128, p3: v128;
+  if (fmt == Q8) {
+    p0 = v128.load8x8_s(blk, 2); p1 = v128.load8x8_s(blk, 10);
+    p2 = v128.load8x8_s(blk, 18); p3 = v128.load8x8_s(blk, 26);
+  } else {
+    const v = v128.load(blk, 2), nibble = i16x8.splat(0x0f);
+    p0 = v128.and(v, nibble); p1 = v128.and(i16x8.shr_u(v, 4), nibble);
+    p2 = v128.and(i16x8.shr_u(v, 8), nibble); p3 = i16x8.shr_u(v, 12);
+  }
+  return i32x4.add(i32x4.add(i32x4.dot_i16x8_s(p0, v128.load(x)), i32x4.dot_i16x8_s(p1, v128.load(x, 16))),
+                   i32x4.add(i32x4.dot_i16x8_s(p2, v128.load(x, 32)), i32x4.dot_i16x8_s(p3, v128.load(x, 48))));
+}
+
+// The f16 scales of the blocks at blk and the next three (bb bytes apart) as f32 times 2^-112: the
+// f16 sign, exponent and mantissa shifted to where an f32 has them (exact, subnormals too).
+@inline function scales4(blk: usize, bb: usize): v128 {
+  let h = v128.load16_lane(blk, i32x4.splat(0), 0);
+  h = v128.load16_lane(blk + bb, h, 2);
+  h = v128.load16_lane(blk + 2 * bb, h, 4);
+  h = v128.load16_lane(blk + 3 * bb, h, 6);
+  return v128.or(i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16), i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13));
+}
+
+// lane k: the sum of the lanes of s_k
+@inline function reduce4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+  const a = i32x4.add(i32x4.shuffle(s0, s1, 0, 4, 1, 5), i32x4.shuffle(s0, s1, 2, 6, 3, 7));
+  const b = i32x4.add(i32x4.shuffle(s2, s3, 0, 4, 1, 5), i32x4.shuffle(s2, s3, 2, 6, 3, 7));
+  return i32x4.add(i32x4.shuffle(a, b, 0, 1, 4, 5), i32x4.shuffle(a, b, 2, 3, 6, 7));
+}
+
+// Few rows: the weight's rows [n0, n1) streamed once per row of inp, front to back, four blocks at
+// a time: their four integer dots reduced to one i32x4 (a block a lane), times the four blocks'
+// scales (weight's times x's) at once.
 @inline function decode(out: usize, inp: usize, weight: usize, bias: usize, M: i32, C: i32, OC: i32,
                         n0: i32, n1: i32, fmt: i32): void {
-  const nb = C >> 5, bb = block_bytes(fmt), row = <usize>nb * bb;
-  const q = pack_scratch(), qRow = x_row_bytes(C), nibble = i16x8.splat(0x0f);
+  const nb = C >> 5, nb4 = nb & ~3, bb = block_bytes(fmt), row = <usize>nb * bb;
+  const q = pack_scratch(), qRow = x_row_bytes(C);
   if (<usize>M * qRow > <usize>SCRATCH_BYTES) unreachable();
   quantize_rows_i16(q, inp, M, C, fmt);
   for (let m = 0; m < M; m++) {
-    const xq = q + <usize>m * qRow, sums = xq + (<usize>C << 1), xs = sums + (<usize>nb << 4);
+    const xq = q + <usize>m * qRow, sums = xq + (<usize>C << 1), xs = sums + (<usize>nb << 2);
     const o = out + (<usize>m * <usize>OC << 2);
     for (let j = n0; j < n1; j++) {
-      let blk = weight + <usize>j * row, acc = f32x4.splat(0);
-      for (let b = 0; b < nb; b++) {
+      let blk = weight + <usize>j * row, acc = f32x4.splat(0), b = 0;
+      for (; b < nb4; b += 4) {
         const x = xq + (<usize>b << 6);
-        let p0: v128, p1: v128, p2: v128, p3: v128;
-        if (fmt == Q8) {
-          p0 = v128.load8x8_s(blk + 2); p1 = v128.load8x8_s(blk + 10);
-          p2 = v128.load8x8_s(blk + 18); p3 = v128.load8x8_s(blk + 26);
-        } else {
-          const v = v128.load(blk + 2);
-          p0 = v128.and(v, nibble); p1 = v128.and(i16x8.shr_u(v, 4), nibble);
-          p2 = v128.and(i16x8.shr_u(v, 8), nibble); p3 = i16x8.shr_u(v, 12);
-        }
-        let s = i32x4.dot_i16x8_s(p0, v128.load(x));
-        s = i32x4.add(s, i32x4.dot_i16x8_s(p1, v128.load(x, 16)));
-        s = i32x4.add(s, i32x4.dot_i16x8_s(p2, v128.load(x, 32)));
-        s = i32x4.add(s, i32x4.dot_i16x8_s(p3, v128.load(x, 48)));
-        if (fmt == Q4) s = i32x4.sub(s, v128.load(sums + (<usize>b << 4)));
-        acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(scale(blk) * load<f32>(xs + (<usize>b << 2))), acc);
+        let s = reduce4(block_dot(blk, x, fmt), block_dot(blk + bb, x + 64, fmt),
+                        block_dot(blk + 2 * bb, x + 128, fmt), block_dot(blk + 3 * bb, x + 192, fmt));
+        if (fmt == Q4) s = i32x4.sub(s, v128.load(sums + (<usize>b << 2)));
+        const d = f32x4.mul(scales4(blk, bb), v128.load(xs + (<usize>b << 2)));
+        acc = madd(f32x4.convert_i32x4_s(s), d, acc);
+        blk += 4 * bb;
+      }
+      let r = hsum(acc);
+      for (; b < nb; b++) {
+        const v = block_dot(blk, xq + (<usize>b << 6), fmt);
+        let t = i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) +
+                i32x4.extract_lane(v, 3);
+        if (fmt == Q4) t -= load<i32>(sums + (<usize>b << 2));
+        const h = <u32>load<u16>(blk);
+        const w = reinterpret<f32>(((h & 0x8000) << 16) | ((h & 0x7fff) << 13));
+        r = madd1(<f32>t, w * load<f32>(xs + (<usize>b << 2)), r);
         blk += bb;
       }
-      store<f32>(o + (<usize>j << 2), hsum(acc) + (bias != 0 ? load<f32>(bias + (<usize>j << 2)) : 0));
+      store<f32>(o + (<usize>j << 2), r + (bias != 0 ? load<f32>(bias + (<usize>j << 2)) : 0));
     }
   }
 }
