@@ -203,6 +203,37 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     await page.close();
   });
 
+  for (const dtype of ['q8_0', 'q4_0'])
+    it(`GPT-2 XL runs in the page with ${dtype} weights: built in its published shape within wasm32 memory, a decode step`, async () => {
+      const page = await open(plain, '/tests/browser/esm.html');
+      await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
+      const r = await page.evaluate(
+        (d) =>
+          (
+            window as unknown as {
+              xl(d: string): Promise<{
+                finite: boolean;
+                vocab: number;
+                paramsBytes: number;
+                expected: number;
+                memoryBytes: number;
+                built: number;
+                step: number;
+              }>;
+            }
+          ).xl(d),
+        dtype,
+      );
+      expect(r.finite).toBe(true);
+      expect(r.vocab).toBe(50257);
+      expect(r.paramsBytes).toBe(r.expected);
+      expect(r.memoryBytes).toBeLessThan(3 * 2 ** 30);
+      console.log(
+        `gpt2-xl ${dtype} in Chromium: built in ${r.built.toFixed(1)} s, a decode step ${(r.step * 1000).toFixed(0)} ms, wasm memory ${(r.memoryBytes / 2 ** 30).toFixed(2)} GiB`,
+      );
+      await page.close();
+    }, 240_000);
+
   it('the demo loads the tiny model from a URL; its logits equal PyTorch; generation streams into the page', async () => {
     const page = await openDemo(plain);
     expect(await page.textContent('#engine-badge')).toContain('not cross-origin isolated');

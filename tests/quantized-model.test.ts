@@ -11,6 +11,7 @@ import { checkModelFits } from '../src/weights/fetch.js';
 import { argmax } from '../src/generate/sampling.js';
 import { gptFromSafetensors, modelToSafetensors } from '../src/weights/gpt2.js';
 import { generate } from '../src/generate/generate.js';
+import { rng, randomArray } from './helpers.js';
 
 const config = { n_layer: 2, n_head: 4, n_embd: 64, n_positions: 48, vocab_size: 101 };
 const QUANTIZED: WeightDType[] = ['q8_0', 'q4_0'];
@@ -182,15 +183,15 @@ describe('gpt2-xl (1.56 B parameters) runs quantized', () => {
       const be = await WasmBackend.create({ threads: 2 });
       try {
         const m = new GPT(cfg, be, { dtype, init: 'none' });
-        let x = 0x9e3779b9;
+        // uniform values in +-0.02 from a table, copied at a stride that moves them around
+        const table = randomArray(65537, rng(11), 0.02);
+        let at = 0;
         for (const s of m.parameterSpecs)
           m.loadParameter(s.name, (d) => {
             if (s.kind === 'layernorm') return d.fill(s.name.endsWith('.weight') ? 1 : 0);
-            for (let i = 0; i < d.length; i++) {
-              x ^= x << 13;
-              x ^= x >>> 17;
-              x ^= x << 5;
-              d[i] = (x >>> 0) * (0.04 / 2 ** 32) - 0.02;
+            for (let i = 0; i < d.length; i += 65536) {
+              at = (at + 7919) % 65536;
+              d.set(table.subarray(at, at + Math.min(65536, d.length - i)), i);
             }
           });
         m.markParametersChanged();
