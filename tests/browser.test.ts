@@ -51,10 +51,24 @@ function midModel(): { config: Uint8Array; weights: Uint8Array } {
   return out;
 }
 
-/** 8 MB, sent slowly: long enough to press Cancel in the middle. */
+/**
+ * The tiny model's weights followed by an 8 MB causal-mask buffer (which loaders skip), 8.4 MB sent
+ * slowly: the weights stream in at once, then there is time to press Cancel in the middle.
+ */
+const slowFile = (() => {
+  const tiny = new SafetensorsFile(readShared('reference/tiny/model.safetensors'), 'tiny');
+  const tensors = [...tiny.header.tensors.values()].map((t) => ({
+    name: t.name,
+    dtype: 'F32' as const,
+    shape: t.shape,
+    data: tiny.bytes.subarray(t.begin, t.end),
+  }));
+  tensors.push({ name: 'h.1.attn.masked_bias', dtype: 'F32', shape: [2025, 1000], data: new Uint8Array(8_100_000) });
+  return writeSafetensors(tensors);
+})();
 const slowWeights: Route = (req, res, headers) => {
-  const total = 8 << 20,
-    chunk = new Uint8Array(64 << 10);
+  const total = slowFile.length,
+    step = 64 << 10;
   res.writeHead(200, { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(total) });
   let sent = 0;
   const timer = setInterval(() => {
@@ -63,8 +77,8 @@ const slowWeights: Route = (req, res, headers) => {
       res.end();
       return;
     }
-    res.write(chunk);
-    sent += chunk.length;
+    res.write(slowFile.subarray(sent, sent + step));
+    sent += step;
   }, 40);
   res.on('close', () => clearInterval(timer));
 };

@@ -4,11 +4,12 @@
 // whole file has arrived and the model built from it; a failed load leaves nothing behind.
 import type { Backend } from '../backend/backend.js';
 import { MAX_BYTES } from '../backend/arena.js';
-import type { GPT } from '../model/gpt.js';
 import { configFromHF, type GPTConfig } from '../model/config.js';
 import { countParameters, type WeightDType } from '../model/parameters.js';
 import { inferenceBytes, dtypeThatFits } from '../model/memory.js';
-import { gptFromSafetensors } from './gpt2.js';
+import { checkFinite } from './gpt2.js';
+import { SafetensorsStream } from './stream.js';
+import { GPT } from '../model/gpt.js';
 import { normalizeRepoId } from './repo.js';
 
 export const HF_ENDPOINT = 'https://huggingface.co';
@@ -75,8 +76,15 @@ function formatBytes(n: number): string {
 /** Memory kept free for the kernels' own data, the threads' packing buffers and what else runs beside the model. */
 const RESERVED_BYTES = 64 * 2 ** 20;
 
-/** The whole body of `url`, read in chunks with progress; from `cache` when it holds it. */
-export async function fetchBytes(url: string, file: string, cache: Cache | null, options: FetchModelOptions = {}): Promise<{ bytes: Uint8Array; fromCache: boolean }> {
+/** A response to read: from `cache` when it holds the URL, else fetched. */
+interface Body {
+  res: Response;
+  /** Content-Length, when the server gave it (and no content-encoding changes the length). */
+  total: number | null;
+  fromCache: boolean;
+}
+
+async function openBody(url: string, file: string, cache: Cache | null, options: FetchModelOptions): Promise<Body> {
   const cached = cache ? await cache.match(url) : undefined;
   let res: Response;
   if (cached) {
@@ -92,17 +100,21 @@ export async function fetchBytes(url: string, file: string, cache: Cache | null,
   }
   const length = Number(res.headers.get('content-length'));
   const total = Number.isFinite(length) && length > 0 && !res.headers.get('content-encoding') ? length : null;
-  if (total !== null && total > (options.maxBytes ?? MAX_BYTES)) {
-    throw new Error(`${file}: ${url} is ${formatBytes(total)}, more than this runtime's WebAssembly memory can hold (${formatBytes(options.maxBytes ?? MAX_BYTES)})`);
-  }
-  const report = (loaded: number) => options.onProgress?.({ file, loaded, total, fromCache: !!cached });
+  return { res, total, fromCache: !!cached };
+}
+
+/** Every chunk of the body to `onChunk`, in order, with progress and cancellation; returns the bytes read. */
+async function readBody(body: Body, url: string, file: string, options: FetchModelOptions, onChunk: (v: Uint8Array) => void): Promise<number> {
+  const { res, total, fromCache } = body;
+  const report = (loaded: number) => options.onProgress?.({ file, loaded, total, fromCache });
   if (!res.body) {
     const bytes = new Uint8Array(await res.arrayBuffer());
+    onChunk(bytes);
     report(bytes.length);
-    return { bytes, fromCache: !!cached };
+    return bytes.length;
   }
   const reader = res.body.getReader();
-  let out = new Uint8Array(total ?? 1 << 20), loaded = 0, lastReport = 0;
+  let loaded = 0, lastReport = 0;
   const onAbort = () => { reader.cancel().catch(() => {}); };
   options.signal?.addEventListener('abort', onAbort);
   try {
@@ -118,22 +130,40 @@ export async function fetchBytes(url: string, file: string, cache: Cache | null,
       if (options.signal?.aborted) throw abortError(file);
       if (chunk.done) break;
       const v = chunk.value;
-      if (loaded + v.length > out.length) {
-        if (total !== null) throw new Error(`${file}: ${url} sent more than its Content-Length of ${total} bytes`);
-        const bigger = new Uint8Array(Math.max(out.length * 2, loaded + v.length));
-        bigger.set(out.subarray(0, loaded));
-        out = bigger;
-      }
-      out.set(v, loaded);
+      if (total !== null && loaded + v.length > total) throw new Error(`${file}: ${url} sent more than its Content-Length of ${total} bytes`);
+      onChunk(v);
       loaded += v.length;
       if (loaded - lastReport >= 1 << 20) { report(loaded); lastReport = loaded; }
     }
+  } catch (e) {
+    reader.cancel().catch(() => {});
+    throw e;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
   }
   if (total !== null && loaded !== total) throw new Error(`${file}: ${url} ended after ${loaded} of ${total} bytes`);
   report(loaded);
-  return { bytes: loaded === out.length ? out : out.slice(0, loaded), fromCache: !!cached };
+  return loaded;
+}
+
+/** The whole body of `url`, read in chunks with progress; from `cache` when it holds it. */
+export async function fetchBytes(url: string, file: string, cache: Cache | null, options: FetchModelOptions = {}): Promise<{ bytes: Uint8Array; fromCache: boolean }> {
+  const body = await openBody(url, file, cache, options);
+  const { total } = body;
+  if (total !== null && total > (options.maxBytes ?? MAX_BYTES)) {
+    throw new Error(`${file}: ${url} is ${formatBytes(total)}, more than this runtime's WebAssembly memory can hold (${formatBytes(options.maxBytes ?? MAX_BYTES)})`);
+  }
+  let out = new Uint8Array(total ?? 1 << 20), loaded = 0;
+  await readBody(body, url, file, options, (v) => {
+    if (loaded + v.length > out.length) {
+      const bigger = new Uint8Array(Math.max(out.length * 2, loaded + v.length));
+      bigger.set(out.subarray(0, loaded));
+      out = bigger;
+    }
+    out.set(v, loaded);
+    loaded += v.length;
+  });
+  return { bytes: loaded === out.length ? out : out.slice(0, loaded), fromCache: body.fromCache };
 }
 
 function abortError(file: string): Error {
@@ -186,21 +216,58 @@ export async function fetchGPT2(source: string, backend: Backend, options: Fetch
   const dtype = typeof options.dtype === 'function' ? options.dtype(config) : (options.dtype ?? 'f32');
   checkModelFits(config, urls.config, { maxBytes: options.maxBytes, dtype, option: options.dtypeOption });
   options.onPlan?.({ config, dtype, memoryBytes: inferenceBytes(config, dtype) });
-  const w = await fetchBytes(urls.weights, 'model.safetensors', cache, options);
-  const model = gptFromSafetensors(w.bytes, config, backend, urls.weights, dtype);
+  // The weights stream into the model tensor by tensor (quantized as they come when dtype asks),
+  // never held whole; a download goes to the cache as it arrives, and is kept only if the model
+  // was built from it (a failure errors the cache's copy, so Cache Storage drops it).
+  const body = await openBody(urls.weights, 'model.safetensors', cache, options);
+  const model = new GPT(config, backend, { init: 'none', dtype });
+  let toCache: ReadableStreamDefaultController<Uint8Array> | null = null;
   let cacheError: string | undefined;
-  if (cache && !w.fromCache) {
-    // only a file that built a model is kept; weights first, so a cached config always has its weights
+  const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+  if (body.total !== null) headers['content-length'] = String(body.total);
+  const put = cache && !body.fromCache
+    ? cache.put(urls.weights, new Response(new ReadableStream<Uint8Array>({ start: (c) => { toCache = c; } }), { headers }))
+    : null;
+  put?.catch(() => {}); // its failure is read below
+  let loaded: number;
+  try {
+    const sink = new SafetensorsStream(model, body.total ?? Number.MAX_SAFE_INTEGER, urls.weights);
+    loaded = await readBody(body, urls.weights, 'model.safetensors', options, (v) => {
+      sink.push(v);
+      try {
+        (toCache as ReadableStreamDefaultController<Uint8Array> | null)?.enqueue(v);
+      } catch {
+        toCache = null; // the cache gave up on it (a full quota): the model still loads
+      }
+    });
+    sink.finish();
+    checkFinite(model, urls.weights);
+  } catch (e) {
     try {
-      await cache.put(urls.weights, new Response(w.bytes as BufferSource, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(w.bytes.length) } }));
-      await cache.put(urls.config, new Response(cfg.bytes as BufferSource, { headers: { 'content-type': 'application/json', 'content-length': String(cfg.bytes.length) } }));
+      (toCache as ReadableStreamDefaultController<Uint8Array> | null)?.error(e);
+    } catch {
+      // already closed or errored
+    }
+    model.dispose();
+    if (put) {
+      await put.catch(() => {});
+      await cache!.delete(urls.weights).catch(() => false);
+    }
+    throw e;
+  }
+  if (put) {
+    try {
+      (toCache as ReadableStreamDefaultController<Uint8Array> | null)?.close();
+      await put;
+      // weights first, so a cached config always has its weights
+      await cache!.put(urls.config, new Response(cfg.bytes as BufferSource, { headers: { 'content-type': 'application/json', 'content-length': String(cfg.bytes.length) } }));
     } catch (e) {
       // a full quota (or a private window) only costs the next load a download
       cacheError = `${(e as Error).name}: ${(e as Error).message}`;
-      await cache.delete(urls.weights).catch(() => false);
+      await cache!.delete(urls.weights).catch(() => false);
     }
   }
-  return { model, configJson, url: urls.weights, fromCache: w.fromCache, bytes: w.bytes.length, cacheError };
+  return { model, configJson, url: urls.weights, fromCache: body.fromCache, bytes: loaded, cacheError };
 }
 
 /** Forget the cached copies of a model (or of all models). */
