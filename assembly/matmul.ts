@@ -10,8 +10,8 @@
 //   gemm_nt: Cm[i,j] += sum_k A[i,k] * Bm[j,k]  (dot products of contiguous rows: the LM head,
 //            whose 154 MB wte must stream from memory once)
 import { axpy, add_into, hsum, madd, madd1 } from './simd';
-import { gemm_nn, ZEROS, DENSE, k_chunk, packs_once, pack_once } from './gemm';
-import { axpy_f16, dot_row_f16, f16_bits } from './f16';
+import { gemm_nn, ZEROS, DENSE, k_chunk, packs_once, pack_once, packed_panels, PANEL_COLUMNS } from './gemm';
+import { axpy_f16, dot_row_f16, f16_bits, f16_to_f32, widen_lo, widen_hi } from './f16';
 
 // Cm (M,N) row stride ldc; A (M,K) row stride lda; Bm (N,K) row stride ldb.
 // Bm is walked in panels of rows that fit in L2 (about 256 KiB), and every row of A visits a
@@ -304,12 +304,52 @@ export function matmul_forward_f16(out: usize, inp: usize, weight: usize, bias: 
     matmul_forward_join(out, M, OC);
     return;
   }
+  if (M >= 4) {
+    matmul_forward_f16_part(out, inp, weight, bias, M, C, OC, 0, OC);
+    return;
+  }
   const rowBytes = <usize>OC << 2, wRow = <usize>OC << 1;
   for (let m = 0; m < M; m++) {
     const o = out + <usize>m * rowBytes, x = inp + (<usize>m * <usize>C << 2);
     if (bias != 0) memory.copy(o, bias, rowBytes);
     else memory.fill(o, 0, rowBytes);
     for (let k = 0; k < C; k++) axpy_f16(o, load<f32>(x + (<usize>k << 2)), weight + <usize>k * wRow, OC);
+  }
+}
+
+// Columns [n0,n1) of out, M >= 4 rows (prefill): up to PANEL_COLUMNS columns and a k chunk of the
+// weight at a time are widened into the tiles' panels (8 halves a row, exactly), and gemm_nn's
+// tiles sweep them as they do f32 weights; columns past the last multiple of 8 are dot products.
+export function matmul_forward_f16_part(out: usize, inp: usize, weight: usize, bias: usize, M: i32, C: i32,
+                                        OC: i32, n0: i32, n1: i32): void {
+  const n8 = n0 + ((n1 - n0) & ~7), panels = packed_panels(), wRow = <usize>OC << 1;
+  for (let j0 = n0; j0 < n8; j0 += PANEL_COLUMNS) {
+    const nb = min(PANEL_COLUMNS, n8 - j0), kc = k_chunk(nb);
+    for (let k0 = 0; k0 < C; k0 += kc) {
+      const kk = min(kc, C - k0);
+      for (let p = 0; p < nb; p += 8) {
+        let dst = panels + <usize>(p >> 3) * (<usize>kk << 5), w = weight + <usize>k0 * wRow + (<usize>(j0 + p) << 1);
+        for (let k = 0; k < kk; k++) {
+          const h = v128.load(w);
+          v128.store(dst, widen_lo(h)); v128.store(dst, widen_hi(h), 16);
+          dst += 32; w += wRow;
+        }
+      }
+      const init: usize = k0 > 0 ? 0 : bias != 0 ? bias + (<usize>j0 << 2) : ZEROS;
+      gemm_nn(out + (<usize>j0 << 2), OC, inp + (<usize>k0 << 2), C, 1, 0, 0, true, M, nb, kk, init, DENSE, 0, 0,
+              true);
+    }
+  }
+  for (let j = n8; j < n1; j++) {
+    for (let m = 0; m < M; m++) {
+      const x = inp + (<usize>m * <usize>C << 2);
+      let s: f32 = bias != 0 ? load<f32>(bias + (<usize>j << 2)) : 0;
+      const wj = weight + (<usize>j << 1);
+      for (let k = 0; k < C; k++) {
+        s = madd1(load<f32>(x + (<usize>k << 2)), f16_to_f32(<u32>load<u16>(wj + <usize>k * wRow)), s);
+      }
+      store<f32>(out + ((<usize>m * <usize>OC + <usize>j) << 2), s);
+    }
   }
 }
 

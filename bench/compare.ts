@@ -107,18 +107,12 @@ async function oursGPT2(backend: import('../src/backend/index.js').Backend, only
     return rate;
   };
   if (only.has('decode')) r.decode = decode(ids.slice(0, PROMPT));
-  // after 768 before the f16 decode: switching to f16 and back releases the transposed copies that
-  // f32 decode steps read, and remaking them would fall inside this timing
   if (only.has('decodeLong')) r.decodeLong = decode(randomIds(LONG, 1));
-  if (only.has('decodeF16')) {
-    model.setDecodeWeights('f16');
-    r.decodeF16 = decode(ids.slice(0, PROMPT));
-    model.setDecodeWeights('f32');
-  }
   if (only.has('train124m')) r.train124m = trainSteps(model, 1, 128, 50257, 4);
   model.dispose();
-  // the same file held quantized, one dtype at a time
+  // the same file held as f16 and quantized, one dtype at a time
   for (const [dtype, dec, pre] of [
+    ['f16', 'decodeF16', null],
     ['q8_0', 'decodeQ8', 'prefillQ8'],
     ['q4_0', 'decodeQ4', null],
   ] as const) {

@@ -26,8 +26,7 @@ if (process.argv[2] === '--child') {
   const { createBackend } = await import('../src/backend/index.js');
   const backend = await createBackend(backendName, { threads });
   let t = performance.now();
-  const model = loadGPT2(dir, backend);
-  if (f16) model.setDecodeWeights('f16');
+  const model = loadGPT2(dir, backend, f16 ? 'f16' : 'f32');
   const load = (performance.now() - t) / 1000;
   const rand = new Random(1);
   const prompt = Array.from({ length: prefillT }, () => rand.int(50257));

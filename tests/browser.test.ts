@@ -283,13 +283,16 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     await page.click('#generate');
     await page.waitForFunction(() => document.body.dataset.busy === '');
     expect(await page.textContent('#output .generated')).toBe(text);
-    // f16 weights: generates too, and says so
-    await page.check('#f16');
+    expect(await page.textContent('#gen-stats')).toMatch(/f32 weights$/);
+    // the same model held as f16: generates too, and says so
+    await page.selectOption('#dtype', 'f16');
+    expect(await loadUrl(page, '/models/tiny/')).toContain('Loaded /models/tiny/');
+    expect(await page.textContent('#model-badge')).toMatch(/f16 weights, [\d.]+ [kM]B to run$/);
     await page.click('#generate');
     await page.waitForFunction(() => document.body.dataset.busy === '');
     expect(await page.textContent('#gen-stats')).toMatch(/f16 weights$/);
     expect((await page.textContent('#output .generated'))!.length).toBeGreaterThan(0);
-    await page.uncheck('#f16');
+    await page.selectOption('#dtype', 'auto');
     await page.screenshot({ path: new URL('generate.png', SHOTS).pathname, fullPage: true });
     await page.close();
   });
@@ -493,7 +496,7 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     // auto, planned as q8_0 (its size shown before the weights download, which this server lacks)
     await page.selectOption('#dtype', 'f32');
     expect(await loadUrl(page, '/models/xl/')).toMatch(
-      /error: Could not load the model: .*1,557,611,200 parameters and needs 6\.\d+ GB to run with f32 weights, more than WebAssembly's 4\.\d+ GB; with q8_0 weights it needs 2\.\d+ GB \(Weights: q8_0\)/,
+      /error: Could not load the model: .*1,557,611,200 parameters and needs 6\.\d+ GB to run with f32 weights, more than WebAssembly's 4\.\d+ GB; with f16 weights it needs 4\.\d+ GB, with q8_0 weights it needs 2\.\d+ GB, .*\(Weights: q8_0\)/,
     );
     await page.selectOption('#dtype', 'auto');
     expect(await loadUrl(page, '/models/xl/')).toMatch(/error: Could not load the model: model\.safetensors: .*404/);

@@ -47,6 +47,7 @@ describe('gpt2 command', () => {
       '--threads',
       '--stats',
       '--f16',
+      '--dtype',
       'ppl FILE',
     ])
       expect(r.stdout).toContain(opt);
@@ -75,7 +76,7 @@ describe('gpt2 command', () => {
     expect(echo.stdout.startsWith('Hi there')).toBe(true);
   });
 
-  it('--f16 decodes from f16 copies of the weights: the same greedy text on both backends, said in --stats', () => {
+  it('--dtype q8_0 and --f16 (--dtype f16): the same greedy text on both backends, said in --stats', () => {
     const args = [
       '--model',
       dir,
@@ -85,15 +86,22 @@ describe('gpt2 command', () => {
       '12',
       '--temperature',
       '0',
-      '--f16',
       '--stats',
     ];
-    const wasm = gpt2(...args),
-      js = gpt2(...args, '--backend', 'js');
-    expect(wasm.code, wasm.stderr).toBe(0);
-    expect(wasm.stdout).toBe(js.stdout);
-    expect(wasm.stderr).toMatch(/f16 decode weights/);
-    expect(wasm.stdout.length).toBeGreaterThan(1);
+    for (const [flags, said] of [
+      [['--f16'], /f16 weights/],
+      [['--dtype', 'q8_0'], /q8_0 weights \(\d+ MiB\)/],
+    ] as const) {
+      const wasm = gpt2(...args, ...flags),
+        js = gpt2(...args, ...flags, '--backend', 'js');
+      expect(wasm.code, wasm.stderr).toBe(0);
+      expect(wasm.stdout).toBe(js.stdout);
+      expect(wasm.stderr).toMatch(said);
+      expect(wasm.stdout.length).toBeGreaterThan(1);
+    }
+    const bad = gpt2(...args, '--dtype', 'q5_0');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--dtype must be one of f32, f16, q8_0, q4_0, got 'q5_0'/);
   });
 
   it('a long generation slides the window instead of failing', () => {

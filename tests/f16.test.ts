@@ -1,12 +1,12 @@
-// f16 weight storage for decode: the conversion (JS and wasm, bit for bit), the f16 kernels
-// against the JS reference on both SIMD builds, threads bit for bit, and a model decoding from its
-// f16 copies against its f32 self.
+// f16 weights: the conversion (JS and wasm, bit for bit), the f16 kernels (decode, prefill's tiles,
+// the embedding) against the JS reference on both SIMD builds, threads bit for bit, a model holding
+// f16 weights against its f32 self, and the f32 decoder's transposed copies kept in step.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { WasmBackend, type Backend } from '../src/backend/index.js';
 import { f16ToF32, f32ToF16Bits } from '../src/backend/f16.js';
 import { GPT } from '../src/model/gpt.js';
 import { configFromHF } from '../src/model/config.js';
-import { gptFromSafetensors } from '../src/weights/gpt2.js';
+import { gptFromSafetensors, modelToSafetensors } from '../src/weights/gpt2.js';
 import { argmax } from '../src/generate/sampling.js';
 import { bothBackends, readShared, expectClose, tensorFrom, randomArray, rng, type TestBackends } from './helpers.js';
 
@@ -118,6 +118,57 @@ describe('f16 kernels', () => {
     expectClose('matmul with |x| up to 1e5', run(be.wasm), ref, 1e-6 * scale * C);
   });
 
+  it('the embedding widens rows of wte and adds wpe', () => {
+    const r = rng(4);
+    const ids = Int32Array.from({ length: 10 }, () => Math.floor(r() * 9));
+    const wte = halves(randomArray(9 * 20, r)),
+      wpe = randomArray(6 * 20, r);
+    const run = (k: Backend) => {
+      const out = tensorFrom(k, [2, 5, 20], new Float32Array(200));
+      k.encoder_forward_f16(
+        out,
+        tensorFrom(k, [2, 5], ids, 'i32'),
+        tensorFrom(k, [9, 20], wte, 'f16'),
+        tensorFrom(k, [6, 20], wpe),
+        2,
+        5,
+        20,
+      );
+      return out.data().slice();
+    };
+    const ref = run(be.js);
+    for (const k of [be.wasm, be.relaxed]) expect(run(k)).toEqual(ref);
+  });
+
+  it('two threads give the single-thread bits for prefill (columns split, widened panels)', () => {
+    const M = 40,
+      C = 200,
+      OC = 1100,
+      r = rng(6);
+    const inp = randomArray(M * C, r),
+      w = halves(randomArray(C * OC, r, 0.1)),
+      b = randomArray(OC, r);
+    const run = (k: Backend) => {
+      const out = tensorFrom(k, [1, M, OC], new Float32Array(M * OC));
+      k.matmul_forward_f16(
+        out,
+        tensorFrom(k, [1, M, C], inp),
+        tensorFrom(k, [C, OC], w, 'f16'),
+        tensorFrom(k, [OC], b),
+        1,
+        M,
+        C,
+        OC,
+      );
+      return out.data().slice();
+    };
+    const before = two.parallelCalls;
+    const [a, c] = [run(be.relaxed), run(two)];
+    expect(two.parallelCalls - before).toBe(1);
+    expectClose('matmul f16 prefill, 2 threads vs 1', c, a, 0);
+    expectClose('matmul f16 prefill vs the reference', a, run(be.js), 1e-4, 1e-5);
+  });
+
   it('two threads give the single-thread bits (decode matmul halves and the LM head split)', async () => {
     const one = be.relaxed;
     const M = 1,
@@ -145,18 +196,18 @@ describe('f16 kernels', () => {
   });
 });
 
-describe('a model decoding from f16 copies of its weights', () => {
+describe('a model holding its weights as f16', () => {
   const config = configFromHF(JSON.parse(new TextDecoder().decode(readShared('reference/tiny/config.json'))));
   const bytes = readShared('reference/tiny/model.safetensors');
 
   it('gives the f32 logits within f16 rounding, the same on both backends, and the same greedy tokens', () => {
-    const logitsOf = (b: Backend, kind: 'f32' | 'f16') => {
-      const model = gptFromSafetensors(bytes, config, b);
-      model.setDecodeWeights(kind);
-      expect(model.decodeWeights).toBe(kind);
+    const logitsOf = (b: Backend, dtype: 'f32' | 'f16') => {
+      const model = gptFromSafetensors(bytes, config, b, 'tiny', dtype);
+      expect(model.dtype).toBe(dtype);
+      expect(model.weights.h[0].mlp.c_fc.weight.dtype).toBe(dtype);
       const cache = model.createKvCache();
       const rows: Float32Array[] = [];
-      let logits = model.forwardCached([5, 17, 3, 60, 2, 91, 40, 8], cache).data(); // prefill: f32 weights
+      let logits = model.forwardCached([5, 17, 3, 60, 2, 91, 40, 8], cache).data(); // prefill: the tiles
       rows.push(logits.slice());
       for (let i = 0; i < 12; i++) {
         logits = model.forwardCached([argmax(logits)], cache).data();
@@ -172,43 +223,68 @@ describe('a model decoding from f16 copies of its weights', () => {
     for (let i = 0; i < f32.length; i++) {
       expectClose(`step ${i}: f16 wasm vs f16 js`, f16w[i], f16js[i], 2e-5);
       expectClose(`step ${i}: f16 relaxed vs f16 js`, f16r[i], f16js[i], 2e-5);
-      expectClose(`step ${i}: f16 vs f32`, f16w[i], f32[i], 5e-3); // the prefill's layers run f32, its LM head f16
+      expectClose(`step ${i}: f16 vs f32`, f16w[i], f32[i], 5e-3);
       expect(argmax(f16w[i]), `greedy token at step ${i}`).toBe(argmax(f32[i]));
     }
   });
 
-  it("step() and markParametersChanged() refresh the f16 copies; setDecodeWeights('f32') frees them", () => {
-    const model = new GPT({ n_layer: 1, n_head: 2, n_embd: 16, n_positions: 8, vocab_size: 11 }, be.wasm, { seed: 2 });
-    model.setDecodeWeights('f16');
+  it('holds half the bytes of f32, equals itself widened to f32, and refuses training and values past 65504', () => {
+    const f = gptFromSafetensors(bytes, config, be.wasm);
+    const h = gptFromSafetensors(bytes, config, be.wasm, 'tiny', 'f16');
+    const w = new GPT(config, be.wasm, { init: 'none' });
+    for (const s of w.parameterSpecs) w.loadParameter(s.name, (d) => d.set(h.parameterF32(s.name)));
+    w.markParametersChanged();
+    const ids = [5, 17, 3, 60, 2, 91, 40, 8];
+    expectClose(
+      'f16 model vs itself widened',
+      h.forward(ids, 1, 8).logits.data(),
+      w.forward(ids, 1, 8).logits.data(),
+      1e-5,
+    );
+    const wide = (m: GPT) =>
+      m.parameterSpecs.filter((s) => s.kind === 'matrix').reduce((n, s) => n + m.parameter(s.name).bytes, 0);
+    expect(wide(h) * 2).toBe(wide(f));
+    h.forward(ids, 1, 8, ids);
+    expect(() => h.backward()).toThrow(/holds its weights as f16.*need f32 weights/);
+    const big = modelToSafetensors(f);
+    f.parameter('h.0.attn.c_proj.weight').data()[3] = 70000;
+    expect(() => gptFromSafetensors(modelToSafetensors(f), config, be.wasm, 'big', 'f16')).toThrow(
+      /big: tensor 'h.0.attn.c_proj.weight' holds 70000 at index 3, beyond f16's 65504/,
+    );
+    expect(big.length).toBeGreaterThan(0);
+    for (const m of [f, h, w]) m.dispose();
+  });
+});
+
+describe('the transposed copies single-token f32 steps read', () => {
+  it('step() and markParametersChanged() remake them: cached steps stay equal to the full forward', () => {
+    // 4 * 640 outputs: c_fc is wide enough to be read from a transposed copy
+    const model = new GPT({ n_layer: 1, n_head: 2, n_embd: 640, n_positions: 8, vocab_size: 11 }, be.wasm, {
+      seed: 2,
+    });
     const ids = [1, 2, 3, 4];
-    const decode = () => {
+    const check = (what: string) => {
       const c = model.createKvCache();
       model.forwardCached(ids.slice(0, 3), c);
-      const l = model.forwardCached([ids[3]], c).data().slice();
+      const cached = model.forwardCached([ids[3]], c).data().slice();
       c.dispose();
-      return l;
+      const full = model
+        .forward(ids, 1, 4)
+        .logits.data()
+        .slice(3 * 11);
+      expectClose(what, cached, full, 1e-4);
+      return cached;
     };
-    const before = decode();
+    const before = check('before');
     model.forward(ids, 1, 4, [2, 3, 4, 5]);
     model.backward();
     model.step({ lr: 0.1 });
-    const after = decode();
-    const used = be.wasm.arena.bytesInUse;
-    model.setDecodeWeights('f32');
-    const exact = decode();
-    expectClose('f16 decode after a step vs f32', after, exact, 5e-3);
-    expect(Math.max(...after.map((x, i) => Math.abs(x - before[i])))).toBeGreaterThan(1e-3); // the copies moved with the weights
-    expect(be.wasm.arena.bytesInUse).toBeLessThan(used);
-    // a hand edit, marked, reaches f16 copies already made
-    model.setDecodeWeights('f16');
-    decode();
+    const after = check('after a step');
+    expect(Math.max(...after.map((x, i) => Math.abs(x - before[i])))).toBeGreaterThan(1e-3);
     const w = model.weights.h[0].mlp.c_fc.weight.data();
     for (let i = 0; i < w.length; i++) w[i] *= -1;
     model.markParametersChanged();
-    const edited = decode();
-    model.setDecodeWeights('f32');
-    expectClose('f16 decode after a marked hand edit vs f32', edited, decode(), 5e-3);
-    expect(() => model.setDecodeWeights('f8' as 'f16')).toThrow(/'f32' or 'f16', got f8/);
+    check('after a marked hand edit');
     model.dispose();
   });
 });

@@ -144,14 +144,11 @@ describe('refusals', () => {
     q.dispose();
   });
 
-  it('a width that is not whole blocks, an unknown dtype, f16 copies of quantized weights', () => {
+  it('a width that is not whole blocks, an unknown dtype', () => {
     expect(() => new GPT({ ...config, n_embd: 52 }, wasm, { dtype: 'q4_0' })).toThrow(/multiple of 32.*52/);
     expect(() => new GPT(config, wasm, { dtype: 'q5_0' as WeightDType })).toThrow(
-      /dtype must be one of f32, q8_0, q4_0/,
+      /dtype must be one of f32, f16, q8_0, q4_0/,
     );
-    const q = new GPT(config, wasm, { dtype: 'q8_0' });
-    expect(() => q.setDecodeWeights('f16')).toThrow(/f16 decode copies are made from f32 weights/);
-    q.dispose();
   });
 
   it('weights too large for a block scale, or not finite, are refused naming the tensor', () => {
@@ -177,7 +174,7 @@ describe('gpt2-xl (1.56 B parameters) runs quantized', () => {
     it(`${dtype}: built within wasm32 memory, generates a token; f32 is refused from the config`, async () => {
       const cfg = GPT2_PRESETS['gpt2-xl'];
       expect(() => checkModelFits(cfg, 'gpt2-xl', { option: '--dtype %s' })).toThrow(
-        /needs 6\.\d+ GB to run with f32 weights, more than WebAssembly's 4\.\d+ GB; with q8_0 weights it needs 2\.\d+ GB \(--dtype q8_0\)/,
+        /needs 6\.\d+ GB to run with f32 weights, more than WebAssembly's 4\.\d+ GB; with f16 weights it needs 4\.\d+ GB, with q8_0 weights it needs 2\.\d+ GB, .*\(--dtype q8_0\)/,
       );
       expect(() => checkModelFits(cfg, 'gpt2-xl', { dtype })).not.toThrow();
       const be = await WasmBackend.create({ threads: 2 });

@@ -184,7 +184,6 @@ $('generate').onclick = async () => {
         topK: num('top-k'),
         topP: num('top-p'),
         seed: seedText === '' ? null : Number(seedText),
-        f16: input('f16').checked,
       },
       (e) => {
         if (e.event === 'token') gen.textContent += e.text;
@@ -199,7 +198,7 @@ $('generate').onclick = async () => {
     $('gen-stats').textContent =
       `${stats.promptTokens} prompt tokens · prefill ${(stats.promptTokens / stats.prefillSeconds).toFixed(1)} tok/s · ` +
       `${stats.generatedTokens} tokens at ${decode} · ${stats.stoppedBy === 'interrupted' ? 'stopped' : stats.stoppedBy === 'stop-token' ? 'ended at <|endoftext|>' : 'max tokens reached'}` +
-      `${stats.slides ? ` · context slid ${stats.slides}×` : ''} · ${state.engine?.threads ?? 1} thread(s)${input('f16').checked ? ' · f16 weights' : ''}`;
+      `${stats.slides ? ` · context slid ${stats.slides}×` : ''} · ${state.engine?.threads ?? 1} thread(s) · ${state.model?.dtype ?? 'f32'} weights`;
     document.body.dataset.generated = String(stats.generatedTokens);
   } catch (e) {
     showError((e as Error).message);

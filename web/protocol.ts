@@ -11,7 +11,7 @@ export interface ModelInfo {
   fromCache: boolean;
   bytes: number;
   /** How the weights are held, and the memory the model takes to run (weights, KV cache, scratch). */
-  dtype: 'f32' | 'q8_0' | 'q4_0';
+  dtype: 'f32' | 'f16' | 'q8_0' | 'q4_0';
   memoryBytes: number;
   /** Why the download could not be kept in the browser cache, if it could not. */
   cacheError?: string;
@@ -33,8 +33,6 @@ export interface GenerateArgs {
   seed: number | null;
   /** Token ids instead of the prompt's text (benchmarks). */
   ids?: number[];
-  /** Decode from f16 copies of the weights (half the bytes per token). */
-  f16?: boolean;
 }
 
 export interface TrainArgs {
@@ -73,7 +71,7 @@ export interface AttentionResult {
 }
 
 /** The page's weights choice: a dtype, or 'auto' (q8_0 when the f32 weights would take more than 1 GB). */
-export type DTypeChoice = 'auto' | 'f32' | 'q8_0' | 'q4_0';
+export type DTypeChoice = 'auto' | 'f32' | 'f16' | 'q8_0' | 'q4_0';
 
 export type WorkerEvent =
   /** Before the weights download: the model's size and the memory it will take as held. */

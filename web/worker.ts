@@ -220,8 +220,6 @@ async function runGenerate(id: number, r: Extract<Request, { cmd: 'generate' }>)
   if (ids.length === 0) throw new Error('the prompt is empty');
   const max = model.config.n_positions - 1;
   if (ids.length > max) ids = ids.slice(ids.length - max); // keep the end of a long prompt
-  const want = r.f16 && model.dtype === 'f32' ? 'f16' : 'f32';
-  if (model.decodeWeights !== want) model.setDecodeWeights(want);
   const decoder = tokenizer.streamDecoder();
   const gen = generate(model, ids, {
     maxTokens: r.maxTokens,

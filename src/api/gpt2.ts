@@ -30,7 +30,7 @@ export interface LoadOptions {
    * faster decode) or 'q4_0' (7x less, fastest; coarser). Every GPT-2 size fits in q8_0.
    */
   dtype?: WeightDType;
-  /** Decode from f16 copies of f32 weights: half the bytes read per token, logits within about 1e-3. */
+  /** The same as dtype: 'f16'. */
   f16?: boolean;
   /** Hub branch, tag or commit (Node; default main). */
   revision?: string;
@@ -75,7 +75,10 @@ export class GPT2 {
    * .safetensors file, or (Node) a local directory or file. Node keeps hub downloads in the Hugging
    * Face cache; a page keeps them in Cache Storage.
    */
-  static async load(source: string = DEFAULT_MODEL, options: LoadOptions = {}): Promise<GPT2> {
+  static async load(source: string = DEFAULT_MODEL, loadOptions: LoadOptions = {}): Promise<GPT2> {
+    if (loadOptions.f16 && loadOptions.dtype && loadOptions.dtype !== 'f16')
+      throw new RangeError(`GPT2.load: f16 is dtype 'f16', but dtype '${loadOptions.dtype}' is given too`);
+    const options = { ...loadOptions, dtype: loadOptions.dtype ?? (loadOptions.f16 ? ('f16' as const) : undefined) };
     const backend = await createBackend(options.backend ?? 'wasm', { threads: options.threads });
     try {
       const local = isNode && !/^https?:\/\//.test(source);
@@ -102,7 +105,6 @@ export class GPT2 {
         model.dispose();
         throw e;
       }
-      if (options.f16) model.setDecodeWeights('f16');
       return new GPT2(model, tokenizer, backend, true);
     } catch (e) {
       disposeBackend(backend);

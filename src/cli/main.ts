@@ -44,9 +44,10 @@ Model:
   --revision R       hub branch, tag or commit (default main)
   --backend B        wasm (default) or js (the plain reference kernels, slow)
   --threads N        kernel threads (default: all cores)
-  --dtype D          how the weights are held: f32 (default), q8_0 or q4_0, llama.cpp's 8- and
-                     4-bit block formats, quantized as they load: 3.8x / 7x less memory and
-                     faster decode (q8_0 changes the text little, q4_0 more); gpt2-xl needs one
+  --dtype D          how the weights are held: f32 (default); f16 (half the memory, logits within
+                     about 1e-3); q8_0 or q4_0, llama.cpp's 8- and 4-bit block formats, quantized
+                     as they load: 3.8x / 7x less memory than f32 and faster decode (q8_0 changes
+                     the text little, q4_0 more); gpt2-xl needs q8_0 or q4_0. Training needs f32
 
 Generation:
   -p, --prompt TEXT  the prompt (<|endoftext|> in it is GPT-2's end-of-text token)
@@ -55,8 +56,7 @@ Generation:
   --top-k K          sample among the K most likely tokens, 0 = all (default 50)
   --top-p P          nucleus sampling, 1 = off (default 1.0)
   --seed S           make sampling reproducible
-  --f16              decode from f16 copies of f32 weights (half the bytes per token, so faster;
-                     f32 accumulation, logits within about 1e-3; the prompt still runs in f32)
+  --f16              the same as --dtype f16
   --echo             print the prompt before the continuation
   --stats            print prompt tokens, load time, prefill and decode tok/s to stderr
 
@@ -97,9 +97,11 @@ async function loadModel(
   const backendName = (values.backend as string) ?? 'wasm';
   if (backendName !== 'wasm' && backendName !== 'js') fail(`--backend must be wasm or js, got '${backendName}'`);
   const threads = intOption('threads', values.threads as string | undefined, availableParallelism(), 1);
-  const dtype = ((values.dtype as string | undefined) ?? 'f32') as WeightDType;
+  if (values.f16 && values.dtype !== undefined && values.dtype !== 'f16')
+    fail(`--f16 is --dtype f16, but --dtype ${values.dtype as string} is given too`);
+  const dtype = ((values.dtype as string | undefined) ?? (values.f16 ? 'f16' : 'f32')) as WeightDType;
   if (!WEIGHT_DTYPES.includes(dtype)) fail(`--dtype must be one of ${WEIGHT_DTYPES.join(', ')}, got '${dtype}'`);
-  if (values.f16 && dtype !== 'f32') fail(`--f16 makes f16 copies of f32 weights; with --dtype ${dtype} leave it out`);
+
   const t0 = performance.now();
   const files = await locateModel(
     (values.model as string) ?? DEFAULT_MODEL,
@@ -199,9 +201,7 @@ async function main(): Promise<void> {
   if (!(options.topP > 0 && options.topP <= 1)) fail(`--top-p must be in (0, 1], got ${options.topP}`);
 
   const { model, tokenizer, seconds } = await loadModel(values);
-  const t16 = performance.now();
-  if (values.f16) model.setDecodeWeights('f16');
-  const loadSeconds = seconds + (performance.now() - t16) / 1000;
+  const loadSeconds = seconds;
   let ids: number[] = [];
   try {
     ids = tokenizer.encode(prompt);
@@ -236,7 +236,7 @@ async function main(): Promise<void> {
         `load ${loadSeconds.toFixed(2)} s, prefill ${(st.promptTokens / st.prefillSeconds).toFixed(1)} tok/s, ` +
         `decode ${st.decodeSeconds > 0 ? (st.generatedTokens / st.decodeSeconds).toFixed(1) : '-'} tok/s, ${model.backend.threads} thread(s)` +
         `${'simd' in model.backend ? `, ${(model.backend as { simd: string }).simd} SIMD` : ''}` +
-        `, ${model.dtype === 'f32' ? `${model.decodeWeights} decode` : model.dtype} weights (${(model.params.bytes / 2 ** 20).toFixed(0)} MiB)` +
+        `, ${model.dtype} weights (${(model.params.bytes / 2 ** 20).toFixed(0)} MiB)` +
         `${st.slides ? `, window slid ${st.slides}x` : ''}\n`,
     );
   }

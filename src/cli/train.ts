@@ -175,7 +175,11 @@ export async function runTrain(argv: string[]): Promise<void> {
       };
       model = new GPT(config, backend, { seed: cfg.seed });
     } else {
-      const files = await locateModel(init, { onProgress: progressBar() }, { option: 'for inference only, gpt2 --dtype %s: training needs f32' });
+      const files = await locateModel(
+        init,
+        { onProgress: progressBar() },
+        { option: 'for inference only, gpt2 --dtype %s: training needs f32' },
+      );
       const spec = readConfigJson(files.config).wasm_gpt_tokenizer as TokenizerSpec | undefined;
       if (values.tokenizer && values.tokenizer !== (spec?.type ?? 'gpt2'))
         fail(`--tokenizer ${values.tokenizer} does not match the ${spec?.type ?? 'gpt2'} tokenizer of ${init}`);

@@ -1,6 +1,7 @@
 // Token and position embedding: the plain-JS reference of assembly/encoder.ts and the declaration
 // of both kernels.
 import { kernel, reads, writes, accumulates, dim, type Named, type Floats } from './declare.js';
+import { f16ToF32 } from '../backend/f16.js';
 
 // inp (B,T) token ids, wte (V,C), wpe (maxT,C) -> out (B,T,C)
 export function encoder_forward(
@@ -17,6 +18,19 @@ export function encoder_forward(
       const ix = inp[b * T + t];
       for (let i = 0; i < C; i++) out[(b * T + t) * C + i] = wte[ix * C + i] + wpe[t * C + i];
     }
+}
+
+// the same with wte as f16 bits (V,C), each widened to f32 exactly
+export function encoder_forward_f16(
+  out: Floats,
+  inp: Int32Array,
+  wte: Uint16Array,
+  wpe: Floats,
+  B: number,
+  T: number,
+  C: number,
+): void {
+  encoder_forward(out, inp, Float32Array.from(wte, f16ToF32), wpe, B, T, C);
 }
 
 export function encoder_backward(
@@ -48,6 +62,20 @@ export const encoderKernels = {
       out: writes('B,T,C'),
       inp: reads('B,T', 'i32'),
       wte: reads('V,C'),
+      wpe: reads('P,C'),
+      B: dim,
+      T: dim,
+      C: dim,
+    },
+    check: positions,
+    warm: [{ B: 2, T: 8, C: 64, V: 64, P: 8 }],
+  }),
+  encoder_forward_f16: kernel({
+    ref: encoder_forward_f16,
+    args: {
+      out: writes('B,T,C'),
+      inp: reads('B,T', 'i32'),
+      wte: reads('V,C', 'f16'),
       wpe: reads('P,C'),
       B: dim,
       T: dim,

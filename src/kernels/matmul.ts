@@ -311,13 +311,21 @@ export const matmulKernels = {
       OC: dim,
     },
     split: {
-      // f16 weights are for decode: only its two k halves go to threads
-      parts: ['matmul_forward_f16_half', 'matmul_forward_join', 'matmul_forward_f16'],
-      when: (a, n, sizes) => decodeHalves(a, sizes) && a.C * a.OC >= 1 << 20,
-      plan: (a, n, sizes) =>
-        decodeHalves(a, sizes)
+      // decode: the two k halves; prefill (4 rows or more): columns, each thread widening its own
+      parts: ['matmul_forward_f16_half', 'matmul_forward_join', 'matmul_forward_f16', 'matmul_forward_f16_part'],
+      when: (a, n, sizes) =>
+        a.B * a.T >= 4 ? a.B * a.T * a.C * a.OC >= MIN_WORK : decodeHalves(a, sizes) && a.C * a.OC >= 1 << 20,
+      plan: (a, n, sizes) => {
+        const M = a.B * a.T;
+        if (M >= 4)
+          return splitRange(a.OC, n, 8).map(([n0, n1]): Job => [
+            'matmul_forward_f16_part',
+            [a.out, a.inp, a.weight, a.bias, M, a.C, a.OC, n0, n1],
+          ]);
+        return decodeHalves(a, sizes)
           ? halves('matmul_forward_f16_half', a)
-          : [['matmul_forward_f16', [a.out, a.inp, a.weight, a.bias, a.B, a.T, a.C, a.OC]]],
+          : [['matmul_forward_f16', [a.out, a.inp, a.weight, a.bias, a.B, a.T, a.C, a.OC]]];
+      },
     },
     warm: decodeWarm,
   }),

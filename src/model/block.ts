@@ -11,12 +11,13 @@ import type { Affine, BlockParams } from './parameters.js';
 /** out (n, OC) = inp (n, Cin) @ layer.weight + layer.bias; the decoder may read other copies of the weight. */
 export type Linear = (out: Tensor, inp: Tensor, layer: Affine, n: number, Cin: number, OC: number) => void;
 
-/** The linear layer over the weights as the model holds them: f32 (C,OC), or blocks (OC,C) read directly. */
+/** The linear layer over the weights as the model holds them: f32 or f16 (C,OC), or blocks (OC,C), read directly. */
 export function linearOf(be: Backend): Linear {
   return (out, inp, layer, n, Cin, OC) => {
     const w = layer.weight;
     if (w.dtype === 'q8_0') be.linear_q8_0(out, inp, w, layer.bias, 1, n, Cin, OC);
     else if (w.dtype === 'q4_0') be.linear_q4_0(out, inp, w, layer.bias, 1, n, Cin, OC);
+    else if (w.dtype === 'f16') be.matmul_forward_f16(out, inp, w, layer.bias, 1, n, Cin, OC);
     else be.matmul_forward(out, inp, w, layer.bias, 1, n, Cin, OC);
   };
 }
@@ -25,6 +26,7 @@ export function linearOf(be: Backend): Linear {
 export function lmHead(be: Backend, logits: Tensor, inp: Tensor, wte: Tensor, n: number, C: number, V: number): void {
   if (wte.dtype === 'q8_0') be.linear_q8_0(logits, inp, wte, null, 1, n, C, V);
   else if (wte.dtype === 'q4_0') be.linear_q4_0(logits, inp, wte, null, 1, n, C, V);
+  else if (wte.dtype === 'f16') be.lm_head_forward_f16(logits, inp, wte, 1, n, C, V);
   else be.lm_head_forward(logits, inp, wte, 1, n, C, V);
 }
 
@@ -41,6 +43,7 @@ export function embed(
 ): void {
   if (wte.dtype === 'q8_0') be.encoder_forward_q8_0(out, ids, wte, wpe, B, T, C);
   else if (wte.dtype === 'q4_0') be.encoder_forward_q4_0(out, ids, wte, wpe, B, T, C);
+  else if (wte.dtype === 'f16') be.encoder_forward_f16(out, ids, wte, wpe, B, T, C);
   else be.encoder_forward(out, ids, wte, wpe, B, T, C);
 }
 

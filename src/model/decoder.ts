@@ -1,9 +1,8 @@
 // Generation's forward pass: tokens at positions cache.length.. through the same blocks as
 // training (block.ts), attending over the KV cache, and the logits of the last one. Single-token
-// steps read each weight once, so what they read is chosen for bytes: quantized weights as they
-// are; of f32 weights, f16 copies when asked (half the bytes), else transposed copies of the wide
-// layers. Both copies are derived from the parameters and remade when the parameters' version has
-// moved on since.
+// steps read each weight once, so what they read is chosen for bytes: weights held as f16 or
+// quantized as they are; of f32 weights, transposed copies of the wide layers, derived from the
+// parameters and remade when the parameters' version has moved on since.
 import type { Backend } from '../backend/backend.js';
 import { carve, type Tensor } from '../backend/tensor.js';
 import type { GPTConfig } from './config.js';
@@ -22,7 +21,6 @@ interface Copies {
 }
 
 export class Decoder {
-  private half: Copies | null = null;
   /** Transposed f32 copies; null when not made yet, 'none' when the model has no wide layer or no room for them. */
   private wide: Copies | null | 'none' = null;
 
@@ -32,27 +30,6 @@ export class Decoder {
     private readonly params: ParameterSet,
     private readonly version: () => number,
   ) {}
-
-  get weights(): 'f32' | 'f16' {
-    return this.half ? 'f16' : 'f32';
-  }
-
-  /**
-   * 'f16': decode steps (fewer than 4 new tokens) read f16 copies of the linear layers' weights and
-   * of wte: half the bytes per token, f32 accumulation, logits within about 1e-3 of f32. Prefill
-   * and training stay f32. 'f32' (the default) frees the copies.
-   */
-  setWeights(kind: 'f32' | 'f16'): void {
-    if (kind !== 'f32' && kind !== 'f16')
-      throw new RangeError(`decode weights must be 'f32' or 'f16', got ${String(kind)}`);
-    if (kind === 'f16' && this.quantized)
-      throw new Error(
-        `f16 decode copies are made from f32 weights; this model holds ${this.params.tree.wte.weight.dtype}`,
-      );
-    this.releaseCopies();
-    if (kind === 'f16')
-      this.half = this.makeCopies('f16 decode weights', [this.params.tree.wte.weight, ...this.matrices()], 'f16');
-  }
 
   /**
    * A decode step reads each weight once, fastest as one sequential stream. Streamed row by row, a
@@ -67,15 +44,16 @@ export class Decoder {
     if (this.wide === null) {
       const wide = this.matrices().filter((w) => w.shape[1] * 4 > WIDE_ROW_BYTES);
       try {
-        this.wide = wide.length > 0 ? this.makeCopies('transposed decode weights', wide, 'transposed') : 'none';
+        this.wide = wide.length > 0 ? this.makeCopies('transposed decode weights', wide) : 'none';
       } catch (e) {
         if (!(e instanceof RangeError)) throw e; // the arena's "no room" (wasm32's 4 GiB, or the engine's limit)
         this.wide = 'none';
       }
     }
-    return this.wide === 'none' ? null : this.fresh(this.wide, 'transposed');
+    return this.wide === 'none' ? null : this.fresh(this.wide);
   }
 
+  /** Weights held as f16 or quantized are read as they are. */
   private get quantized(): boolean {
     return this.params.tree.wte.weight.dtype !== 'f32';
   }
@@ -89,30 +67,23 @@ export class Decoder {
     ]);
   }
 
-  private makeCopies(what: string, weights: Tensor[], form: 'f16' | 'transposed'): Copies {
-    const specs = weights.map((w, i) => ({
-      name: `${i}`,
-      shape: form === 'f16' ? [...w.shape] : [w.shape[1], w.shape[0]],
-      dtype: form === 'f16' ? ('f16' as const) : ('f32' as const),
-    }));
+  private makeCopies(what: string, weights: Tensor[]): Copies {
+    const specs = weights.map((w, i) => ({ name: `${i}`, shape: [w.shape[1], w.shape[0]] }));
     const { ptr, tensors } = carve(this.backend.arena, what, specs);
     return { ptr, of: new Map(weights.map((w, i) => [w, tensors.get(`${i}`)!])), version: -1 };
   }
 
   /** The copies, remade first if the parameters changed since they were made. */
-  private fresh(copies: Copies, form: 'f16' | 'transposed'): Copies {
+  private fresh(copies: Copies): Copies {
     if (copies.version === this.version()) return copies;
-    for (const [w, c] of copies.of) {
-      if (form === 'f16') this.backend.f32_to_f16(c.reshape([c.size]), w.reshape([w.size]), w.size);
-      else transpose(c.data(), w.data(), w.shape[0], w.shape[1]);
-    }
+    for (const [w, c] of copies.of) transpose(c.data(), w.data(), w.shape[0], w.shape[1]);
     copies.version = this.version();
     return copies;
   }
 
   releaseCopies(): void {
-    for (const c of [this.half, this.wide]) if (c && c !== 'none') this.backend.arena.release(c.ptr);
-    this.half = this.wide = null;
+    if (this.wide && this.wide !== 'none') this.backend.arena.release(this.wide.ptr);
+    this.wide = null;
   }
 
   /**
@@ -139,10 +110,9 @@ export class Decoder {
     const be = this.backend,
       p = this.params.tree,
       s = cache.scratch;
-    const half = this.half ? this.fresh(this.half, 'f16') : null;
     for (let start = 0; start < tokens.length; start += cache.chunk) {
       const Tq = Math.min(cache.chunk, tokens.length - start);
-      const linear = this.linear(Tq, half);
+      const linear = this.linear(Tq);
       const t0 = cache.length,
         Tk = t0 + Tq;
       const ids = s.tokens.take([1, Tq]);
@@ -183,20 +153,16 @@ export class Decoder {
           .rows(Tq - 1, 1)
           .reshape([1, 1, C]);
         be.layernorm_forward(s.lnf, s.lnf_mean, s.lnf_rstd, last, p.ln_f.weight, p.ln_f.bias, 1, C);
-        if (half) be.lm_head_forward_f16(s.logits, s.lnf, half.of.get(p.wte.weight)!, 1, 1, C, V);
-        else lmHead(be, s.logits, s.lnf, p.wte.weight, 1, C, V);
+        lmHead(be, s.logits, s.lnf, p.wte.weight, 1, C, V);
       }
     }
     return s.logits;
   }
 
-  /** The linear layer a step of Tq tokens runs: f16 copies for decode steps, transposed wide layers for single tokens, else f32. */
-  private linear(Tq: number, half: Copies | null): Linear {
+  /** The linear layer a step of Tq tokens runs: for single tokens over f32 weights, the wide layers from transposed copies. */
+  private linear(Tq: number): Linear {
     const be = this.backend;
-    if (half && Tq < 4)
-      return (out, inp, layer: Affine, n, Cin, OC) =>
-        be.matmul_forward_f16(out, inp, half.of.get(layer.weight)!, layer.bias, 1, n, Cin, OC);
-    const wide = !half && Tq === 1 ? this.wideCopies() : null;
+    const wide = Tq === 1 ? this.wideCopies() : null;
     if (!wide) return linearOf(be);
     return (out, inp, layer, n, Cin, OC) => {
       const wt = wide.of.get(layer.weight);

@@ -9,7 +9,8 @@ import { validateConfig, type GPTConfig } from './config.js';
 import {
   ParameterSet,
   parameterSpecs,
-  isQuantized,
+  takesWeightDType,
+  isBlockWeight,
   WEIGHT_DTYPES,
   type GPTParams,
   type ParameterSpec,
@@ -39,6 +40,7 @@ import { Decoder } from './decoder.js';
 import { KvCache } from './kvcache.js';
 import { Random } from './random.js';
 import { Tensor } from '../backend/tensor.js';
+import { f16ToF32 } from '../backend/f16.js';
 
 export type { StepOptions, WeightDType };
 
@@ -98,7 +100,7 @@ export class GPT {
     const dtype = options.dtype ?? 'f32';
     if (!WEIGHT_DTYPES.includes(dtype))
       throw new RangeError(`dtype must be one of ${WEIGHT_DTYPES.join(', ')}, got ${String(dtype)}`);
-    if (dtype !== 'f32' && this.config.n_embd % 32 !== 0)
+    if (isBlockWeight(dtype) && this.config.n_embd % 32 !== 0)
       throw new RangeError(
         `dtype ${dtype} stores weights in blocks of 32 along n_embd, which must be a multiple of 32; this model's is ${this.config.n_embd}`,
       );
@@ -138,15 +140,15 @@ export class GPT {
 
   /**
    * Set a parameter from f32 values in its Hugging Face shape (Conv1D weights (in, out)): `fill`
-   * writes them into the array it is given. An f32 parameter is filled in place; a quantized one
-   * goes through an f32 buffer of that one tensor, is checked finite and quantized into place, so
-   * a load never holds more than one tensor in f32 beside the quantized weights. Call
+   * writes them into the array it is given. An f32 parameter is filled in place; one held as f16
+   * or quantized goes through an f32 buffer of that one tensor, is checked finite and converted
+   * into place, so a load never holds more than one tensor in f32 beside the model's weights. Call
    * markParametersChanged() after the last.
    */
   loadParameter(name: string, fill: (dst: Float32Array) => void, source = name): void {
     const t = this.params.get(name);
     const spec = this.specs.find((s) => s.name === name)!;
-    if (!isQuantized(spec, this.dtype)) return fill(t.data());
+    if (!takesWeightDType(spec, this.dtype)) return fill(t.data());
     const be = this.backend,
       [rows, cols] = spec.shape;
     const tmp = new Tensor(be.arena, be.arena.alloc(rows * cols * 4, `${name} in f32 before quantizing`), spec.shape);
@@ -156,6 +158,14 @@ export class GPT {
       for (let i = 0; i < data.length; i++)
         if (!Number.isFinite(data[i]))
           throw new RangeError(`${source}: tensor '${name}' holds ${data[i]} at index ${i}`);
+      if (this.dtype === 'f16') {
+        for (let i = 0; i < data.length; i++)
+          if (Math.abs(data[i]) >= 65520)
+            // rounds to infinity in f16
+            throw new RangeError(`${source}: tensor '${name}' holds ${data[i]} at index ${i}, beyond f16's 65504`);
+        be.f32_to_f16(t.reshape([t.size]), tmp.reshape([t.size]), t.size);
+        return;
+      }
       // a Conv1D weight (in, out) is quantized along `in`: read transposed into (out, in)
       const [R, K] = t.shape,
         trans = spec.kind === 'matrix' ? 1 : 0;
@@ -173,6 +183,7 @@ export class GPT {
   parameterF32(name: string): Float32Array {
     const t = this.params.get(name);
     if (t.dtype === 'f32') return t.data().slice();
+    if (t.dtype === 'f16') return Float32Array.from(t.halves(), f16ToF32);
     const be = this.backend,
       [R, K] = t.shape;
     const tmp = new Tensor(be.arena, be.arena.alloc(R * K * 4, `${name} dequantized`), [R, K]);
@@ -455,15 +466,6 @@ export class GPT {
   /** Run `tokens` at positions cache.length.. and return the last one's logits (1,1,V); see Decoder.forward. */
   forwardCached(tokens: ArrayLike<number>, cache: KvCache): Tensor {
     return this.decoder.forward(tokens, cache);
-  }
-
-  /** 'f16': decode steps read f16 copies of the weights (half the bytes per token); 'f32' (the default) frees them. */
-  setDecodeWeights(kind: 'f32' | 'f16'): void {
-    this.decoder.setWeights(kind);
-  }
-
-  get decodeWeights(): 'f32' | 'f16' {
-    return this.decoder.weights;
   }
 
   /** Give all arena memory of this model back. */

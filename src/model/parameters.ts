@@ -8,13 +8,15 @@ import { Tensor, carve, dtypeBytes, type DType } from '../backend/tensor.js';
 import type { GPTConfig } from './config.js';
 
 /**
- * How a model holds its weights: 'f32', or llama.cpp's block formats 'q8_0' (8 bits a weight and
- * an f16 scale per 32: 3.8x smaller) and 'q4_0' (4 bits: 7.1x smaller), which inference reads
- * directly. Quantized, the linear layers' weights and wte are stored (out, in) in blocks of 32
- * along `in`, as llama.cpp stores GPT-2; wpe, the layernorms and the biases stay f32.
+ * How a model holds its weights: 'f32'; 'f16' (half the bytes, each weight widened to f32 exactly
+ * as it is read); or llama.cpp's block formats 'q8_0' (8 bits a weight and an f16 scale per 32:
+ * 3.8x smaller than f32) and 'q4_0' (4 bits: 7.1x smaller), which inference reads directly. The
+ * linear layers' weights and wte take the dtype (f16 in their own layout; quantized, stored (out,
+ * in) in blocks of 32 along `in`, as llama.cpp stores GPT-2); wpe, the layernorms and the biases
+ * stay f32. Training needs f32.
  */
-export type WeightDType = 'f32' | 'q8_0' | 'q4_0';
-export const WEIGHT_DTYPES: readonly WeightDType[] = ['f32', 'q8_0', 'q4_0'];
+export type WeightDType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
+export const WEIGHT_DTYPES: readonly WeightDType[] = ['f32', 'f16', 'q8_0', 'q4_0'];
 
 export interface ParameterSpec {
   name: string;
@@ -52,16 +54,21 @@ export function parameterSpecs(c: GPTConfig): ParameterSpec[] {
   return specs;
 }
 
-/** Whether this parameter is stored quantized in a model of that dtype (the 2-D weights but wpe). */
-export function isQuantized(spec: ParameterSpec, dtype: WeightDType): boolean {
+/** Whether this parameter takes the model's weight dtype (the 2-D weights but wpe) or stays f32. */
+export function takesWeightDType(spec: ParameterSpec, dtype: WeightDType): boolean {
   return dtype !== 'f32' && (spec.kind === 'matrix' || spec.name === 'wte.weight');
 }
 
-/** The tensor a parameter is stored as: its own shape in f32, or (out, in) in blocks when quantized. */
+/** Whether a weight of this dtype is stored (out, in) in blocks of 32: q8_0 and q4_0. */
+export function isBlockWeight(dtype: WeightDType): dtype is 'q8_0' | 'q4_0' {
+  return dtype === 'q8_0' || dtype === 'q4_0';
+}
+
+/** The tensor a parameter is stored as: its own shape (f32 or f16), or (out, in) in blocks when quantized. */
 export function storedAs(spec: ParameterSpec, dtype: WeightDType): { name: string; shape: number[]; dtype: DType } {
-  if (!isQuantized(spec, dtype)) return { name: spec.name, shape: spec.shape, dtype: 'f32' };
+  if (!takesWeightDType(spec, dtype)) return { name: spec.name, shape: spec.shape, dtype: 'f32' };
   const [r, c] = spec.shape;
-  return { name: spec.name, shape: spec.kind === 'matrix' ? [c, r] : [r, c], dtype };
+  return { name: spec.name, shape: isBlockWeight(dtype) && spec.kind === 'matrix' ? [c, r] : [r, c], dtype };
 }
 
 /** Bytes the weights of a config take in a dtype (each tensor on a cache line, as carve lays them out). */

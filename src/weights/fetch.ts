@@ -5,8 +5,8 @@
 import type { Backend } from '../backend/backend.js';
 import { MAX_BYTES } from '../backend/arena.js';
 import { configFromHF, type GPTConfig } from '../model/config.js';
-import { countParameters, type WeightDType } from '../model/parameters.js';
-import { inferenceBytes, dtypeThatFits } from '../model/memory.js';
+import { countParameters, WEIGHT_DTYPES, type WeightDType } from '../model/parameters.js';
+import { inferenceBytes } from '../model/memory.js';
 import { checkFinite } from './gpt2.js';
 import { SafetensorsStream } from './stream.js';
 import { GPT } from '../model/gpt.js';
@@ -190,9 +190,13 @@ export function checkModelFits(config: GPTConfig, source: string, options: FitOp
   const { maxBytes = MAX_BYTES - RESERVED_BYTES, dtype = 'f32', option = "dtype: '%s'" } = options;
   const need = inferenceBytes(config, dtype);
   if (need <= maxBytes) return;
-  const fits = dtypeThatFits(config, maxBytes);
-  const instead = fits
-    ? `; with ${fits} weights it needs ${formatBytes(inferenceBytes(config, fits))} (${option.replace('%s', fits)})`
+  // what fits instead, and the one to suggest: q8_0 (near f32's numbers, faster) where it fits
+  const fits = WEIGHT_DTYPES.filter((d) => d !== dtype && inferenceBytes(config, d) <= maxBytes);
+  const pick = fits.includes('q8_0') ? 'q8_0' : fits.at(-1);
+  const instead = pick
+    ? '; with ' +
+      fits.map((d) => `${d} weights it needs ${formatBytes(inferenceBytes(config, d))}`).join(', with ') +
+      ` (${option.replace('%s', pick)})`
     : '; no dtype makes it fit';
   throw new RangeError(
     `${source}: this model has ${countParameters(config).toLocaleString('en-US')} parameters and needs ` +
