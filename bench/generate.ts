@@ -94,8 +94,8 @@ console.log(
     `js reference ${js.decodeTokS.toFixed(2)} tok/s: 1-thread wasm is ${(wasm.decodeTokS / js.decodeTokS).toFixed(1)}x`,
 );
 console.log(
-  `decode from f16 copies of the weights (--f16): ${half.decodeTokS.toFixed(1)} tok/s on 1 thread, ${half2.decodeTokS.toFixed(1)} on 2: ` +
-    `${(half.decodeTokS / wasm.decodeTokS).toFixed(2)}x / ${(half2.decodeTokS / wasm2.decodeTokS).toFixed(2)}x the f32 decode; load + f16 copies ${half.load.toFixed(2)} s, peak RSS ${half.maxRssMB.toFixed(0)} MB`,
+  `decode with the weights held as f16 (--dtype f16): ${half.decodeTokS.toFixed(1)} tok/s on 1 thread, ${half2.decodeTokS.toFixed(1)} on 2: ` +
+    `${(half.decodeTokS / wasm.decodeTokS).toFixed(2)}x / ${(half2.decodeTokS / wasm2.decodeTokS).toFixed(2)}x the f32 decode; load ${half.load.toFixed(2)} s, peak RSS ${half.maxRssMB.toFixed(0)} MB`,
 );
 for (const [name, r] of [
   ['1 thread', wasm],

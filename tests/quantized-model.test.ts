@@ -167,6 +167,23 @@ describe('refusals', () => {
   });
 });
 
+describe('what each GPT-2 size takes', () => {
+  it('every size fits wasm32 in q8_0 and q4_0; gpt2-xl does not in f32, and the check says so before a download', () => {
+    for (const size of ['gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl'] as const) {
+      const cfg = GPT2_PRESETS[size];
+      for (const dtype of ['f32', 'f16', 'q8_0', 'q4_0'] as const) {
+        const refused = size === 'gpt2-xl' && dtype === 'f32';
+        const check = () => checkModelFits(cfg, size, { dtype });
+        if (refused) expect(check, `${size} ${dtype}`).toThrow(/more than WebAssembly's/);
+        else expect(check, `${size} ${dtype}`).not.toThrow();
+      }
+      // bytes: q8_0 about 3.8x and q4_0 about 7x fewer weights' bytes than f32
+      expect(weightBytes(cfg, 'f32') / weightBytes(cfg, 'q8_0')).toBeGreaterThan(3.7);
+      expect(weightBytes(cfg, 'f32') / weightBytes(cfg, 'q4_0')).toBeGreaterThan(6.6);
+    }
+  });
+});
+
 describe('gpt2-xl (1.56 B parameters) runs quantized', () => {
   // GPT-2 XL's published shape with random weights, each tensor set through loadParameter as a
   // file load sets it (f32 values in the checkpoint's layout, quantized one tensor at a time)
