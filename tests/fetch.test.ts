@@ -20,14 +20,12 @@ const Q_CONFIG = { n_layer: 2, n_head: 2, n_embd: 64, n_positions: 16, vocab_siz
 const Q_FILE = (() => {
   const m = new GPT(Q_CONFIG, new JsBackend(), { seed: 8 });
   const f = writeSafetensors(
-    [...m.parameterSpecs]
-      .reverse()
-      .map((sp) => ({
-        name: sp.name,
-        dtype: 'F32' as const,
-        shape: sp.shape,
-        data: f32Bytes(m.parameterF32(sp.name)),
-      })),
+    [...m.parameterSpecs].reverse().map((sp) => ({
+      name: sp.name,
+      dtype: 'F32' as const,
+      shape: sp.shape,
+      data: f32Bytes(m.parameterF32(sp.name)),
+    })),
   );
   m.dispose();
   return f;
