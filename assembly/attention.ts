@@ -6,8 +6,8 @@
 // row's range of keys, which only ever adds a zero of att (or of d(scores)) above the diagonal:
 // every element comes out the same whether its row is computed in a tile, alone, or as a decode
 // step's single query.
-import { zero, hsum, madd, softmax, lanes_below, load_part, store_part, copy } from './simd';
-import { gemm_nn, touch, ZEROS, CAUSAL_COLS, CAUSAL_K_TO, CAUSAL_K_FROM } from './gemm';
+import { zero, hsum, madd, softmax, lanes_below, load_part, store_part, copy, touch } from './simd';
+import { gemm_nn, ZEROS, CAUSAL_COLS, CAUSAL_K_TO, CAUSAL_K_FROM } from './gemm';
 
 // qkv (B,Tk,3C) holds q | k | v for every position; the queries are the last Tq positions
 // (Tq == Tk in training; Tq < Tk when a KV cache holds earlier positions).
@@ -142,7 +142,7 @@ export function attention_backward_part(dinp: usize, datt: usize, dout: usize, i
 // A head's q, k, v and output rows are short pieces (hs floats) of long rows, and its att rows a
 // block of the big att tensor: in a training step none of it is in cache, and the products wait
 // for each line in turn. So while one head's rows are softmaxed (or their softmax backward is
-// taken: work with few loads), the same rows of the next head are touched (gemm.ts touch: one
+// taken: work with few loads), the same rows of the next head are touched (simd.ts touch: one
 // load per 64 bytes), and its lines are there when its products start. Measured at the toy
 // model's shape (32 x 128, 4 heads of 32, relaxed build), a layer's heads in a loop: forward
 // 48.1 -> 41.0 us per head, backward 68.9 -> 63.3; its whole step 4.7 ms less (median of 14

@@ -13,7 +13,7 @@
 //   CAUSAL_K_TO  row i sums over k <= i + diag (att v). The rows of a tile share the longest
 //                range: A[i,k] must be zero past row i's own end, so extra terms add nothing.
 //   CAUSAL_K_FROM row i sums over k >= i + diag (att^T dout); A[i,k] zero before row i's start.
-import { axpy, madd, madd1, zero, load_part, store_part } from './simd';
+import { axpy, madd, madd1, zero, load_part, store_part, touch } from './simd';
 import { tile_6x8, tile_6x8_strided, tile_4x8, tile_1x8 } from './tiles';
 
 export const DENSE = 0, CAUSAL_COLS = 1, CAUSAL_K_TO = 2, CAUSAL_K_FROM = 3;
@@ -293,24 +293,7 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
 // then finds them in cache. (Measured: the toy model's matmuls 1.5-2.5 ms less per layer, its
 // attention 1-3 us less per head, a whole step 6 ms less; GPT-2's shapes at M = 128 unchanged.)
 @inline function warm_rows(a: usize, ars: usize, bytes: usize): void {
-  let x: u32 = 0;
-  for (let r = 0; r < 6; r++) x ^= words(a + <usize>r * ars, bytes);
-  warmed ^= x;
-}
-
-// Load one word per 64 bytes of [p, p + bytes): wasm has no prefetch instruction, so this is how
-// a kernel asks for lines it will need soon (the loads are independent, so they overlap each
-// other and the work around them). Their xor goes to a global (each instance has its own) that an
-// export reads, so no optimizer can drop them.
-let warmed: u32 = 0;
-export function warm_checksum(): u32 { return warmed; }
-@inline export function touch(p: usize, bytes: usize): void {
-  warmed ^= words(p, bytes);
-}
-@inline function words(p: usize, bytes: usize): u32 {
-  let x: u32 = 0;
-  for (let o: usize = 0; o < bytes; o += 64) x ^= load<u32>(p + o);
-  return x;
+  for (let r = 0; r < 6; r++) touch(a + <usize>r * ars, bytes);
 }
 
 // panel p of to (packB or packW), row k = Bm[k, 8p .. 8p+8) (nb columns, a multiple of 8), panel by panel: the

@@ -10,7 +10,8 @@ export * from './residual';
 export * from './crossentropy';
 export * from './adamw';
 export * from './quant';
-export { set_pack_buffer, pack_bytes, warm_checksum } from './gemm';
+export { set_pack_buffer, pack_bytes } from './gemm';
+export { warm_checksum } from './simd';
 export { tile_6x8 } from './tiles';
 
 // first byte the host may use: everything below belongs to the module's own static data

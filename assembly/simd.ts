@@ -235,3 +235,15 @@
   q = madd(x2, q, f32x4.splat(4.89352518554385e-03));
   return f32x4.div(f32x4.mul(x, p), q);
 }
+
+// Load one word per 64 bytes of [p, p + bytes): wasm has no prefetch instruction, so this is how
+// a kernel asks for lines it will need soon (the loads are independent, so they overlap each
+// other and the work around them). Their xor goes to a global (each instance has its own) that an
+// export reads, so no optimizer can drop them.
+let warmed: u32 = 0;
+export function warm_checksum(): u32 { return warmed; }
+@inline export function touch(p: usize, bytes: usize): void {
+  let x: u32 = 0;
+  for (let o: usize = 0; o < bytes; o += 64) x ^= load<u32>(p + o);
+  warmed ^= x;
+}

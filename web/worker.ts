@@ -93,14 +93,12 @@ function tokenizerFor(configJson: Record<string, unknown>, vocab: number, source
 
 /** The dtype a model is held in: the page's choice, or with 'auto' q8_0 when its f32 weights would take more than 1 GB. */
 function pickDtype(choice: DTypeChoice | undefined, config: GPTConfig): WeightDType {
-  if (choice && choice !== 'auto') return choice;
-  return weightBytes(config, 'f32') > 1e9 ? 'q8_0' : 'f32';
+  return choice && choice !== 'auto' ? choice : weightBytes(config, 'f32') > 1e9 ? 'q8_0' : 'f32';
 }
 
 /** Tell the page what the model will take, before its weights download. */
-function plan(id: number, config: GPTConfig, dtype: WeightDType): void {
+const plan = (id: number, config: GPTConfig, dtype: WeightDType) =>
   post({ id, event: 'plan', parameters: countParameters(config), dtype, memoryBytes: inferenceBytes(config, dtype) });
-}
 
 function install(
   model: GPT,

@@ -50,3 +50,35 @@ export function configFromHF(json: Record<string, unknown>, source = 'config.jso
     source,
   );
 }
+
+/** A batch's shapes and ids, checked before any kernel runs (GPT.forward). */
+export function checkBatch(
+  config: GPTConfig,
+  tokens: ArrayLike<number>,
+  B: number,
+  T: number,
+  targets?: ArrayLike<number>,
+): void {
+  const { n_positions, vocab_size: V } = config;
+  if (!Number.isInteger(B) || B <= 0) throw new RangeError(`forward: B must be a positive integer, got ${B}`);
+  if (!Number.isInteger(T) || T <= 0) throw new RangeError(`forward: T must be a positive integer, got ${T}`);
+  if (T > n_positions)
+    throw new RangeError(`forward: T (${T}) exceeds the context length n_positions (${n_positions})`);
+  if (tokens.length !== B * T)
+    throw new RangeError(`forward: ${tokens.length} tokens given, B*T = ${B}*${T} = ${B * T} expected`);
+  const check = (ids: ArrayLike<number>, what: string, min: number) => {
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (!Number.isInteger(id) || id < min || id >= V) {
+        const range = min < 0 ? `0..${V - 1} (or -1 to ignore)` : `the vocabulary 0..${V - 1}`;
+        throw new RangeError(`forward: ${what} ${id} at [${Math.floor(i / T)},${i % T}] is outside ${range}`);
+      }
+    }
+  };
+  check(tokens, 'token id', 0);
+  if (targets) {
+    if (targets.length !== B * T)
+      throw new RangeError(`forward: ${targets.length} targets given, B*T = ${B * T} expected`);
+    check(targets, 'target', -1);
+  }
+}

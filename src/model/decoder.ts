@@ -40,7 +40,7 @@ export class Decoder {
    * weights as they are when memory has no room (see docs/performance.md).
    */
   private wideCopies(): Copies | null {
-    if (this.quantized) return null;
+    if (this.params.tree.wte.weight.dtype !== 'f32') return null; // f16 or quantized weights are read as they are
     if (this.wide === null) {
       const wide = this.matrices().filter((w) => w.shape[1] * 4 > WIDE_ROW_BYTES);
       try {
@@ -51,11 +51,6 @@ export class Decoder {
       }
     }
     return this.wide === 'none' ? null : this.fresh(this.wide);
-  }
-
-  /** Weights held as f16 or quantized are read as they are. */
-  private get quantized(): boolean {
-    return this.params.tree.wte.weight.dtype !== 'f32';
   }
 
   private matrices(): Tensor[] {

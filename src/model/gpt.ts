@@ -5,12 +5,13 @@
 // it accumulates (+=) into the parameters' gradients and zeroGrad() makes them zero (lazily: see
 // gradsUnset); the optimizer is optimizer.ts's AdamW.
 import type { Backend } from '../backend/backend.js';
-import { validateConfig, type GPTConfig } from './config.js';
+import { validateConfig, checkBatch, type GPTConfig } from './config.js';
 import {
   ParameterSet,
   parameterSpecs,
-  takesWeightDType,
   isBlockWeight,
+  storeParameter,
+  readParameter,
   WEIGHT_DTYPES,
   type GPTParams,
   type ParameterSpec,
@@ -39,8 +40,7 @@ import { AdamW, type StepOptions } from './optimizer.js';
 import { Decoder } from './decoder.js';
 import { KvCache } from './kvcache.js';
 import { Random } from './random.js';
-import { Tensor } from '../backend/tensor.js';
-import { f16ToF32 } from '../backend/f16.js';
+import type { Tensor } from '../backend/tensor.js';
 
 export type { StepOptions, WeightDType };
 
@@ -146,59 +146,18 @@ export class GPT {
    * markParametersChanged() after the last.
    */
   loadParameter(name: string, fill: (dst: Float32Array) => void, source = name): void {
-    const t = this.params.get(name);
-    const spec = this.specs.find((s) => s.name === name)!;
-    if (!takesWeightDType(spec, this.dtype)) return fill(t.data());
-    const be = this.backend,
-      [rows, cols] = spec.shape;
-    const tmp = new Tensor(be.arena, be.arena.alloc(rows * cols * 4, `${name} in f32 before quantizing`), spec.shape);
-    try {
-      fill(tmp.data());
-      const data = tmp.data();
-      for (let i = 0; i < data.length; i++)
-        if (!Number.isFinite(data[i]))
-          throw new RangeError(`${source}: tensor '${name}' holds ${data[i]} at index ${i}`);
-      if (this.dtype === 'f16') {
-        for (let i = 0; i < data.length; i++)
-          if (Math.abs(data[i]) >= 65520)
-            // rounds to infinity in f16
-            throw new RangeError(`${source}: tensor '${name}' holds ${data[i]} at index ${i}, beyond f16's 65504`);
-        be.f32_to_f16(t.reshape([t.size]), tmp.reshape([t.size]), t.size);
-        return;
-      }
-      // a Conv1D weight (in, out) is quantized along `in`: read transposed into (out, in)
-      const [R, K] = t.shape,
-        trans = spec.kind === 'matrix' ? 1 : 0;
-      const bad = this.dtype === 'q8_0' ? be.quantize_q8_0(t, tmp, R, K, trans) : be.quantize_q4_0(t, tmp, R, K, trans);
-      if (bad > 0)
-        throw new RangeError(
-          `${source}: tensor '${name}' has values too large for ${this.dtype} (a block's scale past f16's 65504)`,
-        );
-    } finally {
-      be.arena.release(tmp.ptr);
-    }
+    storeParameter(this.backend, this.spec(name), this.params.get(name), this.dtype, fill, source);
   }
 
-  /** A parameter's values in f32 in its Hugging Face shape (quantized ones dequantized): a copy. */
+  /** A parameter's values in f32 in its Hugging Face shape (f16 widened, quantized ones dequantized): a copy. */
   parameterF32(name: string): Float32Array {
-    const t = this.params.get(name);
-    if (t.dtype === 'f32') return t.data().slice();
-    if (t.dtype === 'f16') return Float32Array.from(t.halves(), f16ToF32);
-    const be = this.backend,
-      [R, K] = t.shape;
-    const tmp = new Tensor(be.arena, be.arena.alloc(R * K * 4, `${name} dequantized`), [R, K]);
-    try {
-      if (t.dtype === 'q8_0') be.dequantize_q8_0(tmp, t, R, K);
-      else be.dequantize_q4_0(tmp, t, R, K);
-      const d = tmp.data();
-      const spec = this.specs.find((s) => s.name === name)!;
-      if (spec.kind !== 'matrix') return d.slice();
-      const out = new Float32Array(R * K); // (out, in) back to Conv1D's (in, out)
-      for (let r = 0; r < R; r++) for (let k = 0; k < K; k++) out[k * R + r] = d[r * K + k];
-      return out;
-    } finally {
-      be.arena.release(tmp.ptr);
-    }
+    return readParameter(this.backend, this.spec(name), this.params.get(name));
+  }
+
+  private spec(name: string): ParameterSpec {
+    const spec = this.specs.find((s) => s.name === name);
+    if (!spec) throw new Error(`no parameter named '${name}'`);
+    return spec;
   }
 
   /** Training needs f32 weights (gradients and AdamW update them in place). */
@@ -267,32 +226,6 @@ export class GPT {
     this.acts = this.gradActs = null;
   }
 
-  /** Check shapes and ids before any kernel runs. */
-  private checkInputs(tokens: ArrayLike<number>, B: number, T: number, targets?: ArrayLike<number>): void {
-    const { n_positions, vocab_size: V } = this.config;
-    if (!Number.isInteger(B) || B <= 0) throw new RangeError(`forward: B must be a positive integer, got ${B}`);
-    if (!Number.isInteger(T) || T <= 0) throw new RangeError(`forward: T must be a positive integer, got ${T}`);
-    if (T > n_positions)
-      throw new RangeError(`forward: T (${T}) exceeds the context length n_positions (${n_positions})`);
-    if (tokens.length !== B * T)
-      throw new RangeError(`forward: ${tokens.length} tokens given, B*T = ${B}*${T} = ${B * T} expected`);
-    const check = (ids: ArrayLike<number>, what: string, min: number) => {
-      for (let i = 0; i < ids.length; i++) {
-        const id = ids[i];
-        if (!Number.isInteger(id) || id < min || id >= V) {
-          const range = min < 0 ? `0..${V - 1} (or -1 to ignore)` : `the vocabulary 0..${V - 1}`;
-          throw new RangeError(`forward: ${what} ${id} at [${Math.floor(i / T)},${i % T}] is outside ${range}`);
-        }
-      }
-    };
-    check(tokens, 'token id', 0);
-    if (targets) {
-      if (targets.length !== B * T)
-        throw new RangeError(`forward: ${targets.length} targets given, B*T = ${B * T} expected`);
-      check(targets, 'target', -1);
-    }
-  }
-
   /**
    * tokens (B*T ids, row-major), optional targets (B*T ids; -1 = no loss there) ->
    * logits (B,T,V) and the mean loss over the positions that have a target.
@@ -304,7 +237,7 @@ export class GPT {
     targets?: ArrayLike<number>,
     options: ForwardOptions = {},
   ): ForwardResult {
-    this.checkInputs(tokens, B, T, targets);
+    checkBatch(this.config, tokens, B, T, targets);
     const { n_layer: L, n_head: NH, n_embd: C, vocab_size: V } = this.config;
     const be = this.backend,
       p = this.params.tree,

@@ -4,7 +4,8 @@
 // (`params.h[3].mlp.c_fc.weight`) so that the model's code names tensors the compiler checks.
 import type { Arena } from '../backend/arena.js';
 import type { Backend } from '../backend/backend.js';
-import { Tensor, carve, dtypeBytes, type DType } from '../backend/tensor.js';
+import { Tensor, carve, dtypeBytes, numel, type DType } from '../backend/tensor.js';
+import { f16ToF32 } from '../backend/f16.js';
 import type { GPTConfig } from './config.js';
 
 /**
@@ -160,5 +161,65 @@ export class ParameterSet {
 
   zero(): void {
     this.all.arena.zeroFill(this.all.ptr, this.bytes);
+  }
+}
+
+/**
+ * Set tensor `t` (parameter `spec`, held as `dtype`) from f32 values in the Hugging Face shape that
+ * `fill` writes. f32 is filled in place; f16 and the block formats go through an f32 buffer of this
+ * one tensor, checked finite and converted into place (a Conv1D weight (in, out) quantized along
+ * `in`, into (out, in)), so a load holds one tensor in f32 beside the model's weights at most.
+ */
+export function storeParameter(
+  be: Backend,
+  spec: ParameterSpec,
+  t: Tensor,
+  dtype: WeightDType,
+  fill: (dst: Float32Array) => void,
+  source: string,
+): void {
+  if (!takesWeightDType(spec, dtype)) return fill(t.data());
+  const name = spec.name;
+  const tmp = new Tensor(be.arena, be.arena.alloc(numel(spec.shape) * 4, `${name} in f32 before ${dtype}`), spec.shape);
+  try {
+    fill(tmp.data());
+    const data = tmp.data();
+    for (let i = 0; i < data.length; i++)
+      if (!Number.isFinite(data[i])) throw new RangeError(`${source}: tensor '${name}' holds ${data[i]} at index ${i}`);
+    if (dtype === 'f16') {
+      for (let i = 0; i < data.length; i++)
+        // 65520 and beyond round to infinity
+        if (Math.abs(data[i]) >= 65520)
+          throw new RangeError(`${source}: tensor '${name}' holds ${data[i]} at index ${i}, beyond f16's 65504`);
+      return be.f32_to_f16(t.reshape([t.size]), tmp.reshape([t.size]), t.size);
+    }
+    const [R, K] = t.shape,
+      trans = spec.kind === 'matrix' ? 1 : 0;
+    const bad = dtype === 'q8_0' ? be.quantize_q8_0(t, tmp, R, K, trans) : be.quantize_q4_0(t, tmp, R, K, trans);
+    if (bad > 0)
+      throw new RangeError(
+        `${source}: tensor '${name}' has values too large for ${dtype} (a block's scale past f16's 65504)`,
+      );
+  } finally {
+    be.arena.release(tmp.ptr);
+  }
+}
+
+/** The f32 values of tensor `t` (parameter `spec`) in the Hugging Face shape: f16 widened, blocks dequantized; a copy. */
+export function readParameter(be: Backend, spec: ParameterSpec, t: Tensor): Float32Array {
+  if (t.dtype === 'f32') return t.data().slice();
+  if (t.dtype === 'f16') return Float32Array.from(t.halves(), f16ToF32);
+  const [R, K] = t.shape;
+  const tmp = new Tensor(be.arena, be.arena.alloc(R * K * 4, `${spec.name} dequantized`), [R, K]);
+  try {
+    if (t.dtype === 'q8_0') be.dequantize_q8_0(tmp, t, R, K);
+    else be.dequantize_q4_0(tmp, t, R, K);
+    const d = tmp.data();
+    if (spec.kind !== 'matrix') return d.slice();
+    const out = new Float32Array(R * K); // (out, in) back to Conv1D's (in, out)
+    for (let r = 0; r < R; r++) for (let k = 0; k < K; k++) out[k * R + r] = d[r * K + k];
+    return out;
+  } finally {
+    be.arena.release(tmp.ptr);
   }
 }

@@ -225,7 +225,7 @@ export async function fetchGPT2(source: string, backend: Backend, options: Fetch
   // was built from it (a failure errors the cache's copy, so Cache Storage drops it).
   const body = await openBody(urls.weights, 'model.safetensors', cache, options);
   const model = new GPT(config, backend, { init: 'none', dtype });
-  let toCache: ReadableStreamDefaultController<Uint8Array> | null = null;
+  let toCache: ReadableStreamDefaultController<Uint8Array> | undefined; // set by the stream's start
   let cacheError: string | undefined;
   const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
   if (body.total !== null) headers['content-length'] = String(body.total);
@@ -239,16 +239,16 @@ export async function fetchGPT2(source: string, backend: Backend, options: Fetch
     loaded = await readBody(body, urls.weights, 'model.safetensors', options, (v) => {
       sink.push(v);
       try {
-        (toCache as ReadableStreamDefaultController<Uint8Array> | null)?.enqueue(v);
+        toCache?.enqueue(v);
       } catch {
-        toCache = null; // the cache gave up on it (a full quota): the model still loads
+        toCache = undefined; // the cache gave up on it (a full quota): the model still loads
       }
     });
     sink.finish();
     checkFinite(model, urls.weights);
   } catch (e) {
     try {
-      (toCache as ReadableStreamDefaultController<Uint8Array> | null)?.error(e);
+      toCache?.error(e);
     } catch {
       // already closed or errored
     }
@@ -261,7 +261,7 @@ export async function fetchGPT2(source: string, backend: Backend, options: Fetch
   }
   if (put) {
     try {
-      (toCache as ReadableStreamDefaultController<Uint8Array> | null)?.close();
+      toCache?.close();
       await put;
       // weights first, so a cached config always has its weights
       await cache!.put(urls.config, new Response(cfg.bytes as BufferSource, { headers: { 'content-type': 'application/json', 'content-length': String(cfg.bytes.length) } }));
