@@ -26,8 +26,9 @@ export interface LoadOptions {
   /** 'wasm' (default) or 'js', the plain reference kernels (slow; for checking). */
   backend?: BackendName;
   /**
-   * How the weights are held: 'f32' (default), or quantized as they load, 'q8_0' (3.8x less memory,
-   * faster decode) or 'q4_0' (7x less, fastest; coarser). Every GPT-2 size fits in q8_0.
+   * How the weights are held: 'f32' (default), 'f16' (half the memory), or quantized as they load,
+   * 'q8_0' (3.7x less memory than f32, faster decode) or 'q4_0' (6.8x less, fastest; coarser).
+   * Every GPT-2 size fits in f16, q8_0 and q4_0.
    */
   dtype?: WeightDType;
   /** The same as dtype: 'f16'. */

@@ -65,13 +65,13 @@ export interface CreateOptions {
   /** 'gpt2': normal(0, 0.02) weights, residual projections scaled by 1/sqrt(2 n_layer); 'none': all zero. */
   init?: 'gpt2' | 'none';
   seed?: number;
-  /** How the weights are held (see WeightDType): 'f32' (the default; training needs it), 'q8_0' or 'q4_0'. */
+  /** How the weights are held (see WeightDType): 'f32' (the default; training needs it), 'f16', 'q8_0' or 'q4_0'. */
   dtype?: WeightDType;
 }
 
 export class GPT {
   readonly config: GPTConfig;
-  /** How the weights are held: 'f32', or quantized ('q8_0', 'q4_0') for inference only. */
+  /** How the weights are held: 'f32', or for inference only 'f16', 'q8_0' or 'q4_0'. */
   readonly dtype: WeightDType;
   readonly params: ParameterSet;
   readonly optimizer: AdamW;
