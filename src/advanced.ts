@@ -33,7 +33,7 @@ export {
   type Affine,
 } from './model/parameters.js';
 export { KvCache } from './model/kvcache.js';
-export { inferenceBytes, dtypeThatFits } from './model/memory.js';
+export { inferenceBytes } from './model/memory.js';
 export { Random } from './model/random.js';
 export { StreamDecoder, END_OF_TEXT, END_OF_TEXT_ID, GPT2_VOCAB_SIZE } from './tokenizer/gpt2.js';
 export { generate, type GenerateOptions, type GenerationStats } from './generate/generate.js';

@@ -9,7 +9,6 @@ import { validateConfig, checkBatch, type GPTConfig } from './config.js';
 import {
   ParameterSet,
   parameterSpecs,
-  isBlockWeight,
   storeParameter,
   readParameter,
   WEIGHT_DTYPES,
@@ -40,7 +39,7 @@ import { AdamW, type StepOptions } from './optimizer.js';
 import { Decoder } from './decoder.js';
 import { KvCache } from './kvcache.js';
 import { Random } from './random.js';
-import type { Tensor } from '../backend/tensor.js';
+import { isBlockDType, type Tensor } from '../backend/tensor.js';
 
 export type { StepOptions, WeightDType };
 
@@ -100,7 +99,7 @@ export class GPT {
     const dtype = options.dtype ?? 'f32';
     if (!WEIGHT_DTYPES.includes(dtype))
       throw new RangeError(`dtype must be one of ${WEIGHT_DTYPES.join(', ')}, got ${String(dtype)}`);
-    if (isBlockWeight(dtype) && this.config.n_embd % 32 !== 0)
+    if (isBlockDType(dtype) && this.config.n_embd % 32 !== 0)
       throw new RangeError(
         `dtype ${dtype} stores weights in blocks of 32 along n_embd, which must be a multiple of 32; this model's is ${this.config.n_embd}`,
       );

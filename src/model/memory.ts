@@ -4,7 +4,7 @@
 import { dtypeBytes } from '../backend/tensor.js';
 import type { GPTConfig } from './config.js';
 import { kvCacheSpecs } from './kvcache.js';
-import { parameterSpecs, weightBytes, WEIGHT_DTYPES, type WeightDType } from './parameters.js';
+import { parameterSpecs, weightBytes, type WeightDType } from './parameters.js';
 
 const line = (n: number) => Math.ceil(n / 64) * 64;
 
@@ -24,9 +24,4 @@ export function inferenceBytes(config: GPTConfig, dtype: WeightDType, chunk = 12
   const largest = Math.max(...parameterSpecs(config).map((s) => s.shape.reduce((a, b) => a * b, 1)));
   const loading = dtype === 'f32' ? 0 : largest * 4;
   return weightBytes(config, dtype) + cache + loading;
-}
-
-/** The smallest-loss dtype (f32, then q8_0, then q4_0) whose inference fits in maxBytes, or null. */
-export function dtypeThatFits(config: GPTConfig, maxBytes: number): WeightDType | null {
-  return WEIGHT_DTYPES.find((d) => inferenceBytes(config, d) <= maxBytes) ?? null;
 }

@@ -4,7 +4,7 @@
 // (`params.h[3].mlp.c_fc.weight`) so that the model's code names tensors the compiler checks.
 import type { Arena } from '../backend/arena.js';
 import type { Backend } from '../backend/backend.js';
-import { Tensor, carve, dtypeBytes, numel, type DType } from '../backend/tensor.js';
+import { Tensor, carve, dtypeBytes, numel, isBlockDType, type DType } from '../backend/tensor.js';
 import { f16ToF32 } from '../backend/f16.js';
 import type { GPTConfig } from './config.js';
 
@@ -60,16 +60,11 @@ export function takesWeightDType(spec: ParameterSpec, dtype: WeightDType): boole
   return dtype !== 'f32' && (spec.kind === 'matrix' || spec.name === 'wte.weight');
 }
 
-/** Whether a weight of this dtype is stored (out, in) in blocks of 32: q8_0 and q4_0. */
-export function isBlockWeight(dtype: WeightDType): dtype is 'q8_0' | 'q4_0' {
-  return dtype === 'q8_0' || dtype === 'q4_0';
-}
-
 /** The tensor a parameter is stored as: its own shape (f32 or f16), or (out, in) in blocks when quantized. */
 export function storedAs(spec: ParameterSpec, dtype: WeightDType): { name: string; shape: number[]; dtype: DType } {
   if (!takesWeightDType(spec, dtype)) return { name: spec.name, shape: spec.shape, dtype: 'f32' };
   const [r, c] = spec.shape;
-  return { name: spec.name, shape: isBlockWeight(dtype) && spec.kind === 'matrix' ? [c, r] : [r, c], dtype };
+  return { name: spec.name, shape: isBlockDType(dtype) && spec.kind === 'matrix' ? [c, r] : [r, c], dtype };
 }
 
 /** Bytes the weights of a config take in a dtype (each tensor on a cache line, as carve lays them out). */
