@@ -179,15 +179,14 @@ export function storeParameter(
   try {
     fill(tmp.data());
     const data = tmp.data();
+    // one pass: finite, and for f16 below 65520 (which rounds to infinity)
+    const limit = dtype === 'f16' ? 65520 : Infinity;
     for (let i = 0; i < data.length; i++)
-      if (!Number.isFinite(data[i])) throw new RangeError(`${source}: tensor '${name}' holds ${data[i]} at index ${i}`);
-    if (dtype === 'f16') {
-      for (let i = 0; i < data.length; i++)
-        // 65520 and beyond round to infinity
-        if (Math.abs(data[i]) >= 65520)
-          throw new RangeError(`${source}: tensor '${name}' holds ${data[i]} at index ${i}, beyond f16's 65504`);
-      return be.f32_to_f16(t.reshape([t.size]), tmp.reshape([t.size]), t.size);
-    }
+      if (!(Math.abs(data[i]) < limit)) {
+        const beyond = Number.isFinite(data[i]) ? ", beyond f16's 65504" : '';
+        throw new RangeError(`${source}: tensor '${name}' holds ${data[i]} at index ${i}${beyond}`);
+      }
+    if (dtype === 'f16') return be.f32_to_f16(t.reshape([t.size]), tmp.reshape([t.size]), t.size);
     const [R, K] = t.shape,
       trans = spec.kind === 'matrix' ? 1 : 0;
     const bad = dtype === 'q8_0' ? be.quantize_q8_0(t, tmp, R, K, trans) : be.quantize_q4_0(t, tmp, R, K, trans);
