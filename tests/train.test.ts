@@ -311,7 +311,7 @@ describe('gpt2 train', () => {
     );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/iter 20\/20 \| loss [\d.]+ \| val [\d.]+ \| lr [\d.e+-]+ \| \d+ tok\/s \| ETA/);
-    expect(r.stderr).toMatch(/done: 20 iterations, 2,560 tokens in .* val loss [\d.]+; checkpoint in/);
+    expect(r.stderr).toMatch(/done: 20 iterations, 2,560 tokens in .* val loss [\d.]+; checkpoint \(iteration 20\) in/);
     const model = loadGPT2(out, backends.wasm);
     expect(model.config).toEqual({ ...small, vocab_size: CharTokenizer.fromText(shakespeare).vocabSize });
     model.dispose();
@@ -359,7 +359,7 @@ describe('gpt2 train', () => {
       expect(sent, stderr).toBeGreaterThan(0);
       expect(exitCode, stderr).toBe(code);
       expect(seconds, 'stopped within about one step').toBeLessThan(5);
-      const m = /interrupted: (\d+) iterations, .*checkpoint in (.*)\n/.exec(stderr);
+      const m = /interrupted: (\d+) iterations, .*checkpoint \(iteration \d+\) in (.*)\n/.exec(stderr);
       expect(m, stderr).not.toBeNull();
       expect(m![2]).toBe(out);
       const iters = Number(m![1]);
@@ -511,7 +511,7 @@ describe('gpt2 train', () => {
     );
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(
-      /the loss became (NaN|Infinity) at iteration 1; training stopped, nothing was saved after it, the last good checkpoint in .* is kept/,
+      /the loss became (NaN|Infinity) at iteration 1; training stopped and saved nothing from it: the checkpoint from iteration 2 in .* is kept/,
     );
     expect(readFileSync(join(out, 'model.safetensors')).equals(good)).toBe(true);
     expect(existsSync(join(out, 'optimizer.safetensors'))).toBe(true);

@@ -17,7 +17,16 @@ import {
 } from '../tokenizer/index.js';
 import { TokenDataset, ChatDataset, decodeUtf8, type Dataset } from '../train/data.js';
 import { Trainer, NaNLossError, DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../train/trainer.js';
-import { saveCheckpoint, loadCheckpoint, OPTIMIZER_FILE } from '../train/checkpoint.js';
+import {
+  saveCheckpoint,
+  loadCheckpoint,
+  recoverCheckpoint,
+  checkpointIteration,
+  NonFiniteError,
+  OPTIMIZER_FILE,
+  PREVIOUS_DIR,
+} from '../train/checkpoint.js';
+import { writeFileAtomic, FileWriteError } from '../weights/node.js';
 import { lineChartSvg } from '../train/svg.js';
 import { generate } from '../generate/generate.js';
 import { progressBar } from './model-source.js';
@@ -46,7 +55,9 @@ Optimization (defaults: nanoGPT's shakespeare_char on CPU):
   --sample-chars N     characters/tokens sampled at each evaluation (default 200, 0 = none)
 Output (--out DIR): config.json + model.safetensors (Hugging Face GPT-2 layout: gpt2 -p --model DIR
 samples it), optimizer.safetensors (to --resume), log.csv, loss.svg. Checkpoints are written at every
-evaluation and at the end. Ctrl-C (or SIGTERM) stops after the current step and saves. Dropout: none.
+evaluation and at the end; the one before stays in DIR/previous-checkpoint/ until a save is complete,
+and --resume puts it back after a crash. Ctrl-C (or SIGTERM) stops after the current step and saves.
+Nothing NaN or infinite is ever saved: the run stops instead. Dropout: none.
 A DIR that holds a run is refused unless --resume continues it or --overwrite starts again in it.
 `;
 
@@ -106,7 +117,7 @@ export async function runTrain(argv: string[]): Promise<void> {
   };
   const out = values.out ?? fail('--out DIR is required (where checkpoints and logs go)');
   // another run's checkpoint and history are never written over by accident
-  const held = ['config.json', OPTIMIZER_FILE, 'log.csv'].filter((f) => existsSync(join(out, f)));
+  const held = ['config.json', OPTIMIZER_FILE, PREVIOUS_DIR, 'log.csv'].filter((f) => existsSync(join(out, f)));
   if (!values.resume && !values.overwrite && held.length > 0)
     fail(
       `${out} holds a training run (${held.join(', ')}): --resume continues it, --overwrite starts again in its place`,
@@ -123,8 +134,11 @@ export async function runTrain(argv: string[]): Promise<void> {
     cfg: TrainConfig,
     startState = null as null | { iter: number; rng: { state: number; spare: number | null } };
   let dataPath = values.data;
+  let savedIter: number | null = null; // the iteration of the checkpoint in --out, once there is one
   if (values.resume) {
+    for (const line of recoverCheckpoint(out)) process.stderr.write(`${line}\n`);
     const { model: m, info } = loadCheckpoint(out, backend);
+    savedIter = info.iter;
     model = m;
     tokenizer = tokenizerFromSpec(info.tokenizer);
     cfg = { ...info.train, maxIters: num('max-iters', info.train.maxIters, true) };
@@ -209,9 +223,10 @@ export async function runTrain(argv: string[]): Promise<void> {
     fail((e as Error).message);
   }
   if (startState) trainer.restore(startState);
+  if (!values.resume) recoverCheckpoint(out); // --overwrite: only another run's leftover temp files matter
   mkdirSync(out, { recursive: true });
   if (!values.resume)
-    writeFileSync(
+    writeFileAtomic(
       join(out, 'train.json'),
       JSON.stringify({ data: dataPath, init: values.init ?? 'scratch', config: model.config, train: cfg }, null, 2) +
         '\n',
@@ -222,9 +237,18 @@ export async function runTrain(argv: string[]): Promise<void> {
   );
 
   const logPath = join(out, 'log.csv');
-  if (!values.resume || !existsSync(logPath))
-    writeFileSync(logPath, 'iter,loss,lr,grad_norm,eval_train,eval_val,tok_per_s,elapsed_s\n');
+  const header = 'iter,loss,lr,grad_norm,eval_train,eval_val,tok_per_s,elapsed_s\n';
+  // a resumed log keeps the rows up to the checkpoint: the steps after it are run again
+  const kept = values.resume && existsSync(logPath) ? logRows(logPath, savedIter!) : [];
+  writeFileAtomic(logPath, header + kept.map((r) => `${r}\n`).join(''));
   const history = readLog(logPath);
+  const appendLog = (row: string) => {
+    try {
+      writeFileSync(logPath, `${row}\n`, { flag: 'a' });
+    } catch (e) {
+      throw new FileWriteError(`${logPath}: could not be written (${(e as Error).message})`);
+    }
+  };
   // Ctrl-C (SIGINT) or SIGTERM: stop after the current step, save, exit 130 / 143; a second signal exits at once
   let interrupted: NodeJS.Signals | null = null;
   const exitCode = (signal: NodeJS.Signals) => (signal === 'SIGTERM' ? 143 : 130);
@@ -243,7 +267,8 @@ export async function runTrain(argv: string[]): Promise<void> {
     const ev = trainer.evaluate();
     lastVal = ev.val;
     history.evals.push([trainer.iter, ev.train, ev.val]);
-    writeFileSync(logPath, `${trainer.iter},,,,${ev.train},${ev.val},,\n`, { flag: 'a' });
+    appendLog(`${trainer.iter},,,,${ev.train},${ev.val},,`);
+    if (!Number.isFinite(ev.train)) throw new NonFiniteError(trainer.iter, `the train loss (${ev.train})`);
     process.stderr.write(
       `${tty ? '\r\x1b[K' : ''}iter ${trainer.iter}: train loss ${ev.train.toFixed(4)}, val loss ${ev.val.toFixed(4)}\n`,
     );
@@ -261,6 +286,7 @@ export async function runTrain(argv: string[]): Promise<void> {
       process.stderr.write(`--- sample ---\n${tokenizer.decode(ids)}\n--------------\n`);
     }
     saveCheckpoint(out, model, tokenizer, trainer.state, cfg, lastVal);
+    savedIter = trainer.iter;
   };
   try {
     while (trainer.iter < cfg.maxIters && !interrupted) {
@@ -269,9 +295,7 @@ export async function runTrain(argv: string[]): Promise<void> {
       const elapsed = (performance.now() - t0) / 1000,
         rate = tokens / elapsed;
       history.losses.push([r.iter, r.loss]);
-      writeFileSync(logPath, `${r.iter},${r.loss},${r.lr},${r.gradNorm},,,${rate.toFixed(1)},${elapsed.toFixed(2)}\n`, {
-        flag: 'a',
-      });
+      appendLog(`${r.iter},${r.loss},${r.lr},${r.gradNorm},,,${rate.toFixed(1)},${elapsed.toFixed(2)}`);
       const eta = ((cfg.maxIters - r.iter) * cfg.batchSize * cfg.blockSize * cfg.gradAccum) / rate;
       const line = `iter ${r.iter}/${cfg.maxIters} | loss ${r.loss.toFixed(4)} | val ${lastVal === null ? '-' : (lastVal as number).toFixed(4)} | lr ${r.lr.toExponential(2)} | ${rate.toFixed(0)} tok/s | ETA ${formatTime(eta)}`;
       if (tty) process.stderr.write(`\r\x1b[K${line}`);
@@ -279,14 +303,20 @@ export async function runTrain(argv: string[]): Promise<void> {
       if (r.iter % cfg.evalInterval === 0 || r.iter === cfg.maxIters) evaluate();
       await new Promise((resolve) => setImmediate(resolve)); // a signal's handler runs only between steps
     }
-    if (interrupted) saveCheckpoint(out, model, tokenizer, trainer.state, cfg, lastVal);
-  } catch (e) {
-    if (e instanceof NaNLossError) {
-      fail(`${e.message}; training stopped, nothing was saved after it, the last good checkpoint in ${out} is kept`);
+    if (interrupted && savedIter !== trainer.iter) {
+      saveCheckpoint(out, model, tokenizer, trainer.state, cfg, lastVal);
+      savedIter = trainer.iter;
     }
+  } catch (e) {
+    const last = checkpointIteration(out);
+    const kept =
+      'iter' in last ? `the checkpoint from iteration ${last.iter} in ${out} is kept` : `${out} holds no checkpoint`;
+    if (e instanceof NaNLossError || e instanceof NonFiniteError)
+      fail(`${e.message}; training stopped and saved nothing from it: ${kept}`);
+    if (e instanceof FileWriteError) fail(`${e.message}; training stopped: ${kept}`);
     throw e;
   } finally {
-    writeFileSync(
+    writeFileAtomic(
       join(out, 'loss.svg'),
       lineChartSvg(
         [
@@ -301,7 +331,8 @@ export async function runTrain(argv: string[]): Promise<void> {
   const secs = (performance.now() - t0) / 1000;
   process.stderr.write(
     `${tty ? '\n' : ''}${interrupted ? 'interrupted' : 'done'}: ${trainer.iter} iterations, ${tokens.toLocaleString('en-US')} tokens in ${formatTime(secs)} ` +
-      `(${(tokens / secs).toFixed(0)} tok/s)${lastVal !== null ? `, val loss ${(lastVal as number).toFixed(4)}` : ''}; checkpoint in ${out}\n`,
+      `(${(tokens / secs).toFixed(0)} tok/s)${lastVal !== null ? `, val loss ${(lastVal as number).toFixed(4)}` : ''}; ` +
+      (savedIter === null ? `no checkpoint written in ${out}\n` : `checkpoint (iteration ${savedIter}) in ${out}\n`),
   );
   if (interrupted) process.exit(exitCode(interrupted));
 }
@@ -334,6 +365,16 @@ function jsonlText(text: string, source: string): string {
       }
     })
     .join('');
+}
+
+/** log.csv's rows up to iteration `upTo`, without the header or a line a crash cut short. */
+function logRows(path: string, upTo: number): string[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .slice(1, -1) // the last piece is '' after a final newline, else a line cut short
+    .filter(
+      (line) => line.split(',').length === 8 && /^\d+$/.test(line.split(',')[0]) && Number(line.split(',')[0]) <= upTo,
+    );
 }
 
 function readLog(path: string): { losses: [number, number][]; evals: [number, number, number][] } {

@@ -121,7 +121,8 @@ export class ChatDataset implements Dataset {
     pad = 0,
   ) {
     const all: Example[] = [];
-    let truncated = 0;
+    let truncated = 0,
+      dropped = 0;
     text.split('\n').forEach((line, i) => {
       if (!line.trim()) return;
       let obj: unknown;
@@ -148,15 +149,22 @@ export class ChatDataset implements Dataset {
         tokens[t] = ids[t];
         targets[t] = t + 1 >= promptLength ? ids[t + 1] : -1;
       }
-      all.push({ tokens, targets, length: n });
+      // a prompt that fills the block leaves no response token to learn: such an example is dropped
+      if (targets.some((t) => t >= 0)) all.push({ tokens, targets, length: n });
+      else dropped++;
     });
     if (all.length < 2)
-      throw new RangeError(`${source}: ${all.length} example(s); at least 2 are needed (one for validation)`);
+      throw new RangeError(
+        `${source}: ${all.length} example(s) with response tokens within block size ${blockSize}` +
+          (dropped ? ` (${dropped} lose all of theirs to truncation)` : '') +
+          '; at least 2 are needed (one for validation)',
+      );
     const nVal = Math.max(1, Math.floor(all.length * valFraction));
     this.examples = { train: all.slice(0, all.length - nVal), val: all.slice(all.length - nVal) };
     this.description =
       `${source}: ${all.length} examples (train ${this.examples.train.length}, val ${nVal})` +
-      (truncated ? `, ${truncated} cut to block size ${blockSize}` : '');
+      (truncated ? `, ${truncated} cut to block size ${blockSize}` : '') +
+      (dropped ? `, ${dropped} dropped (no response token within the block)` : '');
   }
 
   size(split: Split): number {

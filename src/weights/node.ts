@@ -2,7 +2,20 @@
 // tensor is read with one positioned read straight into its place in the arena (F32 needs no
 // copy at all; F16/BF16 pass through a small buffer and are widened). Node-only: the browser
 // entry never imports this file.
-import { openSync, readSync, closeSync, fstatSync, existsSync, statSync, readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
+import {
+  openSync,
+  readSync,
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  existsSync,
+  statSync,
+  readFileSync,
+  writeFileSync,
+  renameSync,
+  mkdirSync,
+  rmSync,
+} from 'node:fs';
 import { join, dirname, basename } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import type { GPT, WeightDType } from '../model/gpt.js';
@@ -114,14 +127,46 @@ export function loadGPT2Files(configPath: string, weightsPath: string, backend: 
   return buildModel(readConfig(configPath), backend, (model) => loadWeightsFromFile(model, weightsPath), dtype);
 }
 
-/** Write a file atomically: a temp file in the same directory, then a rename over the old one. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
+/** A file could not be written (a full disk, a size limit, permissions); the old file is unchanged. */
+export class FileWriteError extends Error {
+  override name = 'FileWriteError';
 }
 
-/** The config.json we write: Hugging Face's GPT2Config fields plus any extra (e.g. our tokenizer). */
+/**
+ * Write a file atomically: a temp file in the same directory, flushed to disk, then one rename over
+ * the old file. On any error (a full disk) the temp file is removed and the old file is untouched.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  try {
+    const fd = openSync(tmp, 'w');
+    try {
+      writeFileSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new FileWriteError(`${path}: could not be written (${(e as Error).message}); the file is unchanged`);
+  }
+}
+
+/** Flush a directory's entries (renames) to disk; not every platform can, so failures are ignored. */
+export function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Windows cannot open a directory for fsync; its renames are durable on their own
+  }
+}
+
 /** Write config.json + model.safetensors, each atomically (weights first). */
 export function saveGPT2(model: GPT, dir: string, options: { metadata?: Record<string, string>; extraConfig?: Record<string, unknown> } = {}): void {
   mkdirSync(dir, { recursive: true });
