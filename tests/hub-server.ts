@@ -1,7 +1,9 @@
 // A stand-in for the Hugging Face hub on 127.0.0.1, in the hub's URL layout, for tests and
-// benchmarks (no real network): POST /api/models/{repo}/paths-info/{rev} and
-// GET /{repo}/resolve/{rev}/{file} with Range requests. Large files are served as LFS
-// (sha256 oid), small ones as git blobs (sha1 oid), as the hub does.
+// benchmarks (no real network): GET /api/models/{repo}/revision/{rev} (the commit a branch names),
+// POST /api/models/{repo}/paths-info/{rev} and GET /{repo}/resolve/{rev}/{file} with Range
+// requests. Large files are served as LFS (sha256 oid), small ones as git blobs (sha1 oid), as the
+// hub does. A repo key 'owner/name@branch' holds that branch's files ('owner/name' is main); each
+// branch has its own commit id.
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +13,8 @@ export interface FakeHubOptions {
   cutNextDownloadAfter?: number;
   /** Serve these bytes in place of the real content (the metadata keeps the real checksum). */
   corrupt?: boolean;
+  /** A hostile hub: these ids in place of the real commit (revision API), lastCommit and oids. */
+  lie?: { sha?: string; lastCommit?: string; oid?: string; lfsOid?: string };
 }
 
 export interface FakeHub {
@@ -20,7 +24,10 @@ export interface FakeHub {
   close(): Promise<void>;
 }
 
-const COMMIT = 'a'.repeat(40);
+/** The commit id the fake hub gives a branch: 'a' x 40 for main, else a hash of the branch name. */
+export function fakeCommit(branch: string): string {
+  return branch === 'main' ? 'a'.repeat(40) : createHash('sha1').update(branch).digest('hex');
+}
 
 export async function startFakeHub(
   repos: Record<string, Record<string, Uint8Array>>,
@@ -28,10 +35,15 @@ export async function startFakeHub(
 ): Promise<FakeHub> {
   const requests: FakeHub['requests'] = [];
   const meta = new Map<string, { sha256?: string; gitOid: string; size: number }>();
-  for (const [repo, files] of Object.entries(repos)) {
-    for (const [file, data] of Object.entries(files)) {
+  const branches = new Map<string, string>(); // a branch name or its commit -> the branch
+  const files = new Map<string, Uint8Array>(); // 'owner/name@branch/file' -> bytes
+  for (const [key, content] of Object.entries(repos)) {
+    const [repo, branch = 'main'] = key.split('@');
+    branches.set(branch, branch).set(fakeCommit(branch), branch);
+    for (const [file, data] of Object.entries(content)) {
+      files.set(`${repo}@${branch}/${file}`, data);
       const lfs = data.length > 1024 || file.endsWith('.safetensors');
-      meta.set(`${repo}/${file}`, {
+      meta.set(`${repo}@${branch}/${file}`, {
         sha256: lfs ? createHash('sha256').update(data).digest('hex') : undefined,
         gitOid: createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex'),
         size: data.length,
@@ -41,23 +53,41 @@ export async function startFakeHub(
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = decodeURIComponent((req.url ?? '').split('?')[0]);
     requests.push({ method: req.method ?? '', path, range: req.headers.range });
+    const lie = options.lie ?? {};
+    const revision = path.match(/^\/api\/models\/([^/]+\/[^/]+)\/revision\/([^/]+)$/);
+    if (req.method === 'GET' && revision) {
+      const branch = branches.get(revision[2]);
+      if (!repos[revision[1]] || !branch) {
+        res.writeHead(404, { 'X-Error-Code': 'RevisionNotFound' });
+        res.end('{"error":"Invalid rev id"}');
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ id: revision[1], sha: lie.sha ?? fakeCommit(branch) }));
+      return;
+    }
     const info = path.match(/^\/api\/models\/([^/]+\/[^/]+)\/paths-info\/([^/]+)$/);
     if (req.method === 'POST' && info) {
       let body = '';
       req.on('data', (c) => (body += c));
       req.on('end', () => {
         const { paths } = JSON.parse(body) as { paths: string[] };
+        const at = `${info[1]}@${branches.get(info[2]) ?? info[2]}`;
         const out = paths
-          .filter((p) => meta.has(`${info[1]}/${p}`))
+          .filter((p) => meta.has(`${at}/${p}`))
           .map((p) => {
-            const m = meta.get(`${info[1]}/${p}`)!;
+            const m = meta.get(`${at}/${p}`)!;
             return {
               type: 'file',
               path: p,
-              oid: m.gitOid,
+              oid: lie.oid ?? m.gitOid,
               size: m.size,
-              ...(m.sha256 ? { lfs: { oid: m.sha256, size: m.size, pointerSize: 134 } } : {}),
-              lastCommit: { id: COMMIT, title: 'test', date: '2026-01-01T00:00:00.000Z' },
+              ...(m.sha256 ? { lfs: { oid: lie.lfsOid ?? m.sha256, size: m.size, pointerSize: 134 } } : {}),
+              lastCommit: {
+                id: lie.lastCommit ?? fakeCommit(branches.get(info[2]) ?? 'main'),
+                title: 'test',
+                date: '2026-01-01T00:00:00.000Z',
+              },
             };
           });
         if (!repos[info[1]]) {
@@ -72,8 +102,9 @@ export async function startFakeHub(
     }
     const resolve = path.match(/^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/);
     if (req.method === 'GET' && resolve) {
-      const data = repos[resolve[1]]?.[resolve[3]];
-      const m = meta.get(`${resolve[1]}/${resolve[3]}`);
+      const branch = branches.get(resolve[2]) ?? resolve[2];
+      const data = files.get(`${resolve[1]}@${branch}/${resolve[3]}`);
+      const m = meta.get(`${resolve[1]}@${branch}/${resolve[3]}`);
       if (!data || !m) {
         res.writeHead(404, { 'X-Error-Code': 'EntryNotFound' });
         res.end('Entry not found');
@@ -93,7 +124,7 @@ export async function startFakeHub(
         'Accept-Ranges': 'bytes',
         'Content-Length': String(end - start + 1),
         ETag: `"${m.sha256 ?? m.gitOid}"`,
-        'X-Repo-Commit': COMMIT,
+        'X-Repo-Commit': fakeCommit(branch),
         ...(m.sha256 ? { 'X-Linked-ETag': `"${m.sha256}"`, 'X-Linked-Size': String(m.size) } : {}),
       };
       if (status === 206) headers['Content-Range'] = `bytes ${start}-${end}/${data.length}`;

@@ -1,10 +1,19 @@
 // The hub download path against a local stand-in of the hub (no real network).
 import { describe, it, expect, afterAll } from 'vitest';
-import { mkdtempSync, rmSync, existsSync, readFileSync, lstatSync, writeFileSync, mkdirSync } from 'node:fs';
+import {
+  mkdtempSync,
+  rmSync,
+  existsSync,
+  readFileSync,
+  lstatSync,
+  writeFileSync,
+  mkdirSync,
+  readdirSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hubFile, cachedFile, hubCacheDir, normalizeRepoId } from '../src/weights/hub.js';
-import { startFakeHub } from './hub-server.js';
+import { startFakeHub, fakeCommit } from './hub-server.js';
 
 const dirs: string[] = [];
 const tempCache = () => {
@@ -109,6 +118,63 @@ describe('Hugging Face hub and cache', () => {
     await expect(hubFile('test-org/tiny-gpt2', 'nope.bin', { hubUrl: hub.url, cacheDir: tempCache() })).rejects.toThrow(
       'test-org/tiny-gpt2 has no file nope.bin at revision main',
     );
+    await hub.close();
+  });
+
+  it('--revision: each branch, tag or commit gets its own files (refs/{name} -> snapshots/{commit}), also once another is cached', async () => {
+    const dev = new TextEncoder().encode('{"n_layer": 2}');
+    const hub = await startFakeHub({ ...repos, 'test-org/tiny-gpt2@dev': { 'config.json': dev } });
+    const cacheDir = tempCache();
+    const get = (revision?: string, offline = false) =>
+      hubFile('test-org/tiny-gpt2', 'config.json', { hubUrl: hub.url, cacheDir, revision, offline });
+    const main = await get();
+    expect(readFileSync(main, 'utf8')).toBe('{"n_layer": 1}');
+    const atDev = await get('dev');
+    expect(readFileSync(atDev, 'utf8')).toBe('{"n_layer": 2}');
+    const folder = join(cacheDir, 'models--test-org--tiny-gpt2');
+    expect(atDev).toBe(join(folder, 'snapshots', fakeCommit('dev'), 'config.json'));
+    expect(readFileSync(join(folder, 'refs', 'dev'), 'utf8')).toBe(fakeCommit('dev'));
+    expect(readFileSync(join(folder, 'refs', 'main'), 'utf8')).toBe(fakeCommit('main'));
+    // a commit id names its snapshot directly; cached, it needs no request
+    const before = hub.requests.length;
+    expect(await get(fakeCommit('dev'))).toBe(atDev);
+    expect(hub.requests.length).toBe(before);
+    await hub.close();
+    expect(await get('main', true)).toBe(main);
+    expect(await get('dev', true)).toBe(atDev);
+    await expect(get('v2.0', true)).rejects.toThrow(
+      /^test-org\/tiny-gpt2\/config\.json at revision v2\.0 is not in the Hugging Face cache .* HF_HUB_OFFLINE is set/,
+    );
+    await expect(get('b'.repeat(40), true)).rejects.toThrow(/at revision b{40} is not in the Hugging Face cache/);
+    await expect(get('../../../etc')).rejects.toThrow("revision '../../../etc' is not a valid name");
+  });
+
+  it('a revision the hub does not have is named', async () => {
+    const hub = await startFakeHub(repos);
+    await expect(
+      hubFile('test-org/tiny-gpt2', 'config.json', { hubUrl: hub.url, cacheDir: tempCache(), revision: 'nope' }),
+    ).rejects.toThrow(`${hub.url}: test-org/tiny-gpt2 at revision nope: no such repository or revision`);
+    await hub.close();
+  });
+
+  it.each([
+    [{ sha: '../../../escaped' }, ['config.json', 'model.safetensors'], /commit id '..\/..\/..\/escaped' is not 40/],
+    [{ lfsOid: '../../../escaped' }, ['model.safetensors'], /has LFS oid '..\/..\/..\/escaped', expected 64 hex/],
+    [{ oid: '../../../escaped' }, ['config.json'], /config\.json has oid '..\/..\/..\/escaped', expected 40 hex/],
+    [{ lastCommit: '../../../escaped' }, [], null], // not used for paths
+  ])("a hostile hub's ids never become paths outside the cache: %o", async (lie, refused, error) => {
+    const hub = await startFakeHub(repos, { lie });
+    const root = tempCache();
+    const cacheDir = join(root, 'a', 'b', 'hub');
+    mkdirSync(cacheDir, { recursive: true });
+    for (const file of ['config.json', 'model.safetensors']) {
+      const got = hubFile('test-org/tiny-gpt2', file, { hubUrl: hub.url, cacheDir });
+      if (refused.includes(file)) await expect(got).rejects.toThrow(error!);
+      else expect(readFileSync(await got).length).toBeGreaterThan(0);
+    }
+    expect(readdirSync(root)).toEqual(['a']);
+    expect(readdirSync(join(root, 'a'))).toEqual(['b']);
+    expect(readdirSync(join(root, 'a', 'b'))).toEqual(['hub']);
     await hub.close();
   });
 });

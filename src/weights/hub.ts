@@ -1,8 +1,9 @@
 // Models from the Hugging Face hub, through the standard cache (Node only).
 //
-// Cache: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub, laid out as the hub
-// clients do: models--{owner}--{name}/blobs/{etag}, snapshots/{commit}/{file} -> the blob, and
-// (from the Python client) refs/{revision} -> commit. A file found there is used with no network.
+// Cache: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub, laid out as the Python
+// client does: models--{owner}--{name}/blobs/{etag}, snapshots/{commit}/{file} -> the blob, and
+// refs/{revision} holding the commit a branch or tag pointed to when it was fetched. A file found
+// there for the asked revision is used with no network; another revision is fetched.
 //
 // Download: @huggingface/hub gives the file's metadata (pathsInfo: LFS sha256 or git oid, size,
 // last commit) and a Blob over the resolve URL (downloadFile). We stream it into
@@ -11,7 +12,7 @@
 // git blob sha1 for small ones) before it is renamed into place. Progress goes to a callback
 // (the CLI draws a bar on stderr), never to stdout.
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, copyFileSync, createReadStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, copyFileSync, createReadStream, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { pathsInfo, downloadFile } from '@huggingface/hub';
@@ -43,29 +44,33 @@ function repoFolder(cacheDir: string, repo: string): string {
   return join(cacheDir, `models--${repo.split('/').join('--')}`);
 }
 
-/** The cached path of `file` in `repo` at `revision`, or null. */
-export function cachedFile(repo: string, file: string, revision = 'main', cacheDir = hubCacheDir()): string | null {
-  const folder = repoFolder(cacheDir, repo);
-  const snapshots = join(folder, 'snapshots');
-  if (!existsSync(snapshots)) return null;
-  const candidates: string[] = [];
-  if (/^[0-9a-f]{40}$/.test(revision)) candidates.push(revision);
+const COMMIT = /^[0-9a-f]{40}$/;
+
+/** A revision or file name as a path inside the cache: relative, without '..' or empty parts. */
+function checkPathPart(value: string, what: string): string {
+  const parts = value.split('/');
+  if (!value || value.startsWith('/') || value.includes('\\') || parts.some((p) => p === '' || p === '.' || p === '..'))
+    throw new HubError(`${what} '${value}' is not a valid name (a branch, tag or commit; relative, no '..')`);
+  return value;
+}
+
+/** The commit a revision names in the cache: itself when it is a commit id, else refs/{revision}. */
+function cachedCommit(folder: string, revision: string): string | null {
+  if (COMMIT.test(revision)) return revision;
   const ref = join(folder, 'refs', revision);
-  if (existsSync(ref)) candidates.push(readFileSync(ref, 'utf8').trim());
-  for (const c of candidates) {
-    const p = join(snapshots, c, file);
-    if (existsSync(p)) return p;
-  }
-  // the JS client names snapshots by the file's last commit and writes no refs: newest wins
-  let best: string | null = null, bestTime = -1;
-  for (const snap of readdirSync(snapshots)) {
-    const p = join(snapshots, snap, file);
-    if (existsSync(p)) {
-      const t = statSync(p).mtimeMs;
-      if (t > bestTime) { best = p; bestTime = t; }
-    }
-  }
-  return best;
+  if (!existsSync(ref) || !statSync(ref).isFile()) return null;
+  const commit = readFileSync(ref, 'utf8').trim();
+  return COMMIT.test(commit) ? commit : null;
+}
+
+/** The cached path of `file` in `repo` at `revision` (snapshots/{commit}/{file}, the commit from refs/{revision}), or null. */
+export function cachedFile(repo: string, file: string, revision = 'main', cacheDir = hubCacheDir()): string | null {
+  checkPathPart(revision, 'revision');
+  checkPathPart(file, 'file');
+  const folder = repoFolder(cacheDir, repo);
+  const commit = cachedCommit(folder, revision);
+  const p = commit && join(folder, 'snapshots', commit, file);
+  return p && existsSync(p) ? p : null;
 }
 
 /** The local path of `file` from `repo`: from the cache, else downloaded into it. */
@@ -76,11 +81,22 @@ export async function hubFile(repo: string, file: string, options: HubOptions = 
   if (cached) return cached;
   const offline = options.offline ?? ['1', 'true', 'yes'].includes((process.env.HF_HUB_OFFLINE ?? '').toLowerCase());
   const hubUrl = options.hubUrl ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co';
-  const noCache = `${repo}/${file} is not in the Hugging Face cache (${cacheDir})`;
+  const at = revision === 'main' ? '' : ` at revision ${revision}`;
+  const noCache = `${repo}/${file}${at} is not in the Hugging Face cache (${cacheDir})`;
   if (offline) throw new HubError(`${noCache} and HF_HUB_OFFLINE is set; pass a local directory with --model DIR (config.json + model.safetensors)`);
 
   const accessToken = options.accessToken ?? process.env.HF_TOKEN;
-  const common = { repo: { type: 'model' as const, name: repo }, revision, hubUrl, fetch: options.fetch, ...(accessToken ? { accessToken } : {}) };
+  const auth = accessToken ? { accessToken } : {};
+  const folder = repoFolder(cacheDir, repo);
+  // the commit the revision names now: snapshots are kept by commit, and refs/{revision} records it
+  let commit = revision;
+  if (!COMMIT.test(revision)) {
+    commit = await revisionCommit(repo, revision, hubUrl, options.fetch ?? fetch, accessToken, noCache);
+    writeRef(join(folder, 'refs', revision), commit);
+    const there = join(folder, 'snapshots', commit, file);
+    if (existsSync(there)) return there;
+  }
+  const common = { repo: { type: 'model' as const, name: repo }, revision: commit, hubUrl, fetch: options.fetch, ...auth };
   let info;
   try {
     [info] = await pathsInfo({ ...common, paths: [file], expand: true });
@@ -88,14 +104,17 @@ export async function hubFile(repo: string, file: string, options: HubOptions = 
     throw new HubError(`${noCache} and ${hubUrl} could not be reached (${oneLine(e)}); pass a local directory with --model DIR (config.json + model.safetensors)`);
   }
   if (!info || info.type !== 'file') throw new HubError(`${hubUrl}: ${repo} has no file ${file} at revision ${revision}`);
+  // the hub's ids become file names: only hex of the right length may
   const sha256 = info.lfs?.oid;
+  if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256))
+    throw new HubError(`${hubUrl}: ${repo}/${file} has LFS oid '${String(sha256).slice(0, 80)}', expected 64 hex digits (sha256)`);
+  if (sha256 === undefined && !COMMIT.test(info.oid ?? ''))
+    throw new HubError(`${hubUrl}: ${repo}/${file} has oid '${String(info.oid).slice(0, 80)}', expected 40 hex digits (git sha1)`);
   const etag = sha256 ?? info.oid;
-  if (!etag) throw new HubError(`${hubUrl}: no checksum for ${repo}/${file} in the hub's answer`);
   const size = info.lfs?.size ?? info.size;
-  const snapshot = /^[0-9a-f]{40}$/.test(revision) ? revision : info.lastCommit?.id ?? etag;
-  const folder = repoFolder(cacheDir, repo);
-  const blobPath = join(folder, 'blobs', etag);
-  const pointer = join(folder, 'snapshots', snapshot, file);
+  if (!Number.isSafeInteger(size) || size < 0) throw new HubError(`${hubUrl}: ${repo}/${file} has size ${size}, not a byte count`);
+  const blobPath = join(folder, 'blobs', etag!);
+  const pointer = join(folder, 'snapshots', commit, file);
   mkdirSync(dirname(blobPath), { recursive: true });
   mkdirSync(dirname(pointer), { recursive: true });
 
@@ -119,6 +138,38 @@ export async function hubFile(repo: string, file: string, options: HubOptions = 
   }
   linkInto(blobPath, pointer);
   return pointer;
+}
+
+/** The commit id a branch or tag points to, from the hub's revision API (a 40-hex id, or an error). */
+async function revisionCommit(repo: string, revision: string, hubUrl: string, fetchFn: typeof fetch, accessToken: string | undefined, noCache: string): Promise<string> {
+  const url = `${hubUrl}/api/models/${repo}/revision/${encodeURIComponent(revision)}`;
+  let res: Response;
+  try {
+    res = await fetchFn(url, { headers: accessToken ? { Authorization: `Bearer ${accessToken}` } : {} });
+  } catch (e) {
+    throw new HubError(`${noCache} and ${hubUrl} could not be reached (${oneLine(e)}); pass a local directory with --model DIR (config.json + model.safetensors)`);
+  }
+  if (!res.ok) {
+    const reason = res.status === 404 ? 'no such repository or revision' : `HTTP ${res.status}`;
+    throw new HubError(`${hubUrl}: ${repo} at revision ${revision}: ${reason}`);
+  }
+  let sha: unknown;
+  try {
+    sha = ((await res.json()) as { sha?: unknown }).sha;
+  } catch (e) {
+    throw new HubError(`${url}: not JSON (${oneLine(e)})`);
+  }
+  if (typeof sha !== 'string' || !COMMIT.test(sha))
+    throw new HubError(`${url}: commit id '${String(sha).slice(0, 80)}' is not 40 hex digits`);
+  return sha;
+}
+
+/** refs/{revision} holds the commit, written atomically (a reader never sees half an id). */
+function writeRef(ref: string, commit: string): void {
+  mkdirSync(dirname(ref), { recursive: true });
+  const tmp = `${ref}.tmp-${process.pid}`;
+  writeFileSync(tmp, commit);
+  renameSync(tmp, ref);
 }
 
 async function appendStream(blob: Blob, path: string, progress: (n: number) => void, what: string): Promise<void> {
