@@ -1,10 +1,14 @@
-// Serves the demo page (web/) and the library (dist/, build/) from the project root, with the
-// headers that make the page cross-origin isolated (COOP/COEP), so the kernels can use threads.
-// `npm run web` runs it; the browser tests start it in-process (isolated or not) and add routes
-// of their own (the tiny reference model).
+// The development server (`npm run web`): serves the demo page and what it imports from the project
+// root: web/ (the page and its bundle), dist/ and build/ (the library and its wasm), gpt-tokenizer's
+// ESM build, tests/browser/ (the browser tests' pages) and Tiny Shakespeare from ../shared at
+// /data/tinyshakespeare.txt; nothing else (no sources, no secrets; a symlink that leads elsewhere is
+// refused). It sends COOP/COEP so the page is cross-origin isolated (threads), nosniff on every
+// answer, and answers a file it cannot read with an error instead of going down. The browser
+// tests start it in-process (isolated or not) and add routes of their own (the tiny reference model).
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { open, realpath } from 'node:fs/promises';
+import { extname, join, normalize, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Debian's Chromium and the flags the browser tests and benchmarks start it with (no network of its own). */
@@ -21,6 +25,7 @@ export const CHROMIUM_FLAGS = [
 ];
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const REAL_ROOT = realpathSync(ROOT);
 const SHAKESPEARE = resolve(ROOT, '../shared/data/tinyshakespeare.txt');
 
 const TYPES: Record<string, string> = {
@@ -38,6 +43,13 @@ const TYPES: Record<string, string> = {
 
 /** Folders of the project the server shows; nothing else (no sources, no secrets). */
 const SERVED = ['web/', 'dist/', 'build/', 'node_modules/gpt-tokenizer/esm/', 'tests/browser/'];
+
+/** A path relative to the root that lies in one of the served folders. */
+function servable(rel: string): boolean {
+  return (
+    !rel.startsWith('..') && !rel.startsWith(sep) && SERVED.some((p) => (rel.split(sep).join('/') + '/').startsWith(p))
+  );
+}
 
 export interface WebServerOptions {
   port?: number;
@@ -60,8 +72,8 @@ export interface WebServer {
 export function startWebServer(options: WebServerOptions = {}): Promise<WebServer> {
   const isolated = options.isolated ?? true;
   const routes: Record<string, Route> = { '/data/tinyshakespeare.txt': SHAKESPEARE, ...options.routes };
-  const server = createServer((req, res) => {
-    const headers: Record<string, string> = { 'cache-control': 'no-cache' };
+  const server = createServer(async (req, res) => {
+    const headers: Record<string, string> = { 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' };
     if (isolated) {
       headers['cross-origin-opener-policy'] = 'same-origin';
       headers['cross-origin-embedder-policy'] = 'require-corp';
@@ -84,10 +96,10 @@ export function startWebServer(options: WebServerOptions = {}): Promise<WebServe
     }
     let file: Route | undefined = routes[path];
     if (typeof file === 'function') return file(req, res, headers);
+    const routed = file !== undefined;
     if (file === undefined) {
       const rel = normalize(path.slice(1) + (path.endsWith('/') ? 'index.html' : ''));
-      if (rel.startsWith('..') || !SERVED.some((p) => (rel + '/').startsWith(p)))
-        return fail(404, `not found: ${path}`);
+      if (!servable(rel)) return fail(404, `not found: ${path}`);
       file = join(ROOT, rel);
       if (!file.startsWith(ROOT + sep)) return fail(404, `not found: ${path}`);
     }
@@ -99,14 +111,37 @@ export function startWebServer(options: WebServerOptions = {}): Promise<WebServe
       });
       return res.end(req.method === 'HEAD' ? undefined : file);
     }
-    if (!existsSync(file) || !statSync(file).isFile()) return fail(404, `not found: ${path}`);
-    res.writeHead(200, {
-      ...headers,
-      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
-      'content-length': String(statSync(file).size),
-    });
-    if (req.method === 'HEAD') return res.end();
-    createReadStream(file).pipe(res);
+    // one open file answers the request: a file removed or replaced meanwhile (a rebuild) is
+    // either served whole as it was opened or refused, and a read error never takes the server down
+    try {
+      if (!routed && !servable(relative(REAL_ROOT, await realpath(file)))) return fail(404, `not found: ${path}`);
+      const fh = await open(file, 'r');
+      const stat = await fh.stat().catch(async (e: Error) => {
+        await fh.close();
+        throw e;
+      });
+      if (!stat.isFile()) {
+        await fh.close();
+        return fail(404, `not found: ${path}`);
+      }
+      res.writeHead(200, {
+        ...headers,
+        'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'content-length': String(stat.size),
+      });
+      if (req.method === 'HEAD') {
+        await fh.close();
+        return res.end();
+      }
+      const stream = fh.createReadStream();
+      stream.on('error', () => res.destroy()); // the status is sent: cutting the answer short says it failed
+      stream.pipe(res);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (res.headersSent) return res.destroy();
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return fail(404, `not found: ${path}`);
+      return fail(500, `could not read ${path}`);
+    }
   });
   return new Promise((resolvePromise, reject) => {
     server.once('error', reject);
