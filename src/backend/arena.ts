@@ -6,6 +6,8 @@
 export const PAGE_BYTES = 65536;
 export const MAX_PAGES = 65536; // wasm32: 4 GiB
 export const MAX_BYTES = PAGE_BYTES * MAX_PAGES;
+/** Memory a size check keeps free for the kernels' own data, the threads' tile buffers and what else runs beside the model. */
+export const RESERVED_BYTES = 64 * 2 ** 20;
 const ALIGN = 64; // cache line; also keeps every f32x4 load aligned
 
 export function formatBytes(n: number): string {

@@ -44,6 +44,9 @@ export function kernelsUrl(simd: SimdFlavor, shared: boolean): URL {
   return shared ? SHARED_KERNELS_URL : KERNELS_URL;
 }
 
+/** More kernel threads than this would only spend wasm memory on their tile buffers. */
+export const MAX_THREADS = 256;
+
 /** All cores where threads are possible: Node, or a cross-origin isolated page; else 1. */
 export async function defaultThreads(): Promise<number> {
   if (typeof self === 'undefined' && typeof process !== 'undefined') {
@@ -111,8 +114,10 @@ export class WasmBackend extends Backend {
 
   static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
     let threads = options.threads ?? (await defaultThreads());
-    if (!Number.isInteger(threads) || threads < 1)
-      throw new RangeError(`threads must be an integer >= 1, got ${threads}`);
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)
+      throw new RangeError(
+        `threads must be an integer from 1 to ${MAX_THREADS} (each takes a worker and its own tile buffer in wasm memory), got ${threads}`,
+      );
     let memory: WebAssembly.Memory;
     try {
       memory = new WebAssembly.Memory({ initial: KERNEL_PAGES, maximum: 65536, shared: threads > 1 });

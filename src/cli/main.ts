@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createBackend, type BackendName } from '../backend/index.js';
+import { MAX_THREADS } from '../backend/wasm.js';
 import type { GPT } from '../model/gpt.js';
 import { WEIGHT_DTYPES, type WeightDType } from '../model/parameters.js';
 import { loadGPT2Files } from '../weights/node.js';
@@ -96,7 +97,7 @@ async function loadModel(
 ): Promise<{ model: GPT; tokenizer: Tokenizer; seconds: number }> {
   const backendName = (values.backend as string) ?? 'wasm';
   if (backendName !== 'wasm' && backendName !== 'js') fail(`--backend must be wasm or js, got '${backendName}'`);
-  const threads = intOption('threads', values.threads as string | undefined, availableParallelism(), 1);
+  const threads = intOption('threads', values.threads as string | undefined, availableParallelism(), 1, MAX_THREADS);
   if (values.f16 && values.dtype !== undefined && values.dtype !== 'f16')
     fail(`--f16 is --dtype f16, but --dtype ${values.dtype as string} is given too`);
   const dtype = ((values.dtype as string | undefined) ?? (values.f16 ? 'f16' : 'f32')) as WeightDType;

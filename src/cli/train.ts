@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { createBackend, type BackendName } from '../backend/index.js';
+import { MAX_THREADS } from '../backend/wasm.js';
 import { GPT } from '../model/gpt.js';
 import { loadGPT2Files, readConfigJson } from '../weights/node.js';
 import {
@@ -16,7 +17,8 @@ import {
   type TokenizerSpec,
 } from '../tokenizer/index.js';
 import { TokenDataset, ChatDataset, decodeUtf8, type Dataset } from '../train/data.js';
-import { Trainer, NaNLossError, DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../train/trainer.js';
+import { Trainer, NaNLossError, DEFAULT_TRAIN_CONFIG, checkTrainConfig, type TrainConfig } from '../train/trainer.js';
+import { validateConfig } from '../model/config.js';
 import {
   saveCheckpoint,
   loadCheckpoint,
@@ -126,7 +128,7 @@ export async function runTrain(argv: string[]): Promise<void> {
   const backendName = (values.backend ?? 'wasm') as BackendName;
   if (backendName !== 'wasm' && backendName !== 'js') fail(`--backend must be wasm or js, got '${backendName}'`);
   const threads = num('threads', availableParallelism(), true);
-  if (threads < 1) fail(`--threads must be at least 1, got ${threads}`);
+  if (threads < 1 || threads > MAX_THREADS) fail(`--threads must be in 1..${MAX_THREADS}, got ${threads}`);
   const backend = await createBackend(backendName, { threads });
 
   let model: GPT,
@@ -187,12 +189,28 @@ export async function runTrain(argv: string[]): Promise<void> {
         n_positions: cfg.blockSize,
         vocab_size: tokenizer.vocabSize,
       };
+      try {
+        checkTrainConfig(cfg, validateConfig(config, 'the model')); // sizes from the numbers, before any allocation
+      } catch (e) {
+        fail((e as Error).message);
+      }
       model = new GPT(config, backend, { seed: cfg.seed });
     } else {
       const files = await locateModel(
         init,
         { onProgress: progressBar() },
-        { option: 'for inference only, gpt2 --dtype %s: training needs f32' },
+        {
+          option: 'for inference only, gpt2 --dtype %s: training needs f32',
+          check: (config) => {
+            if (cfg.blockSize > config.n_positions)
+              fail(`--block-size ${cfg.blockSize} is larger than ${init}'s context n_positions ${config.n_positions}`);
+            try {
+              checkTrainConfig(cfg, config); // before the weights are read or downloaded
+            } catch (e) {
+              fail(`${init}: ${(e as Error).message}`);
+            }
+          },
+        },
       );
       const spec = readConfigJson(files.config).wasm_gpt_tokenizer as TokenizerSpec | undefined;
       if (values.tokenizer && values.tokenizer !== (spec?.type ?? 'gpt2'))

@@ -99,7 +99,8 @@ const LAYER_KEYS = [
   'residual3',
 ] as const;
 
-export function allocateActivations(backend: Backend, c: GPTConfig, B: number, T: number): Activations {
+/** The tensors of a training pass's activations, in their block's order. */
+export function activationSpecs(c: GPTConfig, B: number, T: number): Spec[] {
   const C = c.n_embd,
     NH = c.n_head,
     V = c.vocab_size,
@@ -136,6 +137,11 @@ export function allocateActivations(backend: Backend, c: GPTConfig, B: number, T
     { name: 'probs', shape: [B, T, V] },
     { name: 'losses', shape: [B, T] },
   );
+  return specs;
+}
+
+export function allocateActivations(backend: Backend, c: GPTConfig, B: number, T: number): Activations {
+  const specs = activationSpecs(c, B, T);
   return block(backend, `activations for B=${B}, T=${T}`, specs, (get, ptr) => ({
     B,
     T,
@@ -159,7 +165,8 @@ export function allocateActivations(backend: Backend, c: GPTConfig, B: number, T
   }));
 }
 
-export function allocateActivationGrads(backend: Backend, c: GPTConfig, B: number, T: number): ActivationGrads {
+/** The tensors of the activations' gradients (one of each, shared by the layers). */
+export function activationGradSpecs(c: GPTConfig, B: number, T: number): Spec[] {
   const C = c.n_embd,
     NH = c.n_head,
     V = c.vocab_size;
@@ -178,13 +185,16 @@ export function allocateActivationGrads(backend: Backend, c: GPTConfig, B: numbe
     logits: [B, T, V],
     losses: [B, T],
   };
-  const specs = Object.entries(shapes).map(([name, shape]) => ({ name, shape }));
+  return Object.entries(shapes).map(([name, shape]) => ({ name, shape }));
+}
+
+export function allocateActivationGrads(backend: Backend, c: GPTConfig, B: number, T: number): ActivationGrads {
+  const specs = activationGradSpecs(c, B, T);
   return block(
     backend,
     `activation gradients for B=${B}, T=${T}`,
     specs,
-    (get, ptr) =>
-      ({ B, T, ptr, ...Object.fromEntries(Object.keys(shapes).map((k) => [k, get(k)])) }) as ActivationGrads,
+    (get, ptr) => ({ B, T, ptr, ...Object.fromEntries(specs.map((s) => [s.name, get(s.name)])) }) as ActivationGrads,
   );
 }
 

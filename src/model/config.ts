@@ -17,6 +17,9 @@ export const GPT2_PRESETS = {
 
 export type GPT2Preset = keyof typeof GPT2_PRESETS;
 
+/** No GPT comes near this many layers (GPT-3 has 96): a larger count is a broken config. */
+export const MAX_LAYERS = 4096;
+
 /** Check every field; the error names the field, its value and the rule it breaks. */
 export function validateConfig(c: GPTConfig, source = 'config'): GPTConfig {
   for (const key of ['n_layer', 'n_head', 'n_embd', 'n_positions', 'vocab_size'] as const) {
@@ -24,6 +27,10 @@ export function validateConfig(c: GPTConfig, source = 'config'): GPTConfig {
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
       throw new RangeError(`${source}: ${key} must be a positive integer, got ${JSON.stringify(v)}`);
     }
+  }
+  if (c.n_layer > MAX_LAYERS) {
+    // each layer is a dozen tensors: a count past this is a broken file, refused before anything is built per layer
+    throw new RangeError(`${source}: n_layer ${c.n_layer} is more than the ${MAX_LAYERS} layers this runtime builds`);
   }
   if (c.n_embd % c.n_head !== 0) {
     throw new RangeError(`${source}: n_embd (${c.n_embd}) is not divisible by n_head (${c.n_head})`);

@@ -7,6 +7,9 @@ import type { GPT } from '../model/gpt.js';
 import { Random } from '../model/random.js';
 import type { Dataset, Split } from './data.js';
 import { learningRate } from './schedule.js';
+import type { GPTConfig } from '../model/config.js';
+import { trainingBytes } from '../model/memory.js';
+import { MAX_BYTES, RESERVED_BYTES, formatBytes } from '../backend/arena.js';
 
 export interface TrainConfig {
   batchSize: number;
@@ -70,7 +73,8 @@ export class NaNLossError extends Error {
   }
 }
 
-export function checkTrainConfig(c: TrainConfig, nPositions: number): void {
+export function checkTrainConfig(c: TrainConfig, model: GPTConfig): void {
+  const nPositions = model.n_positions;
   for (const k of ['batchSize', 'blockSize', 'maxIters', 'gradAccum', 'evalInterval', 'evalIters'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < (k === 'maxIters' ? 0 : 1))
       throw new RangeError(`${k} must be a positive integer, got ${c[k]}`);
@@ -83,6 +87,26 @@ export function checkTrainConfig(c: TrainConfig, nPositions: number): void {
   }
   if (c.blockSize > nPositions)
     throw new RangeError(`block size ${c.blockSize} is larger than the model's context n_positions ${nPositions}`);
+  // from the numbers, before a batch is built or an activation allocated
+  const limit = MAX_BYTES - RESERVED_BYTES;
+  const need = trainingBytes(model, c.batchSize, c.blockSize);
+  if (need.total > limit) {
+    // the largest batch that fits: bytes grow with the batch, so a bisection finds it
+    let most = 0;
+    for (let hi = c.batchSize; hi - most > 1;) {
+      const mid = Math.floor((most + hi) / 2);
+      if (trainingBytes(model, mid, c.blockSize).total <= limit) most = mid;
+      else hi = mid;
+    }
+    throw new RangeError(
+      `batch size ${c.batchSize} x block size ${c.blockSize} needs ${formatBytes(need.total)} to train ` +
+        `(${formatBytes(need.weights)} of weights, gradients and AdamW moments, ${formatBytes(need.activations)} of activations and their gradients), ` +
+        `more than WebAssembly's ${formatBytes(limit)}; ` +
+        (most >= 1
+          ? `at most batch size ${most} fits at this block size`
+          : 'this model does not fit even at batch size 1'),
+    );
+  }
 }
 
 export class Trainer {
@@ -95,7 +119,7 @@ export class Trainer {
     readonly data: Dataset,
     readonly config: TrainConfig,
   ) {
-    checkTrainConfig(config, model.config.n_positions);
+    checkTrainConfig(config, model.config);
     this.rng = new Random(config.seed);
   }
 

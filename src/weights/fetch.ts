@@ -3,7 +3,7 @@
 // Cache Storage copy so a reload does not download again. Nothing is cached or kept until the
 // whole file has arrived and the model built from it; a failed load leaves nothing behind.
 import type { Backend } from '../backend/backend.js';
-import { MAX_BYTES } from '../backend/arena.js';
+import { MAX_BYTES, RESERVED_BYTES } from '../backend/arena.js';
 import { configFromHF, type GPTConfig } from '../model/config.js';
 import { countParameters, WEIGHT_DTYPES, type WeightDType } from '../model/parameters.js';
 import { inferenceBytes } from '../model/memory.js';
@@ -73,8 +73,6 @@ function formatBytes(n: number): string {
   return n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`;
 }
 
-/** Memory kept free for the kernels' own data, the threads' packing buffers and what else runs beside the model. */
-const RESERVED_BYTES = 64 * 2 ** 20;
 
 /** A response to read: from `cache` when it holds the URL, else fetched. */
 interface Body {

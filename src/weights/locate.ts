@@ -6,6 +6,7 @@ import { readConfig, resolveCheckpoint } from './node.js';
 import { hubFile, normalizeRepoId, HubError, type HubOptions } from './hub.js';
 import { checkModelFits } from './fetch.js';
 import type { WeightDType } from '../model/parameters.js';
+import type { GPTConfig } from '../model/config.js';
 
 export interface ModelFiles { config: string; weights: string; source: string }
 
@@ -15,20 +16,26 @@ export interface LocateOptions {
   /** The dtype the model will be held in, for the memory check; and how the caller names that choice. */
   dtype?: WeightDType;
   option?: string;
+  /** More checks of the config (a training run's memory), before the weights are read or downloaded. */
+  check?: (config: GPTConfig, source: string) => void;
 }
 
 /** `spec`: a path, or a hub id. The model must fit in wasm memory held as `dtype`, checked before its weights are read or downloaded. */
 export async function locateModel(spec: string, hub: HubOptions, options: LocateOptions = {}): Promise<ModelFiles> {
-  const { what = '--model', dtype, option } = options;
+  const { what = '--model', dtype, option, check } = options;
+  const checks = (config: GPTConfig, source: string) => {
+    checkModelFits(config, source, { dtype, option });
+    check?.(config, source);
+  };
   if (existsSync(spec)) {
     const files = resolveCheckpoint(spec);
-    checkModelFits(readConfig(files.config), files.config, { dtype, option });
+    checks(readConfig(files.config), files.config);
     return { ...files, source: spec };
   }
   const repo = normalizeRepoId(spec);
   if (!repo) throw new HubError(`${what} ${spec}: no such file or directory, and not a hub id like openai-community/gpt2`);
   const config = await hubFile(repo, 'config.json', hub);
-  checkModelFits(readConfig(config), `${repo} (config.json)`, { dtype, option });
+  checks(readConfig(config), `${repo} (config.json)`);
   const weights = await hubFile(repo, 'model.safetensors', hub);
   return { config, weights, source: repo };
 }
