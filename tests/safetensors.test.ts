@@ -79,6 +79,20 @@ describe('safetensors: bad files are refused with one line that names the proble
       `f.safetensors: tensor 'w' has an invalid shape [-1]`,
     );
   });
+  it('tensor names with control or bidi characters are shown escaped: the message stays one line and plain', () => {
+    const name = 'h.0\n\u001b[2J\u001b[31mfake: all good\u202e';
+    const json = JSON.stringify({ [name]: { dtype: 'Q4', shape: [1], data_offsets: [0, 1] } });
+    const msg = err(header(json, new Uint8Array(1))).message;
+    expect(msg).toBe(
+      `f.safetensors: tensor 'h.0\\u000a\\u001b[2J\\u001b[31mfake: all good\\u202e' has unknown dtype "Q4"`,
+    );
+    expect(msg).not.toMatch(/[\u0000-\u001f\u202e]/);
+    // a name asked for (from a caller) is escaped the same way
+    expect(() => new SafetensorsFile(valid, 'm.safetensors').info('wte\u0007\r')).toThrow(
+      "m.safetensors: no tensor named 'wte\\u0007\\u000d'",
+    );
+  });
+
   it('a valid file reads back what was written', () => {
     const f = new SafetensorsFile(
       writeSafetensors(

@@ -31,6 +31,17 @@ export interface SafetensorsHeader {
 
 export class SafetensorsError extends Error {
   override name = 'SafetensorsError';
+  /** Tensor names come from the file: control and bidi characters are shown escaped, so a name cannot break the line or rewrite the terminal. */
+  constructor(message: string) {
+    super(escapeControls(message));
+  }
+}
+
+export function escapeControls(text: string): string {
+  return text.replace(
+    /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** Read the 8-byte header length from the first bytes of a file. */
