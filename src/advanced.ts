@@ -49,6 +49,26 @@ export {
 } from './weights/safetensors.js';
 export { loadStateFromSafetensors } from './weights/gpt2.js';
 export {
+  parseGGUF,
+  ggufHeader,
+  GGUFError,
+  NeedMoreBytes,
+  GGML_TYPE,
+  ggmlTypeName,
+  type GGUFHeader,
+  type GGUFTensor,
+  type GGUFValue,
+} from './weights/gguf.js';
+export {
+  configFromGGUF,
+  checkGGUFTokenizer,
+  loadGGUFTensors,
+  gpt2ToGGUF,
+  ggufName,
+  type GGUFTensorOut,
+} from './weights/gguf-gpt2.js';
+export { gpt2Vocabulary } from './tokenizer/gpt2-vocab.js';
+export {
   fetchGPT2,
   fetchBytes,
   modelUrls,

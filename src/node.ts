@@ -22,3 +22,4 @@ export {
   writeFileAtomic,
 } from './weights/node.js';
 export { locateModel, type ModelFiles } from './weights/locate.js';
+export { loadGGUF, saveGGUF, readGGUFHeader, ggufConfig } from './weights/gguf-node.js';

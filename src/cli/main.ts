@@ -16,6 +16,7 @@ import { DEFAULT_MODEL } from '../weights/hub.js';
 import { tokenizerFromSpec, type Tokenizer, type TokenizerSpec } from '../tokenizer/index.js';
 import { readConfigJson } from '../weights/node.js';
 import { runTrain } from './train.js';
+import { runConvert } from './convert.js';
 import { generate } from '../generate/generate.js';
 import { perplexity } from '../generate/perplexity.js';
 import { progressBar } from './model-source.js';
@@ -34,18 +35,21 @@ Usage:
   gpt2 -p "PROMPT" [options]     stream GPT-2's continuation of PROMPT to stdout
   gpt2 ppl FILE [options]        perplexity of a text file under the model (sliding window)
   gpt2 train --data FILE --out DIR [options]   train or fine-tune (gpt2 train --help)
+  gpt2 convert MODEL OUT.gguf [--dtype D]      write GGUF for llama.cpp, or a Hugging Face
+                                               directory (gpt2 convert --help)
   gpt2 sample --model DIR -p "ROMEO:"          the same as gpt2 -p, for a trained model
 
 Model:
   --model M          a directory (config.json + model.safetensors), a .safetensors file with
-                     config.json beside it, or a Hugging Face hub id (default ${DEFAULT_MODEL};
+                     config.json beside it, a GPT-2 .gguf file (llama.cpp's; F32, F16, Q8_0,
+                     Q4_0), or a Hugging Face hub id (default ${DEFAULT_MODEL};
                      also gpt2-medium, gpt2-large, gpt2-xl). Hub files come from the Hugging Face
                      cache ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub) or are
                      downloaded into it (resumable, checksum-verified; HF_HUB_OFFLINE=1 forbids it)
   --revision R       hub branch, tag or commit (default main)
   --backend B        wasm (default) or js (the plain reference kernels, slow)
   --threads N        kernel threads (default: all cores)
-  --dtype D          how the weights are held: f32 (default); f16 (half the memory, logits within
+  --dtype D          how the weights are held: f32 (default; a GGUF's own type); f16 (half the memory, logits within
                      about 1e-3); q8_0 or q4_0, llama.cpp's 8- and 4-bit block formats, quantized
                      as they load: 3.8x / 7x less memory than f32 and faster decode (q8_0 changes
                      the text little, q4_0 more); gpt2-xl needs q8_0 or q4_0. Training needs f32
@@ -100,8 +104,10 @@ async function loadModel(
   const threads = intOption('threads', values.threads as string | undefined, availableParallelism(), 1, MAX_THREADS);
   if (values.f16 && values.dtype !== undefined && values.dtype !== 'f16')
     fail(`--f16 is --dtype f16, but --dtype ${values.dtype as string} is given too`);
-  const dtype = ((values.dtype as string | undefined) ?? (values.f16 ? 'f16' : 'f32')) as WeightDType;
-  if (!WEIGHT_DTYPES.includes(dtype)) fail(`--dtype must be one of ${WEIGHT_DTYPES.join(', ')}, got '${dtype}'`);
+  // no --dtype: a GGUF keeps its own, safetensors load as f32
+  const dtype = ((values.dtype as string | undefined) ?? (values.f16 ? 'f16' : undefined)) as WeightDType | undefined;
+  if (dtype !== undefined && !WEIGHT_DTYPES.includes(dtype))
+    fail(`--dtype must be one of ${WEIGHT_DTYPES.join(', ')}, got '${dtype}'`);
 
   const t0 = performance.now();
   const files = await locateModel(
@@ -127,6 +133,7 @@ async function loadModel(
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === 'train') return runTrain(argv.slice(1));
+  if (argv[0] === 'convert') return runConvert(argv.slice(1));
   const command = argv[0] === 'ppl' ? 'ppl' : 'generate';
   const { values, positionals } = parseArgs({
     args: command === 'ppl' || argv[0] === 'sample' ? argv.slice(1) : argv,

@@ -216,7 +216,7 @@ export async function runTrain(argv: string[]): Promise<void> {
       if (values.tokenizer && values.tokenizer !== (spec?.type ?? 'gpt2'))
         fail(`--tokenizer ${values.tokenizer} does not match the ${spec?.type ?? 'gpt2'} tokenizer of ${init}`);
       tokenizer = tokenizerFromSpec(spec, files.config);
-      model = loadGPT2Files(files.config, files.weights, backend);
+      model = loadGPT2Files(files.config, files.weights, backend, 'f32');
       if (model.config.vocab_size !== tokenizer.vocabSize)
         fail(`${init}: vocab_size ${model.config.vocab_size} does not match its tokenizer's ${tokenizer.vocabSize}`);
       if (cfg.blockSize > model.config.n_positions)

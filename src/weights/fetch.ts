@@ -8,7 +8,8 @@ import { configFromHF, type GPTConfig } from '../model/config.js';
 import { countParameters, WEIGHT_DTYPES, type WeightDType } from '../model/parameters.js';
 import { inferenceBytes } from '../model/memory.js';
 import { checkFinite } from './gpt2.js';
-import { SafetensorsStream } from './stream.js';
+import { SafetensorsStream, GGUFStream } from './stream.js';
+import { configFromGGUF, checkGGUFTokenizer } from './gguf-gpt2.js';
 import { GPT } from '../model/gpt.js';
 import { normalizeRepoId } from './repo.js';
 
@@ -56,11 +57,16 @@ export function modelUrls(source: string): { config: string; weights: string } {
   if (repo) base = `${HF_ENDPOINT}/${repo}/resolve/main/`;
   else if (/^(https?:)?\/\//.test(s) || s.startsWith('/') || s.startsWith('.')) base = s;
   else throw new Error(`"${s}" is neither a URL nor a Hugging Face repo id (owner/name)`);
-  const g = globalThis as { location?: { href: string } };
-  const abs = (u: string) => new URL(u, g.location?.href ?? 'http://localhost/').href;
+  const abs = absolute;
   if (/\.safetensors(\?.*)?$/.test(base)) return { weights: abs(base), config: abs(new URL('config.json', abs(base)).href) };
   if (!base.endsWith('/')) base += '/';
   return { config: abs(base + 'config.json'), weights: abs(base + 'model.safetensors') };
+}
+
+/** A URL made absolute against the page's (or http://localhost/ where there is no page). */
+function absolute(u: string): string {
+  const g = globalThis as { location?: { href: string } };
+  return new URL(u, g.location?.href ?? 'http://localhost/').href;
 }
 
 function openCache(name: string | false | undefined): Promise<Cache | null> {
@@ -204,6 +210,7 @@ export function checkModelFits(config: GPTConfig, source: string, options: FitOp
 
 /** Download (or take from the cache) a GPT-2 checkpoint and build it on `backend`. */
 export async function fetchGPT2(source: string, backend: Backend, options: FetchModelOptions = {}): Promise<FetchedModel> {
+  if (/\.gguf(\?.*)?$/i.test(source.trim())) return fetchGGUF(absolute(source.trim()), backend, options);
   const urls = modelUrls(source);
   const cache = await openCache(options.cache);
   const cfg = await fetchBytes(urls.config, 'config.json', cache, options);
@@ -221,20 +228,81 @@ export async function fetchGPT2(source: string, backend: Backend, options: Fetch
   // The weights stream into the model tensor by tensor (quantized as they come when dtype asks),
   // never held whole; a download goes to the cache as it arrives, and is kept only if the model
   // was built from it (a failure errors the cache's copy, so Cache Storage drops it).
-  const body = await openBody(urls.weights, 'model.safetensors', cache, options);
   const model = new GPT(config, backend, { init: 'none', dtype });
+  let sink: SafetensorsStream;
+  const got = await download(urls.weights, 'model.safetensors', cache, options, {
+    start: (total) => (sink = new SafetensorsStream(model, total ?? Number.MAX_SAFE_INTEGER, urls.weights)),
+    push: (v) => sink.push(v),
+    finish: () => {
+      sink.finish();
+      checkFinite(model, urls.weights);
+    },
+    fail: () => model.dispose(),
+    // weights first, so a cached config always has its weights
+    extra: { url: urls.config, bytes: cfg.bytes, type: 'application/json' },
+  });
+  return { model, configJson, url: urls.weights, ...got };
+}
+
+/** A GPT-2 GGUF from a URL (llama.cpp's layout, F32 / F16 / Q8_0 / Q4_0), streamed into the model in its own dtype unless options.dtype says otherwise. */
+async function fetchGGUF(url: string, backend: Backend, options: FetchModelOptions): Promise<FetchedModel> {
+  const cache = await openCache(options.cache);
+  let sink: GGUFStream;
+  let configJson: Record<string, unknown> = {};
+  const got = await download(url, url.split('/').pop()!.split('?')[0], cache, options, {
+    start: (total) =>
+      (sink = new GGUFStream(total ?? Number.MAX_SAFE_INTEGER, url, (h) => {
+        const { config, dtype: stored } = configFromGGUF(h, url);
+        checkGGUFTokenizer(h, url);
+        const dtype = typeof options.dtype === 'function' ? options.dtype(config) : (options.dtype ?? stored);
+        checkModelFits(config, url, { maxBytes: options.maxBytes, dtype, option: options.dtypeOption });
+        options.onPlan?.({ config, dtype, memoryBytes: inferenceBytes(config, dtype) });
+        configJson = { model_type: 'gpt2', ...config, n_ctx: config.n_positions };
+        return new GPT(config, backend, { init: 'none', dtype });
+      })),
+    push: (v) => sink.push(v),
+    finish: () => checkFinite(sink.finish(), url),
+    fail: () => sink?.model?.dispose(),
+  });
+  return { model: sink!.model!, configJson, url, ...got };
+}
+
+interface Sink {
+  start(total: number | null): void;
+  push(v: Uint8Array): void;
+  finish(): void;
+  fail(): void;
+  /** A small file to cache beside this one once it is kept (config.json). */
+  extra?: { url: string; bytes: Uint8Array; type: string };
+}
+
+/** Stream a download (or the cached copy) into `sink`, teeing a download into the cache; the copy is kept only if `finish` succeeds. */
+async function download(
+  url: string,
+  file: string,
+  cache: Cache | null,
+  options: FetchModelOptions,
+  sink: Sink,
+): Promise<{ fromCache: boolean; bytes: number; cacheError?: string }> {
+  let body: Body;
+  try {
+    body = await openBody(url, file, cache, options);
+  } catch (e) {
+    sink.fail();
+    throw e;
+  }
   let toCache: ReadableStreamDefaultController<Uint8Array> | undefined; // set by the stream's start
   let cacheError: string | undefined;
   const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
   if (body.total !== null) headers['content-length'] = String(body.total);
   const put = cache && !body.fromCache
-    ? cache.put(urls.weights, new Response(new ReadableStream<Uint8Array>({ start: (c) => { toCache = c; } }), { headers }))
+    ? cache.put(url, new Response(new ReadableStream<Uint8Array>({ start: (c) => { toCache = c; } }), { headers }))
     : null;
   put?.catch(() => {}); // its failure is read below
   let loaded: number;
   try {
-    const sink = new SafetensorsStream(model, body.total ?? Number.MAX_SAFE_INTEGER, urls.weights);
-    loaded = await readBody(body, urls.weights, 'model.safetensors', options, (v) => {
+    sink.start(body.total);
+    loaded = await readBody(body, url, file, options, (v) => {
       sink.push(v);
       try {
         toCache?.enqueue(v);
@@ -243,17 +311,16 @@ export async function fetchGPT2(source: string, backend: Backend, options: Fetch
       }
     });
     sink.finish();
-    checkFinite(model, urls.weights);
   } catch (e) {
     try {
       toCache?.error(e);
     } catch {
       // already closed or errored
     }
-    model.dispose();
+    sink.fail();
     if (put) {
       await put.catch(() => {});
-      await cache!.delete(urls.weights).catch(() => false);
+      await cache!.delete(url).catch(() => false);
     }
     throw e;
   }
@@ -261,15 +328,15 @@ export async function fetchGPT2(source: string, backend: Backend, options: Fetch
     try {
       toCache?.close();
       await put;
-      // weights first, so a cached config always has its weights
-      await cache!.put(urls.config, new Response(cfg.bytes as BufferSource, { headers: { 'content-type': 'application/json', 'content-length': String(cfg.bytes.length) } }));
+      const x = sink.extra;
+      if (x) await cache!.put(x.url, new Response(x.bytes as BufferSource, { headers: { 'content-type': x.type, 'content-length': String(x.bytes.length) } }));
     } catch (e) {
       // a full quota (or a private window) only costs the next load a download
       cacheError = `${(e as Error).name}: ${(e as Error).message}`;
-      await cache!.delete(urls.weights).catch(() => false);
+      await cache!.delete(url).catch(() => false);
     }
   }
-  return { model, configJson, url: urls.weights, fromCache: body.fromCache, bytes: loaded, cacheError };
+  return { fromCache: body.fromCache, bytes: loaded, cacheError };
 }
 
 /** Forget the cached copies of a model (or of all models). */

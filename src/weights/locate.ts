@@ -2,7 +2,7 @@
 // Face cache (downloading into it when needed). A model too large for wasm32 memory is refused
 // from its config.json, before its weights are downloaded.
 import { existsSync } from 'node:fs';
-import { readConfig, resolveCheckpoint } from './node.js';
+import { readConfig, resolveCheckpoint, fileDType } from './node.js';
 import { hubFile, normalizeRepoId, HubError, type HubOptions } from './hub.js';
 import { checkModelFits } from './fetch.js';
 import type { WeightDType } from '../model/parameters.js';
@@ -23,13 +23,13 @@ export interface LocateOptions {
 /** `spec`: a path, or a hub id. The model must fit in wasm memory held as `dtype`, checked before its weights are read or downloaded. */
 export async function locateModel(spec: string, hub: HubOptions, options: LocateOptions = {}): Promise<ModelFiles> {
   const { what = '--model', dtype, option, check } = options;
-  const checks = (config: GPTConfig, source: string) => {
-    checkModelFits(config, source, { dtype, option });
+  const checks = (config: GPTConfig, source: string, as: WeightDType = 'f32') => {
+    checkModelFits(config, source, { dtype: dtype ?? as, option });
     check?.(config, source);
   };
   if (existsSync(spec)) {
     const files = resolveCheckpoint(spec);
-    checks(readConfig(files.config), files.config);
+    checks(readConfig(files.config), files.config, fileDType(files.weights));
     return { ...files, source: spec };
   }
   const repo = normalizeRepoId(spec);

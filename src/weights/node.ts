@@ -21,6 +21,7 @@ import type { Backend } from '../backend/backend.js';
 import type { GPT, WeightDType } from '../model/gpt.js';
 import { configFromHF, type GPTConfig } from '../model/config.js';
 import { headerLength, parseHeader, decodeFloats, SafetensorsError, type SafetensorsHeader } from './safetensors.js';
+import { ggufConfig, loadGGUF } from './gguf-node.js';
 import { matchTensors, checkFinite, modelToSafetensors, buildModel, hfConfigJson } from './gpt2.js';
 export { hfConfigJson };
 
@@ -61,6 +62,7 @@ function metadataConfig(path: string): string | null {
 export function resolveCheckpoint(path: string): { weights: string; config: string } {
   if (!existsSync(path)) throw new Error(`${path}: no such file or directory`);
   const isDir = statSync(path).isDirectory();
+  if (!isDir && path.endsWith('.gguf')) return { weights: path, config: path }; // config and tokenizer in its metadata
   const weights = isDir ? join(path, 'model.safetensors') : path;
   const config = isDir ? join(path, 'config.json') : join(path, '..', 'config.json');
   if (!existsSync(weights)) throw new Error(`${path}: no model.safetensors in this directory`);
@@ -73,6 +75,7 @@ export function resolveCheckpoint(path: string): { weights: string; config: stri
 
 /** config.json as parsed JSON (the CLI also reads our tokenizer entry from it); from a .safetensors path, the config in its metadata. */
 export function readConfigJson(path: string): Record<string, unknown> {
+  if (path.endsWith('.gguf')) return ggufConfig(path).json;
   let json: unknown;
   try {
     json = JSON.parse(path.endsWith('.safetensors') ? metadataConfig(path) ?? 'null' : readFileSync(path, 'utf8'));
@@ -117,14 +120,20 @@ export function loadWeightsFromFile(model: GPT, path: string): void {
 }
 
 /** A GPT from a checkpoint directory or file in Hugging Face GPT-2 layout. */
-export function loadGPT2(path: string, backend: Backend, dtype: WeightDType = 'f32'): GPT {
+export function loadGPT2(path: string, backend: Backend, dtype?: WeightDType): GPT {
   const { weights, config } = resolveCheckpoint(path);
   return loadGPT2Files(config, weights, backend, dtype);
 }
 
 /** A GPT from a config.json and a model.safetensors that may live apart (as in the hub cache). */
-export function loadGPT2Files(configPath: string, weightsPath: string, backend: Backend, dtype: WeightDType = 'f32'): GPT {
-  return buildModel(readConfig(configPath), backend, (model) => loadWeightsFromFile(model, weightsPath), dtype);
+export function loadGPT2Files(configPath: string, weightsPath: string, backend: Backend, dtype?: WeightDType): GPT {
+  if (weightsPath.endsWith('.gguf')) return loadGGUF(weightsPath, backend, dtype);
+  return buildModel(readConfig(configPath), backend, (model) => loadWeightsFromFile(model, weightsPath), dtype ?? 'f32');
+}
+
+/** The dtype a model file holds its linear weights in: a GGUF's own, f32 for safetensors (converted from F16/BF16 on load). */
+export function fileDType(weightsPath: string): WeightDType {
+  return weightsPath.endsWith('.gguf') ? ggufConfig(weightsPath).dtype : 'f32';
 }
 
 /** A file could not be written (a full disk, a size limit, permissions); the old file is unchanged. */
@@ -136,12 +145,17 @@ export class FileWriteError extends Error {
  * Write a file atomically: a temp file in the same directory, flushed to disk, then one rename over
  * the old file. On any error (a full disk) the temp file is removed and the old file is untouched.
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+export function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array | ((write: (bytes: Uint8Array) => void) => void),
+): void {
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
   try {
     const fd = openSync(tmp, 'w');
     try {
-      writeFileSync(fd, data);
+      // a function writes the file in pieces (a GGUF tensor by tensor), never whole in memory
+      if (typeof data === 'function') data((b) => writeFileSync(fd, b));
+      else writeFileSync(fd, data);
       fsyncSync(fd);
     } finally {
       closeSync(fd);

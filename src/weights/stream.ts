@@ -6,6 +6,9 @@
 import type { GPT } from '../model/gpt.js';
 import { headerLength, parseHeader, decodeFloats, SafetensorsError, type TensorInfo } from './safetensors.js';
 import { matchTensors } from './gpt2.js';
+import { parseGGUF, NeedMoreBytes, GGUFError, type GGUFHeader, type GGUFTensor } from './gguf.js';
+import { planGGUF, loadGGUFTensor, checkTiedHead } from './gguf-gpt2.js';
+import type { ParameterSpec } from '../model/parameters.js';
 
 export class SafetensorsStream {
   private head: Uint8Array = new Uint8Array(0);
@@ -75,5 +78,96 @@ export class SafetensorsStream {
       throw new SafetensorsError(`${this.source}: the file ended at byte ${this.pos} before ${missing} was complete`);
     }
     this.model.markParametersChanged();
+  }
+}
+
+/**
+ * A GGUF file read as it arrives: bytes gather until the header parses (a GPT-2 GGUF's tokenizer
+ * keys are about 1.5 MB), `build` makes the model from it (config, dtype, memory check), then each
+ * tensor goes into the model once its bytes are in (blocks that match copied as they are).
+ */
+export class GGUFStream {
+  private head: Uint8Array = new Uint8Array(0);
+  private header: GGUFHeader | null = null;
+  private plan: Map<string, ParameterSpec> | null = null;
+  private order: GGUFTensor[] = [];
+  private next = 0;
+  private buf: Uint8Array | null = null;
+  private filled = 0;
+  private pos = 0;
+  private embd: Uint8Array | null = null; // kept only to compare an output.weight with
+  private needed = 0;
+  model: GPT | null = null;
+
+  constructor(
+    private readonly size: number,
+    private readonly source: string,
+    private readonly build: (h: GGUFHeader) => GPT,
+  ) {}
+
+  push(chunk: Uint8Array): void {
+    let v = chunk;
+    if (!this.header) {
+      const head = new Uint8Array(this.head.length + v.length);
+      head.set(this.head);
+      head.set(v, this.head.length);
+      this.head = head;
+      if (head.length < this.needed && head.length < this.size) return; // not yet what the last try asked for
+      try {
+        this.header = parseGGUF(head, this.size, this.source);
+      } catch (e) {
+        if (!(e instanceof NeedMoreBytes)) throw e;
+        this.needed = e.bytes;
+        return;
+      }
+      this.model = this.build(this.header);
+      this.plan = planGGUF(this.model, this.header, this.source);
+      this.order = [...this.header.tensors].sort((a, b) => a.begin - b.begin);
+      this.head = new Uint8Array(0);
+      v = head; // replay from byte 0: the header's bytes are skipped below
+    }
+    this.data(v);
+  }
+
+  private data(v: Uint8Array): void {
+    let at = 0;
+    while (at < v.length && this.next < this.order.length) {
+      const t = this.order[this.next];
+      if (this.pos < t.begin) {
+        const skip = Math.min(t.begin - this.pos, v.length - at);
+        this.pos += skip;
+        at += skip;
+        continue;
+      }
+      this.buf ??= new Uint8Array(t.end - t.begin);
+      const n = Math.min(this.buf.length - this.filled, v.length - at);
+      this.buf.set(v.subarray(at, at + n), this.filled);
+      this.filled += n;
+      this.pos += n;
+      at += n;
+      if (this.filled === this.buf.length) {
+        const spec = this.plan!.get(t.name);
+        if (spec) loadGGUFTensor(this.model!, spec, t, this.buf, this.source);
+        if (t.name === 'token_embd.weight' && this.header!.tensors.some((x) => x.name === 'output.weight')) this.embd = this.buf;
+        if (t.name === 'output.weight') {
+          if (!this.embd) throw new GGUFError(`${this.source}: output.weight comes before token_embd.weight`);
+          checkTiedHead(this.buf, this.embd, this.source);
+        }
+        this.buf = null;
+        this.filled = 0;
+        this.next++;
+      }
+    }
+    this.pos += v.length - at;
+  }
+
+  /** After the last byte: the file held the whole header and every tensor. */
+  finish(): GPT {
+    if (!this.header || this.next < this.order.length) {
+      const missing = this.header ? `tensor '${this.order[this.next].name}'` : 'its header';
+      throw new GGUFError(`${this.source}: the download ended before ${missing} was complete`);
+    }
+    this.model!.markParametersChanged();
+    return this.model!;
   }
 }

@@ -1,0 +1,96 @@
+// GGUF files on disk (Node): the header read in growing prefixes (a GPT-2 GGUF's tokenizer keys
+// take about 1.5 MB), each tensor with one positioned read; writing streams the header and one
+// tensor at a time into a temp file renamed into place. Node-only: the browser entry never imports it.
+import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Backend } from '../backend/backend.js';
+import { GPT, type WeightDType } from '../model/gpt.js';
+import { parseGGUF, NeedMoreBytes, GGUFError, type GGUFHeader } from './gguf.js';
+import { configFromGGUF, checkGGUFTokenizer, loadGGUFTensors, gpt2ToGGUF } from './gguf-gpt2.js';
+import { checkFinite } from './gpt2.js';
+import { checkModelFits } from './fetch.js';
+import { writeFileAtomic } from './node.js';
+
+function readAt(fd: number, begin: number, end: number, source: string): Uint8Array {
+  const out = new Uint8Array(end - begin);
+  for (let done = 0; done < out.length; ) {
+    const n = readSync(fd, out, done, out.length - done, begin + done);
+    if (n === 0) throw new GGUFError(`${source}: file ended at byte ${begin + done} while reading ${out.length} bytes`);
+    done += n;
+  }
+  return out;
+}
+
+export function readGGUFHeader(fd: number, source: string): GGUFHeader {
+  const size = fstatSync(fd).size;
+  let want = Math.min(size, 4 << 20);
+  for (;;) {
+    try {
+      return parseGGUF(readAt(fd, 0, want, source), size, source);
+    } catch (e) {
+      if (!(e instanceof NeedMoreBytes)) throw e;
+      want = e.bytes;
+    }
+  }
+}
+
+function withFile<T>(path: string, use: (fd: number) => T): T {
+  const fd = openSync(path, 'r');
+  try {
+    return use(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A GGUF's config as Hugging Face's config.json names it, and the dtype of its linear weights. */
+export function ggufConfig(path: string): { json: Record<string, unknown>; dtype: WeightDType } {
+  return withFile(path, (fd) => {
+    const h = readGGUFHeader(fd, path);
+    const { config, dtype } = configFromGGUF(h, path);
+    checkGGUFTokenizer(h, path);
+    return { json: { model_type: 'gpt2', ...config, n_ctx: config.n_positions }, dtype };
+  });
+}
+
+/** A GPT from a GPT-2 GGUF file, held as `dtype` (default: the file's own). */
+export function loadGGUF(path: string, backend: Backend, dtype?: WeightDType): GPT {
+  const fd = openSync(path, 'r');
+  try {
+    const h = readGGUFHeader(fd, path);
+    const { config, dtype: stored } = configFromGGUF(h, path);
+    checkGGUFTokenizer(h, path);
+    const as = dtype ?? stored;
+    checkModelFits(config, path, { dtype: as, option: '--dtype %s' });
+    const model = new GPT(config, backend, { init: 'none', dtype: as });
+    try {
+      loadGGUFTensors(model, h, (b, e) => readAt(fd, b, e, path), path);
+      checkFinite(model, path);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    return model;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Write a GPT-2 model (GPT-2's BPE) as a GGUF in its own dtype, tensor by tensor: a temp file, renamed into place when whole. */
+export function saveGGUF(model: GPT, path: string, name?: string): number {
+  const { header, tensors } = gpt2ToGGUF(model, name ?? basename(path).replace(/\.gguf$/, ''));
+  let size = 0;
+  writeFileAtomic(path, (write) => {
+    const put = (b: Uint8Array) => {
+      write(b);
+      size += b.length;
+    };
+    put(header);
+    for (const t of tensors) {
+      const data = t.data();
+      put(data);
+      if (data.length % 32) put(new Uint8Array(32 - (data.length % 32)));
+    }
+  });
+  return size;
+}
