@@ -1,6 +1,6 @@
 // The development server (`npm run web`): serves the demo page and what it imports from the project
 // root: web/ (the page and its bundle), dist/ and build/ (the library and its wasm), gpt-tokenizer's
-// ESM build, tests/browser/ (the browser tests' pages) and Tiny Shakespeare from ../shared at
+// ESM build, tests/browser/ (the browser tests' pages), wllama's ESM build (llama.cpp, for the tests) and Tiny Shakespeare from ../shared at
 // /data/tinyshakespeare.txt; nothing else (no sources, no secrets; a symlink that leads elsewhere is
 // refused). It sends COOP/COEP so the page is cross-origin isolated (threads), nosniff on every
 // answer, and answers a file it cannot read with an error instead of going down. The browser
@@ -42,7 +42,14 @@ const TYPES: Record<string, string> = {
 };
 
 /** Folders of the project the server shows; nothing else (no sources, no secrets). */
-const SERVED = ['web/', 'dist/', 'build/', 'node_modules/gpt-tokenizer/esm/', 'tests/browser/'];
+const SERVED = [
+  'web/',
+  'dist/',
+  'build/',
+  'node_modules/gpt-tokenizer/esm/',
+  'tests/browser/',
+  'node_modules/@wllama/wllama/esm/', // llama.cpp in WebAssembly, for the side-by-side tests
+];
 
 /** A path relative to the root that lies in one of the served folders. */
 function servable(rel: string): boolean {
