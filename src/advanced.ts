@@ -47,7 +47,8 @@ export {
   headerLength,
   parseHeader,
 } from './weights/safetensors.js';
-export { loadStateFromSafetensors } from './weights/gpt2.js';
+export { loadStateFromSafetensors, checkFinite } from './weights/gpt2.js';
+export { SafetensorsStream, GGUFStream } from './weights/stream.js';
 export {
   parseGGUF,
   ggufHeader,

@@ -21,6 +21,7 @@ import {
   modelToSafetensors,
   hfConfigJson,
   writeSafetensors,
+  gpt2ToGGUF,
 } from '../src/advanced.js';
 import { readShared, expectClose, SHARED } from './helpers.js';
 
@@ -105,7 +106,26 @@ function routes(): Record<string, Route> {
     '/models/xl/config.json': new TextEncoder().encode(xl),
     '/models/slow/config.json': tinyConfig(),
     '/models/slow/model.safetensors': slowWeights,
+    '/models/bpe-q8.gguf': ggufModel(),
   };
+}
+
+/** A small GPT-2-vocabulary model as a q8_0 GGUF (llama.cpp's layout), made here from a seed. */
+function ggufModel(): Uint8Array {
+  const model = new GPT({ n_layer: 2, n_head: 2, n_embd: 64, n_positions: 64, vocab_size: 50257 }, new JsBackend(), {
+    seed: 9,
+    dtype: 'q8_0',
+  });
+  const { header, tensors } = gpt2ToGGUF(model, 'bpe-q8');
+  const parts = [header, ...tensors.map((t) => t.data())];
+  const out = new Uint8Array(parts.reduce((n, p) => n + Math.ceil(p.length / 32) * 32, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += Math.ceil(p.length / 32) * 32;
+  }
+  model.dispose();
+  return out;
 }
 
 const ref = haveChromium
@@ -294,6 +314,33 @@ describe.skipIf(!haveChromium)('in Chromium', () => {
     expect((await page.textContent('#output .generated'))!.length).toBeGreaterThan(0);
     await page.selectOption('#dtype', 'auto');
     await page.screenshot({ path: new URL('generate.png', SHOTS).pathname, fullPage: true });
+    await page.close();
+  });
+
+  it('the demo loads a q8_0 GGUF from a URL and from the file picker, holds it as q8_0 and generates', async () => {
+    const page = await openDemo(plain);
+    expect(await loadUrl(page, '/models/bpe-q8.gguf')).toContain('Loaded /models/bpe-q8.gguf');
+    expect(await page.textContent('#model-badge')).toMatch(/q8_0 weights, [\d.]+ MB to run$/);
+    await page.fill('#prompt', 'The quick brown fox');
+    await page.fill('#max-tokens', '12');
+    await page.fill('#temperature', '0');
+    await page.click('#generate');
+    await page.waitForFunction(() => document.body.dataset.busy === '');
+    const text = await page.textContent('#output .generated');
+    expect(text!.length).toBeGreaterThan(0);
+    expect(await page.textContent('#gen-stats')).toMatch(/q8_0 weights$/);
+    // the same file chosen from disk gives the same greedy text
+    await page.setInputFiles('#model-files', {
+      name: 'bpe-q8.gguf',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from(ggufModel()),
+    });
+    await page.waitForFunction(() =>
+      /Loaded bpe-q8\.gguf/.test(document.querySelector('#model-status')?.textContent ?? ''),
+    );
+    await page.click('#generate');
+    await page.waitForFunction(() => document.body.dataset.busy === '');
+    expect(await page.textContent('#output .generated')).toBe(text);
     await page.close();
   });
 

@@ -6,10 +6,11 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { gguf as hfGGUF } from '@huggingface/gguf';
 import { startWebServer } from '../scripts/web-server.js';
+import { startFakeHub } from './hub-server.js';
 import { fetchGPT2 } from '../src/weights/fetch.js';
 import { createBackend, type Backend } from '../src/backend/index.js';
 import { GPT } from '../src/model/gpt.js';
@@ -117,6 +118,46 @@ describe('GGUF: written, read back, read by another reader', () => {
       await cut.close();
     } finally {
       await server.close();
+    }
+  });
+
+  it('gpt2 --model owner/name/file.gguf: the header first (a Range request), then the file into the Hugging Face cache; offline after', async () => {
+    const bytes = readFileSync(join(dir, 'm-q8_0.gguf'));
+    const hub = await startFakeHub({ 'test-org/tiny-gguf': { 'model-q8_0.gguf': bytes } });
+    const cache = join(dir, 'hub-cache');
+    const run = (env: Record<string, string>) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const args = ['-p', 'The quick brown fox', '--temperature', '0', '--max-tokens', '8'];
+        const child = spawn(process.execPath, [CLI, ...args, '--model', 'test-org/tiny-gguf/model-q8_0.gguf'], {
+          env: { ...process.env, HF_HUB_CACHE: cache, ...env },
+        });
+        let stdout = '',
+          stderr = '';
+        child.stdout.on('data', (d) => (stdout += d));
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+    try {
+      const first = await run({ HF_ENDPOINT: hub.url });
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.stdout).toBe(
+        gpt2(
+          '-p',
+          'The quick brown fox',
+          '--temperature',
+          '0',
+          '--max-tokens',
+          '8',
+          '--model',
+          join(dir, 'm-q8_0.gguf'),
+        ).stdout,
+      );
+      expect(hub.requests.some((r) => r.range === `bytes=0-${(4 << 20) - 1}`)).toBe(true); // the header, before the file
+      const offline = await run({ HF_ENDPOINT: 'http://127.0.0.1:9', HF_HUB_OFFLINE: '1' });
+      expect(offline.code, offline.stderr).toBe(0);
+      expect(offline.stdout).toBe(first.stdout);
+    } finally {
+      await hub.close();
     }
   });
 

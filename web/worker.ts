@@ -11,16 +11,11 @@ import {
   TokenDataset,
   CharTokenizer,
   tokenizerFromSpec,
-  configFromHF,
   fetchGPT2,
   clearWeightsCache,
-  checkModelFits,
-  gptFromSafetensors,
   modelToSafetensors,
   hfConfigJson,
   generate,
-  headerLength,
-  parseHeader,
   DEFAULT_TRAIN_CONFIG,
   type Backend,
   type Tokenizer,
@@ -32,6 +27,7 @@ import {
   type WeightDType,
 } from '../src/advanced.js';
 import type { AttentionResult, DTypeChoice, EngineInfo, ModelInfo, Request, WorkerEvent } from './protocol.js';
+import { modelFromFiles } from './files.js';
 
 const scope = self as unknown as {
   postMessage(m: WorkerEvent, transfer?: Transferable[]): void;
@@ -92,8 +88,9 @@ function tokenizerFor(configJson: Record<string, unknown>, vocab: number, source
 }
 
 /** The dtype a model is held in: the page's choice, or with 'auto' q8_0 when its f32 weights would take more than 1 GB. */
-function pickDtype(choice: DTypeChoice | undefined, config: GPTConfig): WeightDType {
-  return choice && choice !== 'auto' ? choice : weightBytes(config, 'f32') > 1e9 ? 'q8_0' : 'f32';
+function pickDtype(choice: DTypeChoice | undefined, config: GPTConfig, own?: WeightDType): WeightDType {
+  if (choice && choice !== 'auto') return choice;
+  return own ?? (weightBytes(config, 'f32') > 1e9 ? 'q8_0' : 'f32'); // a GGUF keeps its own
 }
 
 /** Tell the page what the model will take, before its weights download. */
@@ -133,7 +130,7 @@ async function loadUrl(id: number, url: string, choice?: DTypeChoice): Promise<M
   try {
     const got = await fetchGPT2(url, be, {
       signal: loadAbort.signal,
-      dtype: (config) => pickDtype(choice, config),
+      dtype: (config, own) => pickDtype(choice, config, own),
       dtypeOption: 'Weights: %s',
       onPlan: (p) => plan(id, p.config, p.dtype),
       onProgress: (p) => post({ id, event: 'progress', ...p }),
@@ -145,7 +142,7 @@ async function loadUrl(id: number, url: string, choice?: DTypeChoice): Promise<M
       got.model.dispose();
       throw e;
     }
-    return install(got.model, tokenizer, {
+    return install(got.model, tokenizer!, {
       name: url,
       loadSeconds: (performance.now() - t0) / 1000,
       fromCache: got.fromCache,
@@ -157,53 +154,24 @@ async function loadUrl(id: number, url: string, choice?: DTypeChoice): Promise<M
   }
 }
 
-/** A .safetensors file chosen by the user, with its config.json or the config stored in its metadata (as this page saves it). */
+/** Files chosen by the user: a GPT-2 .gguf, or a .safetensors with its config.json (or the config this page stores in its metadata). */
 async function loadFiles(id: number, files: File[], choice?: DTypeChoice): Promise<ModelInfo> {
   const be = requireBackend();
   const t0 = performance.now();
-  const weights = files.find((f) => f.name.endsWith('.safetensors'));
-  const configFile = files.find((f) => f.name.endsWith('.json'));
-  if (!weights)
-    throw new Error(`no .safetensors file among ${files.map((f) => f.name).join(', ') || 'the chosen files'}`);
-  let configJson: Record<string, unknown> | null = null;
-  if (configFile) {
-    try {
-      configJson = JSON.parse(await configFile.text());
-    } catch (e) {
-      throw new Error(`${configFile.name}: not JSON (${(e as Error).message.split('\n')[0]})`);
-    }
-  }
-  // the header first (a few kB): a file that is not safetensors, or a model too large, is refused
-  // before its gigabytes are read
-  const first = new Uint8Array(await weights.slice(0, 8).arrayBuffer());
-  const n = headerLength(first, weights.size, weights.name);
-  const header = parseHeader(new Uint8Array(await weights.slice(8, 8 + n).arrayBuffer()), weights.size, weights.name);
-  if (!configJson) {
-    const stored = header.metadata.config;
-    if (!stored)
-      throw new Error(`${weights.name} has no config in its metadata: choose its config.json together with it`);
-    try {
-      configJson = JSON.parse(stored);
-    } catch (e) {
-      throw new Error(
-        `${weights.name}: the config in its metadata is not JSON (${(e as Error).message.split('\n')[0]})`,
-      );
-    }
-  }
-  const config: GPTConfig = configFromHF(configJson!, configFile?.name ?? `${weights.name} metadata`);
-  const dtype = pickDtype(choice, config);
-  checkModelFits(config, weights.name, { dtype, option: 'Weights: %s' });
-  plan(id, config, dtype);
-  const tokenizer = tokenizerFor(configJson!, config.vocab_size, configFile?.name ?? weights.name);
-  post({ id, event: 'progress', file: weights.name, loaded: 0, total: weights.size, fromCache: false });
-  const bytes = new Uint8Array(await weights.arrayBuffer());
-  post({ id, event: 'progress', file: weights.name, loaded: bytes.length, total: weights.size, fromCache: false });
-  const model = gptFromSafetensors(bytes, config, be, weights.name, dtype);
-  return install(model, tokenizer, {
-    name: weights.name,
+  let tokenizer: Tokenizer;
+  const got = await modelFromFiles(files, be, {
+    dtype: (config, own) => pickDtype(choice, config, own),
+    onPlan: (config, dtype, configJson) => {
+      tokenizer = tokenizerFor(configJson, config.vocab_size, files.map((f) => f.name).join(', '));
+      plan(id, config, dtype);
+    },
+    onProgress: (p) => post({ id, event: 'progress', ...p }),
+  });
+  return install(got.model, tokenizer!, {
+    name: got.name,
     loadSeconds: (performance.now() - t0) / 1000,
     fromCache: false,
-    bytes: bytes.length,
+    bytes: got.bytes,
   });
 }
 

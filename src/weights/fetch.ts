@@ -25,8 +25,11 @@ export interface FetchModelOptions {
   cache?: string | false;
   /** Refuse a model that needs more memory than this to run (default: wasm32's 4 GiB, less the kernels' room). */
   maxBytes?: number;
-  /** How the model holds its weights: 'f32' (default), 'q8_0' or 'q4_0' (quantized as they load), or a choice made from the config. */
-  dtype?: WeightDType | ((config: GPTConfig) => WeightDType);
+  /**
+   * How the model holds its weights: 'f32' (default; a GGUF's own dtype), 'f16', 'q8_0' or 'q4_0'
+   * (converted as they load), or a choice made from the config (and a GGUF's own dtype).
+   */
+  dtype?: WeightDType | ((config: GPTConfig, own?: WeightDType) => WeightDType);
   /** How the user asks for a dtype in a message that names one (see FitOptions.option). */
   dtypeOption?: string;
   /** Called before the weights download, with the dtype and the memory the model will take. */
@@ -254,7 +257,7 @@ async function fetchGGUF(url: string, backend: Backend, options: FetchModelOptio
       (sink = new GGUFStream(total ?? Number.MAX_SAFE_INTEGER, url, (h) => {
         const { config, dtype: stored } = configFromGGUF(h, url);
         checkGGUFTokenizer(h, url);
-        const dtype = typeof options.dtype === 'function' ? options.dtype(config) : (options.dtype ?? stored);
+        const dtype = typeof options.dtype === 'function' ? options.dtype(config, stored) : (options.dtype ?? stored);
         checkModelFits(config, url, { maxBytes: options.maxBytes, dtype, option: options.dtypeOption });
         options.onPlan?.({ config, dtype, memoryBytes: inferenceBytes(config, dtype) });
         configJson = { model_type: 'gpt2', ...config, n_ctx: config.n_positions };

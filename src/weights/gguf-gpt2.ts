@@ -11,7 +11,7 @@ import { f16ToF32 } from '../backend/f16.js';
 import { dequantize_q8_0, dequantize_q4_0 } from '../kernels/quant.js';
 import { gpt2Vocabulary } from '../tokenizer/gpt2-vocab.js';
 import { END_OF_TEXT_ID } from '../tokenizer/gpt2.js';
-import { GGUFError, GGML_TYPE, ggmlTypeName, ggufHeader, type GGUFHeader, type GGUFTensor, type GGUFValue, type GGUFWriteValue } from './gguf.js';
+import { GGUFError, GGML_TYPE, ggufHeader, type GGUFHeader, type GGUFTensor, type GGUFValue, type GGUFWriteValue } from './gguf.js';
 
 const HF_TO_GGUF: [RegExp, string][] = [
   [/^wte\.weight$/, 'token_embd.weight'],

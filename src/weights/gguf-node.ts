@@ -43,6 +43,11 @@ function withFile<T>(path: string, use: (fd: number) => T): T {
   }
 }
 
+/** The header of a GGUF file on disk. */
+export function ggufHeaderOf(path: string): GGUFHeader {
+  return withFile(path, (fd) => readGGUFHeader(fd, path));
+}
+
 /** A GGUF's config as Hugging Face's config.json names it, and the dtype of its linear weights. */
 export function ggufConfig(path: string): { json: Record<string, unknown>; dtype: WeightDType } {
   return withFile(path, (fd) => {

@@ -16,6 +16,8 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmS
 import { homedir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { pathsInfo, downloadFile } from '@huggingface/hub';
+import { parseGGUF, NeedMoreBytes, type GGUFHeader } from './gguf.js';
+import { ggufHeaderOf } from './gguf-node.js';
 
 export { DEFAULT_MODEL, normalizeRepoId } from './repo.js';
 
@@ -138,6 +140,55 @@ export async function hubFile(repo: string, file: string, options: HubOptions = 
   }
   linkInto(blobPath, pointer);
   return pointer;
+}
+
+/**
+ * The header of a GGUF on the hub, from its first megabytes (Range requests), so that a model too
+ * large is refused before its weights download. From the cache when the file is there.
+ */
+export async function hubGGUFHeader(repo: string, file: string, options: HubOptions = {}): Promise<GGUFHeader> {
+  const cached = cachedFile(repo, file, options.revision ?? 'main', options.cacheDir ?? hubCacheDir());
+  if (cached) return ggufHeaderOf(cached);
+  const hubUrl = options.hubUrl ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co';
+  const url = `${hubUrl}/${repo}/resolve/${encodeURIComponent(options.revision ?? 'main')}/${file}`;
+  const token = options.accessToken ?? process.env.HF_TOKEN;
+  let want = 4 << 20;
+  for (;;) {
+    let res: Response;
+    try {
+      res = await (options.fetch ?? fetch)(url, {
+        headers: { Range: `bytes=0-${want - 1}`, ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+      });
+    } catch (e) {
+      throw new HubError(`${repo}/${file} is not in the Hugging Face cache and ${hubUrl} could not be reached (${oneLine(e)})`);
+    }
+    if (res.status === 404) throw new HubError(`${hubUrl}: ${repo} has no file ${file}`);
+    if (!res.ok) throw new HubError(`${url}: HTTP ${res.status}`);
+    const size = Number(/\/(\d+)$/.exec(res.headers.get('content-range') ?? '')?.[1] ?? res.headers.get('content-length'));
+    const bytes = new Uint8Array(await readAtMost(res, want));
+    try {
+      return parseGGUF(bytes, size, `${repo}/${file}`);
+    } catch (e) {
+      if (!(e instanceof NeedMoreBytes) || e.bytes <= want) throw e;
+      want = e.bytes;
+    }
+  }
+}
+
+/** The first `n` bytes of a response body (a server that ignores Range sends all: the rest is not read). */
+async function readAtMost(res: Response, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let have = 0;
+  const reader = res.body!.getReader();
+  while (have < n) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    const take = Math.min(value.length, n - have);
+    out.set(value.subarray(0, take), have);
+    have += take;
+  }
+  await reader.cancel().catch(() => {});
+  return out.subarray(0, have);
 }
 
 /** The commit id a branch or tag points to, from the hub's revision API (a 40-hex id, or an error). */

@@ -3,7 +3,8 @@
 // from its config.json, before its weights are downloaded.
 import { existsSync } from 'node:fs';
 import { readConfig, resolveCheckpoint, fileDType } from './node.js';
-import { hubFile, normalizeRepoId, HubError, type HubOptions } from './hub.js';
+import { hubFile, hubGGUFHeader, normalizeRepoId, HubError, type HubOptions } from './hub.js';
+import { configFromGGUF, checkGGUFTokenizer } from './gguf-gpt2.js';
 import { checkModelFits } from './fetch.js';
 import type { WeightDType } from '../model/parameters.js';
 import type { GPTConfig } from '../model/config.js';
@@ -31,6 +32,17 @@ export async function locateModel(spec: string, hub: HubOptions, options: Locate
     const files = resolveCheckpoint(spec);
     checks(readConfig(files.config), files.config, fileDType(files.weights));
     return { ...files, source: spec };
+  }
+  const gguf = /^([A-Za-z0-9][\w.-]*\/[\w.-]+)\/([\w./-]+\.gguf)$/.exec(spec);
+  if (gguf && !gguf[2].split('/').includes('..')) {
+    // a GGUF in a hub repo: its header first (the config is in it), then the file
+    const [, repo, file] = gguf;
+    const h = await hubGGUFHeader(repo, file, hub);
+    const { config, dtype: own } = configFromGGUF(h, `${repo}/${file}`);
+    checkGGUFTokenizer(h, `${repo}/${file}`);
+    checks(config, `${repo}/${file}`, own);
+    const path = await hubFile(repo, file, hub);
+    return { config: path, weights: path, source: `${repo}/${file}` };
   }
   const repo = normalizeRepoId(spec);
   if (!repo) throw new HubError(`${what} ${spec}: no such file or directory, and not a hub id like openai-community/gpt2`);
