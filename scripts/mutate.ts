@@ -130,3 +130,39 @@ export function mutate(file: Uint8Array, rand: Random): { bytes: Uint8Array; wha
     }
   }
 }
+
+/**
+ * One mutant of a valid GGUF file whose header ends at `dataStart`: random header bytes (anywhere,
+ * or in its last 4 kB, where the tensor infos are), a u64 count, length or offset overwritten with
+ * an extreme value, a u32 type or dimension count overwritten, or the file cut short.
+ */
+export function mutateGGUF(file: Uint8Array, dataStart: number, rand: Random): { bytes: Uint8Array; what: string } {
+  const b = file.slice();
+  const tail = Math.max(0, dataStart - 4096);
+  const at = (n: number) => (rand.int(2) ? rand.int(dataStart - n) : tail + rand.int(dataStart - tail - n));
+  switch (rand.int(4)) {
+    case 0: {
+      const p = at(1);
+      b[p] = rand.int(256);
+      return { bytes: b, what: `byte ${p}` };
+    }
+    case 1: {
+      const p = at(8);
+      const v = [0n, 1n, 2n ** 31n, 2n ** 63n - 1n, 2n ** 64n - 1n, BigInt(file.length), BigInt(rand.int(1 << 30))][
+        rand.int(7)
+      ];
+      new DataView(b.buffer).setBigUint64(p, v, true);
+      return { bytes: b, what: `u64 ${v} at ${p}` };
+    }
+    case 2: {
+      const p = at(4);
+      const v = rand.int(40);
+      new DataView(b.buffer).setUint32(p, v, true);
+      return { bytes: b, what: `u32 ${v} at ${p}` };
+    }
+    default: {
+      const n = rand.int(file.length);
+      return { bytes: b.subarray(0, n), what: `cut to ${n} bytes` };
+    }
+  }
+}

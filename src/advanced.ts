@@ -65,6 +65,7 @@ export {
   checkGGUFTokenizer,
   loadGGUFTensors,
   gpt2ToGGUF,
+  gptFromGGUF,
   ggufName,
   type GGUFTensorOut,
 } from './weights/gguf-gpt2.js';

@@ -4,14 +4,15 @@
 // tokenizer keys. Reading puts each tensor into the model in the model's dtype: q8_0 / q4_0
 // blocks that match are copied byte for byte (llama.cpp's blocks are ours), anything else goes
 // through f32. Runtime-agnostic: the bytes come from a callback (a file, a download).
-import type { GPT, WeightDType } from '../model/gpt.js';
+import { GPT, type WeightDType } from '../model/gpt.js';
+import type { Backend } from '../backend/backend.js';
 import { validateConfig, type GPTConfig } from '../model/config.js';
 import { storedAs, type ParameterSpec } from '../model/parameters.js';
 import { f16ToF32 } from '../backend/f16.js';
 import { dequantize_q8_0, dequantize_q4_0 } from '../kernels/quant.js';
 import { gpt2Vocabulary } from '../tokenizer/gpt2-vocab.js';
 import { END_OF_TEXT_ID } from '../tokenizer/gpt2.js';
-import { GGUFError, GGML_TYPE, ggufHeader, type GGUFHeader, type GGUFTensor, type GGUFValue, type GGUFWriteValue } from './gguf.js';
+import { parseGGUF, GGUFError, GGML_TYPE, ggufHeader, type GGUFHeader, type GGUFTensor, type GGUFValue, type GGUFWriteValue } from './gguf.js';
 
 const HF_TO_GGUF: [RegExp, string][] = [
   [/^wte\.weight$/, 'token_embd.weight'],
@@ -154,7 +155,18 @@ export function loadGGUFTensor(model: GPT, spec: ParameterSpec, t: GGUFTensor, b
   if (stored.dtype === DTYPE_OF_TYPE[t.type] && (t.type === GGML_TYPE.Q8_0 || t.type === GGML_TYPE.Q4_0)) {
     checkScales(t, bytes, source);
     model.parameter(spec.name).blocks().set(bytes); // llama.cpp's blocks, (out, in): ours exactly
-  } else model.loadParameter(spec.name, (dst) => decodeTensor(t, bytes, spec, dst), `${source}: '${t.name}'`);
+  } else {
+    try {
+      model.loadParameter(spec.name, (dst) => decodeTensor(t, bytes, spec, dst), source);
+    } catch (e) {
+      throw new GGUFError((e as Error).message); // a value the dtype cannot hold: the file's fault
+    }
+  }
+  if (stored.dtype === 'f32') {
+    const d = model.parameter(spec.name).data();
+    for (let i = 0; i < d.length; i++)
+      if (!Number.isFinite(d[i])) throw new GGUFError(`${source}: tensor '${t.name}' holds ${d[i]} at index ${i}`);
+  }
 }
 
 /** An LM head stored apart must hold token_embd's bytes exactly. */
@@ -241,4 +253,19 @@ export function gpt2ToGGUF(model: GPT, name = 'GPT-2'): { header: Uint8Array; te
   const tensors = ggufTensors(model);
   const { header } = ggufHeader(gpt2Metadata(model.config, model.dtype, name), tensors);
   return { header, tensors };
+}
+
+/** A GPT from a whole GPT-2 GGUF file in memory, held as `dtype` (default: the file's own). */
+export function gptFromGGUF(bytes: Uint8Array, backend: Backend, source = 'model.gguf', dtype?: WeightDType): GPT {
+  const h = parseGGUF(bytes, bytes.length, source);
+  const { config, dtype: own } = configFromGGUF(h, source);
+  checkGGUFTokenizer(h, source);
+  const model = new GPT(config, backend, { init: 'none', dtype: dtype ?? own });
+  try {
+    loadGGUFTensors(model, h, (b, e) => bytes.subarray(b, e), source);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
 }

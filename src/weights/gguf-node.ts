@@ -7,7 +7,6 @@ import type { Backend } from '../backend/backend.js';
 import { GPT, type WeightDType } from '../model/gpt.js';
 import { parseGGUF, NeedMoreBytes, GGUFError, type GGUFHeader } from './gguf.js';
 import { configFromGGUF, checkGGUFTokenizer, loadGGUFTensors, gpt2ToGGUF } from './gguf-gpt2.js';
-import { checkFinite } from './gpt2.js';
 import { checkModelFits } from './fetch.js';
 import { writeFileAtomic } from './node.js';
 
@@ -69,8 +68,7 @@ export function loadGGUF(path: string, backend: Backend, dtype?: WeightDType): G
     checkModelFits(config, path, { dtype: as, option: '--dtype %s' });
     const model = new GPT(config, backend, { init: 'none', dtype: as });
     try {
-      loadGGUFTensors(model, h, (b, e) => readAt(fd, b, e, path), path);
-      checkFinite(model, path);
+      loadGGUFTensors(model, h, (b, e) => readAt(fd, b, e, path), path); // each tensor checked finite
     } catch (e) {
       model.dispose();
       throw e;
