@@ -11,7 +11,7 @@ import { SafetensorsError } from '../src/weights/safetensors.js';
 import { gptFromSafetensors, modelToSafetensors } from '../src/weights/gpt2.js';
 import { mutate, mutateGGUF } from './mutate.js';
 import { parseGGUF, GGUFError } from '../src/weights/gguf.js';
-import { gpt2ToGGUF, gptFromGGUF } from '../src/weights/gguf-gpt2.js';
+import { gpt2GGUFBytes, gptFromGGUF } from '../src/weights/gguf-gpt2.js';
 import { Random } from '../src/model/random.js';
 
 const { values } = parseArgs({
@@ -30,23 +30,11 @@ const config = gguf
   : { n_layer: 2, n_head: 2, n_embd: 12, n_positions: 16, vocab_size: 29 };
 const backend = await WasmBackend.create();
 const source = new GPT(config, backend, { seed: 1, dtype: gguf ? 'q8_0' : 'f32' });
-const valid = gguf ? ggufBytes(source) : modelToSafetensors(source);
+const valid = gguf ? gpt2GGUFBytes(source) : modelToSafetensors(source);
 source.dispose();
 const dataStart = gguf ? parseGGUF(valid, valid.length, 'valid').dataStart : 0;
 const FormatError = gguf ? GGUFError : SafetensorsError;
 
-/** A model as one GGUF file in memory. */
-function ggufBytes(model: GPT): Uint8Array {
-  const { header, tensors } = gpt2ToGGUF(model);
-  const parts = [header, ...tensors.map((t) => t.data())];
-  const out = new Uint8Array(parts.reduce((n, p) => n + Math.ceil(p.length / 32) * 32, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += Math.ceil(p.length / 32) * 32;
-  }
-  return out;
-}
 const rand = new Random(seed);
 const counts = { loaded: 0, refused: 0, crashed: 0, slow: 0 };
 const crashes: string[] = [];

@@ -65,6 +65,7 @@ export {
   checkGGUFTokenizer,
   loadGGUFTensors,
   gpt2ToGGUF,
+  gpt2GGUFBytes,
   gptFromGGUF,
   ggufName,
   type GGUFTensorOut,

@@ -21,7 +21,7 @@ import {
   modelToSafetensors,
   hfConfigJson,
   writeSafetensors,
-  gpt2ToGGUF,
+  gpt2GGUFBytes,
 } from '../src/advanced.js';
 import { readShared, expectClose, SHARED } from './helpers.js';
 
@@ -116,14 +116,7 @@ function ggufModel(): Uint8Array {
     seed: 9,
     dtype: 'q8_0',
   });
-  const { header, tensors } = gpt2ToGGUF(model, 'bpe-q8');
-  const parts = [header, ...tensors.map((t) => t.data())];
-  const out = new Uint8Array(parts.reduce((n, p) => n + Math.ceil(p.length / 32) * 32, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += Math.ceil(p.length / 32) * 32;
-  }
+  const out = gpt2GGUFBytes(model, 'bpe-q8');
   model.dispose();
   return out;
 }

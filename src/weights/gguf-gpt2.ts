@@ -269,3 +269,16 @@ export function gptFromGGUF(bytes: Uint8Array, backend: Backend, source = 'model
   }
   return model;
 }
+
+/** A GPT-2 model as one GGUF file in memory (for small models; files on disk are written tensor by tensor). */
+export function gpt2GGUFBytes(model: GPT, name?: string): Uint8Array {
+  const { header, tensors } = gpt2ToGGUF(model, name);
+  const parts = [header, ...tensors.map((t) => t.data())];
+  const out = new Uint8Array(parts.reduce((n, p) => n + Math.ceil(p.length / 32) * 32, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += Math.ceil(p.length / 32) * 32;
+  }
+  return out;
+}
