@@ -75,6 +75,7 @@ export {
   fetchGPT2,
   fetchBytes,
   modelUrls,
+  ggufUrl,
   checkModelFits,
   clearWeightsCache,
   WEIGHTS_CACHE,

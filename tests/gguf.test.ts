@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { gguf as hfGGUF } from '@huggingface/gguf';
 import { startWebServer } from '../scripts/web-server.js';
 import { startFakeHub } from './hub-server.js';
-import { fetchGPT2 } from '../src/weights/fetch.js';
+import { fetchGPT2, ggufUrl } from '../src/weights/fetch.js';
 import { createBackend, type Backend } from '../src/backend/index.js';
 import { GPT } from '../src/model/gpt.js';
 import { WEIGHT_DTYPES } from '../src/model/parameters.js';
@@ -95,6 +95,11 @@ describe('GGUF: written, read back, read by another reader', () => {
         onPlan: (p) => plans.push(`${p.dtype} ${p.config.n_layer}x${p.config.n_embd}`),
       });
       expect(plans).toEqual(['q4_0 2x64']);
+      // a hub repo and file name, as the page's URL field takes it
+      expect(ggufUrl('ggml-org/models/gpt2/ggml-model-q8_0.gguf')).toBe(
+        'https://huggingface.co/ggml-org/models/resolve/main/gpt2/ggml-model-q8_0.gguf',
+      );
+      expect(ggufUrl('https://example.org/m.gguf')).toBe('https://example.org/m.gguf');
       const file = loadGGUF(join(dir, 'm-q4_0.gguf'), backend);
       expect(logits(got.model)).toEqual(logits(file));
       expect(got.bytes).toBe(readFileSync(join(dir, 'm-q4_0.gguf')).length);

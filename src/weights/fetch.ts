@@ -66,6 +66,14 @@ export function modelUrls(source: string): { config: string; weights: string } {
   return { config: abs(base + 'config.json'), weights: abs(base + 'model.safetensors') };
 }
 
+/** A GGUF's URL: a URL as it is, or a hub repo and file (owner/name/file.gguf) on huggingface.co. */
+export function ggufUrl(source: string): string {
+  const s = source.trim();
+  const hub = /^([A-Za-z0-9][\w.-]*\/[\w.-]+)\/([\w./-]+\.gguf)$/.exec(s);
+  if (hub && !s.includes('..')) return `${HF_ENDPOINT}/${hub[1]}/resolve/main/${hub[2]}`;
+  return absolute(s);
+}
+
 /** A URL made absolute against the page's (or http://localhost/ where there is no page). */
 function absolute(u: string): string {
   const g = globalThis as { location?: { href: string } };
@@ -213,7 +221,7 @@ export function checkModelFits(config: GPTConfig, source: string, options: FitOp
 
 /** Download (or take from the cache) a GPT-2 checkpoint and build it on `backend`. */
 export async function fetchGPT2(source: string, backend: Backend, options: FetchModelOptions = {}): Promise<FetchedModel> {
-  if (/\.gguf(\?.*)?$/i.test(source.trim())) return fetchGGUF(absolute(source.trim()), backend, options);
+  if (/\.gguf(\?.*)?$/i.test(source.trim())) return fetchGGUF(ggufUrl(source), backend, options);
   const urls = modelUrls(source);
   const cache = await openCache(options.cache);
   const cfg = await fetchBytes(urls.config, 'config.json', cache, options);
