@@ -62,6 +62,7 @@ export {
 } from './weights/gguf.js';
 export {
   configFromGGUF,
+  ggufConfigJson,
   checkGGUFTokenizer,
   loadGGUFTensors,
   gpt2ToGGUF,

@@ -8,6 +8,7 @@ import {
   GGUFStream,
   configFromHF,
   configFromGGUF,
+  ggufConfigJson,
   checkGGUFTokenizer,
   checkModelFits,
   checkFinite,
@@ -88,7 +89,7 @@ async function fromGGUF(file: File, backend: Backend, options: FilesOptions): Pr
     checkGGUFTokenizer(h, file.name);
     const dtype = options.dtype(config, own);
     checkModelFits(config, file.name, { dtype, option: 'Weights: %s' });
-    configJson = { model_type: 'gpt2', ...config, n_ctx: config.n_positions };
+    configJson = ggufConfigJson(config);
     options.onPlan(config, dtype, configJson);
     return new GPT(config, backend, { init: 'none', dtype });
   });

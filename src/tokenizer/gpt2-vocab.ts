@@ -13,21 +13,31 @@ function byteAlphabet(): string[] {
   return out;
 }
 
-let cached: { tokens: string[]; merges: string[] } | null = null;
+let tokens: string[] | null = null;
+let merges: string[] | null = null;
+
+/** GPT-2's 50,257 token strings (checking a file's vocabulary needs only these). */
+export function gpt2Tokens(): string[] {
+  if (tokens) return tokens;
+  const tok = new GPT2Tokenizer();
+  const alphabet = byteAlphabet();
+  tokens = Array.from({ length: GPT2_VOCAB_SIZE }, (_, id) =>
+    id === END_OF_TEXT_ID ? '<|endoftext|>' : Array.from(tok.bytes(id), (x) => alphabet[x]).join(''),
+  );
+  return tokens;
+}
 
 /** The 50,257 token strings and 50,000 merges ("Ġ t") of GPT-2's BPE. */
 export function gpt2Vocabulary(): { tokens: string[]; merges: string[] } {
-  if (cached) return cached;
+  const all = gpt2Tokens();
+  if (merges) return { tokens: all, merges };
   const tok = new GPT2Tokenizer();
   const alphabet = byteAlphabet();
-  const bytes = Array.from({ length: GPT2_VOCAB_SIZE }, (_, id) => tok.bytes(id));
-  const spell = (b: Uint8Array) => Array.from(b, (x) => alphabet[x]).join('');
-  const tokens = bytes.map((b, id) => (id === END_OF_TEXT_ID ? '<|endoftext|>' : spell(b)));
   const rank = new Map<string, number>();
-  for (let id = 0; id < END_OF_TEXT_ID; id++) rank.set(tokens[id], id);
-  const merges: string[] = [];
+  for (let id = 0; id < END_OF_TEXT_ID; id++) rank.set(all[id], id);
+  const out: string[] = [];
   for (let id = 256; id < END_OF_TEXT_ID; id++) {
-    let parts = Array.from(bytes[id], (x) => alphabet[x]);
+    let parts = Array.from(tok.bytes(id), (x) => alphabet[x]);
     for (;;) {
       let best = -1,
         bestRank = id;
@@ -41,9 +51,9 @@ export function gpt2Vocabulary(): { tokens: string[]; merges: string[] } {
       if (best < 0) break;
       parts = [...parts.slice(0, best), parts[best] + parts[best + 1], ...parts.slice(best + 2)];
     }
-    if (parts.length !== 2) throw new Error(`GPT-2 token ${id} (${tokens[id]}) is not one merge of two tokens`);
-    merges.push(`${parts[0]} ${parts[1]}`);
+    if (parts.length !== 2) throw new Error(`GPT-2 token ${id} (${all[id]}) is not one merge of two tokens`);
+    out.push(`${parts[0]} ${parts[1]}`);
   }
-  cached = { tokens, merges };
-  return cached;
+  merges = out;
+  return { tokens: all, merges };
 }

@@ -9,7 +9,7 @@ import { countParameters, WEIGHT_DTYPES, type WeightDType } from '../model/param
 import { inferenceBytes } from '../model/memory.js';
 import { checkFinite } from './gpt2.js';
 import { SafetensorsStream, GGUFStream } from './stream.js';
-import { configFromGGUF, checkGGUFTokenizer } from './gguf-gpt2.js';
+import { configFromGGUF, ggufConfigJson, checkGGUFTokenizer } from './gguf-gpt2.js';
 import { GPT } from '../model/gpt.js';
 import { normalizeRepoId } from './repo.js';
 
@@ -268,7 +268,7 @@ async function fetchGGUF(url: string, backend: Backend, options: FetchModelOptio
         const dtype = typeof options.dtype === 'function' ? options.dtype(config, stored) : (options.dtype ?? stored);
         checkModelFits(config, url, { maxBytes: options.maxBytes, dtype, option: options.dtypeOption });
         options.onPlan?.({ config, dtype, memoryBytes: inferenceBytes(config, dtype) });
-        configJson = { model_type: 'gpt2', ...config, n_ctx: config.n_positions };
+        configJson = ggufConfigJson(config);
         return new GPT(config, backend, { init: 'none', dtype });
       })),
     push: (v) => sink.push(v),

@@ -10,7 +10,7 @@ import { validateConfig, type GPTConfig } from '../model/config.js';
 import { storedAs, type ParameterSpec } from '../model/parameters.js';
 import { f16ToF32 } from '../backend/f16.js';
 import { dequantize_q8_0, dequantize_q4_0 } from '../kernels/quant.js';
-import { gpt2Vocabulary } from '../tokenizer/gpt2-vocab.js';
+import { gpt2Vocabulary, gpt2Tokens } from '../tokenizer/gpt2-vocab.js';
 import { END_OF_TEXT_ID } from '../tokenizer/gpt2.js';
 import { parseGGUF, GGUFError, GGML_TYPE, ggufHeader, type GGUFHeader, type GGUFTensor, type GGUFValue, type GGUFWriteValue } from './gguf.js';
 
@@ -88,12 +88,17 @@ export function configFromGGUF(h: GGUFHeader, source: string): { config: GPTConf
   return { config, dtype: DTYPE_OF_TYPE[qkv.type] };
 }
 
+/** A GGUF's config as Hugging Face's config.json names it (what the loaders hand on beside the model). */
+export function ggufConfigJson(config: GPTConfig): Record<string, unknown> {
+  return { model_type: 'gpt2', ...config, n_ctx: config.n_positions };
+}
+
 /** The tokenizer keys must be GPT-2's BPE: its 50,257 tokens, in order. */
 export function checkGGUFTokenizer(h: GGUFHeader, source: string): void {
   const model = meta(h, 'tokenizer.ggml.model', source);
   if (model !== 'gpt2') throw new GGUFError(`${source}: tokenizer '${String(model).slice(0, 40)}' is not GPT-2's BPE ('gpt2')`);
   const tokens = meta(h, 'tokenizer.ggml.tokens', source);
-  const ours = gpt2Vocabulary().tokens;
+  const ours = gpt2Tokens();
   if (!Array.isArray(tokens) || tokens.length !== ours.length)
     throw new GGUFError(`${source}: the vocabulary has ${Array.isArray(tokens) ? tokens.length : 'no'} tokens; GPT-2's has ${ours.length}`);
   const at = tokens.findIndex((t, i) => t !== ours[i]);
@@ -248,7 +253,7 @@ export function gpt2Metadata(config: GPTConfig, dtype: WeightDType, name: string
 
 /** A GPT-2 model with GPT-2's BPE as a GGUF: the header, then each tensor's bytes padded to 32. */
 export function gpt2ToGGUF(model: GPT, name = 'GPT-2'): { header: Uint8Array; tensors: GGUFTensorOut[] } {
-  if (model.config.vocab_size !== gpt2Vocabulary().tokens.length)
+  if (model.config.vocab_size !== gpt2Tokens().length)
     throw new Error(`a GGUF carries GPT-2's BPE: this model's vocabulary has ${model.config.vocab_size} tokens, not 50,257`);
   const tensors = ggufTensors(model);
   const { header } = ggufHeader(gpt2Metadata(model.config, model.dtype, name), tensors);

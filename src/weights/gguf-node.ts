@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import { GPT, type WeightDType } from '../model/gpt.js';
 import { parseGGUF, NeedMoreBytes, GGUFError, type GGUFHeader } from './gguf.js';
-import { configFromGGUF, checkGGUFTokenizer, loadGGUFTensors, gpt2ToGGUF } from './gguf-gpt2.js';
+import { configFromGGUF, ggufConfigJson, checkGGUFTokenizer, loadGGUFTensors, gpt2ToGGUF } from './gguf-gpt2.js';
 import { checkModelFits } from './fetch.js';
 import { writeFileAtomic } from './node.js';
 
@@ -20,8 +20,19 @@ function readAt(fd: number, begin: number, end: number, source: string): Uint8Ar
   return out;
 }
 
+// the CLI asks a file's config, dtype and header more than once before loading it: parsed once
+let last: { key: string; header: GGUFHeader } | null = null;
+
 export function readGGUFHeader(fd: number, source: string): GGUFHeader {
-  const size = fstatSync(fd).size;
+  const st = fstatSync(fd);
+  const key = `${source}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}`;
+  if (last?.key === key) return last.header;
+  const header = parseFile(fd, st.size, source);
+  last = { key, header };
+  return header;
+}
+
+function parseFile(fd: number, size: number, source: string): GGUFHeader {
   let want = Math.min(size, 4 << 20);
   for (;;) {
     try {
@@ -53,7 +64,7 @@ export function ggufConfig(path: string): { json: Record<string, unknown>; dtype
     const h = readGGUFHeader(fd, path);
     const { config, dtype } = configFromGGUF(h, path);
     checkGGUFTokenizer(h, path);
-    return { json: { model_type: 'gpt2', ...config, n_ctx: config.n_positions }, dtype };
+    return { json: ggufConfigJson(config), dtype };
   });
 }
 
