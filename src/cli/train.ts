@@ -219,8 +219,6 @@ export async function runTrain(argv: string[]): Promise<void> {
       model = loadGPT2Files(files.config, files.weights, backend, 'f32');
       if (model.config.vocab_size !== tokenizer.vocabSize)
         fail(`${init}: vocab_size ${model.config.vocab_size} does not match its tokenizer's ${tokenizer.vocabSize}`);
-      if (cfg.blockSize > model.config.n_positions)
-        fail(`--block-size ${cfg.blockSize} is larger than ${init}'s context n_positions ${model.config.n_positions}`);
     }
   }
 
