@@ -5,30 +5,12 @@
 // first hard-linked into previous-checkpoint/ (no copy), the new ones replace them one by one (each
 // temp file + rename), and previous-checkpoint/ goes only once all three are in place. After a
 // crash, recoverCheckpoint() puts back whichever set is complete. Nothing non-finite is saved.
-import {
-  existsSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  mkdirSync,
-  linkSync,
-  copyFileSync,
-  renameSync,
-  openSync,
-  closeSync,
-} from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, mkdirSync, linkSync, copyFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import type { GPT } from '../model/gpt.js';
 import { SafetensorsFile, writeSafetensors, f32Bytes, decodeFloats } from '../weights/safetensors.js';
-import {
-  loadGPT2,
-  saveGPT2,
-  writeFileAtomic,
-  fsyncDir,
-  readConfigJson,
-  readSafetensorsHeader,
-} from '../weights/node.js';
+import { loadGPT2, saveGPT2, writeFileAtomic, fsyncDir, readConfigJson, safetensorsMetadata } from '../weights/node.js';
 import type { Tokenizer, TokenizerSpec } from '../tokenizer/index.js';
 import type { TrainConfig, TrainerState } from './trainer.js';
 
@@ -79,15 +61,6 @@ export function checkSavable(model: GPT, iter: number, losses: Record<string, nu
   }
 }
 
-function headerMetadata(path: string): Record<string, string> {
-  const fd = openSync(path, 'r');
-  try {
-    return readSafetensorsHeader(fd, path).metadata;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * The iteration of the complete checkpoint in `dir`, or why there is none: its three files present,
  * whole (each header's offsets within the file) and from one iteration. Reads headers only.
@@ -97,8 +70,8 @@ export function checkpointIteration(dir: string): { iter: number } | { problem: 
   if (missing.length) return { problem: `${dir}: no ${missing.join(', ')}` };
   try {
     const iters = [
-      Number(headerMetadata(join(dir, OPTIMIZER_FILE)).iter),
-      Number(headerMetadata(join(dir, 'model.safetensors')).iter),
+      Number(safetensorsMetadata(join(dir, OPTIMIZER_FILE)).iter),
+      Number(safetensorsMetadata(join(dir, 'model.safetensors')).iter),
       Number(readConfigJson(join(dir, 'config.json')).wasm_gpt_iter),
     ];
     if (!iters.every((i) => Number.isInteger(i) && i === iters[0]))

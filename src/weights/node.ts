@@ -47,9 +47,14 @@ export function readSafetensorsHeader(fd: number, source: string): SafetensorsHe
 
 /** The config a safetensors file carries in its metadata (as the web page saves checkpoints), or null. */
 function metadataConfig(path: string): string | null {
+  return safetensorsMetadata(path).config ?? null;
+}
+
+/** The metadata of a safetensors file on disk, from its header alone. */
+export function safetensorsMetadata(path: string): Record<string, string> {
   const fd = openSync(path, 'r');
   try {
-    return readSafetensorsHeader(fd, path).metadata.config ?? null;
+    return readSafetensorsHeader(fd, path).metadata;
   } finally {
     closeSync(fd);
   }
