@@ -2,13 +2,28 @@
 // saves too), diverging, and hitting a file-size limit; after each, the output directory holds a
 // complete checkpoint and --resume continues it to the losses of a run never interrupted.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync, readdirSync, mkdirSync } from 'node:fs';
+import {
+  mkdtempSync,
+  rmSync,
+  writeFileSync,
+  readFileSync,
+  existsSync,
+  readdirSync,
+  mkdirSync,
+  linkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createBackend, type Backend } from '../src/backend/index.js';
-import { checkpointIteration, loadCheckpoint, saveCheckpoint, PREVIOUS_DIR } from '../src/train/checkpoint.js';
+import {
+  checkpointIteration,
+  loadCheckpoint,
+  saveCheckpoint,
+  recoverCheckpoint,
+  PREVIOUS_DIR,
+} from '../src/train/checkpoint.js';
 import { CharTokenizer } from '../src/tokenizer/char.js';
 import { GPT } from '../src/model/gpt.js';
 import { DEFAULT_TRAIN_CONFIG } from '../src/train/trainer.js';
@@ -42,7 +57,7 @@ const complete = (d: string) => 'iter' in checkpointIteration(d);
 
 describe('gpt2 train never loses work', () => {
   it('SIGKILL at 32 random moments, saving every step: a complete checkpoint after each, and the resumed losses equal an uninterrupted run bit for bit', async () => {
-    const iters = ['--max-iters', '300'];
+    const iters = ['--max-iters', '600'];
     const run = [...model, ...iters, '--eval-interval', '1', '--eval-iters', '1', ...quiet];
     const ref = join(dir, 'ref');
     const whole = gpt2('train', '--data', data, '--out', ref, ...run);
@@ -64,13 +79,20 @@ describe('gpt2 train never loses work', () => {
           : ['train', '--data', data, '--out', out, '--overwrite', ...run];
       started = true;
       const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      let stderr = '',
+        kill: NodeJS.Timeout | undefined;
+      // kill a random moment of the training loop (a step plus its save takes ~10 ms), timed from the
+      // line it prints as the loop starts, however slow the start was (a busy machine)
+      const delay = random() * 300;
+      child.stderr.on('data', (b: Buffer) => {
+        stderr += b.toString();
+        if (!kill && /parameters \(/.test(stderr)) kill = setTimeout(() => child.kill('SIGKILL'), delay);
+      });
       const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-      // kill a random moment after training starts: startup takes ~0.3 s, a step plus its save ~10 ms
-      const kill = setTimeout(() => child.kill('SIGKILL'), 250 + random() * 500);
+      const guard = setTimeout(() => child.kill('SIGKILL'), 30_000);
       const code = await exited;
       clearTimeout(kill);
+      clearTimeout(guard);
       if (code === 0) break; // it finished before the kill
       expect(code, stderr).toBeNull(); // killed, not failed
       kills++;
@@ -118,6 +140,31 @@ describe('gpt2 train never loses work', () => {
     );
     expect(readFileSync(join(out, 'model.safetensors')).equals(weights)).toBe(true);
     expect(readFileSync(join(out, 'optimizer.safetensors')).equals(optimizer)).toBe(true);
+  });
+
+  it('a restore leaves no temp file behind, even for files the cut save had not replaced yet (hard links to one file)', () => {
+    const tok = CharTokenizer.fromText(text);
+    const m = new GPT({ n_layer: 1, n_head: 2, n_embd: 16, n_positions: 16, vocab_size: tok.vocabSize }, backend);
+    const out = join(dir, 'links');
+    const train = { ...DEFAULT_TRAIN_CONFIG, blockSize: 16 };
+    saveCheckpoint(out, m, tok, { iter: 3, rng: { state: 1, spare: null } }, train, 1.5);
+    // a save of iteration 4 cut after its first file: previous-checkpoint/ holds links to iteration 3's
+    // files, and the model and config in place are still those same files
+    mkdirSync(join(out, PREVIOUS_DIR));
+    for (const f of ['config.json', 'model.safetensors', 'optimizer.safetensors'])
+      linkSync(join(out, f), join(out, PREVIOUS_DIR, f));
+    const weights = readFileSync(join(out, 'model.safetensors'));
+    rmSync(join(out, 'optimizer.safetensors'));
+    writeFileSync(join(out, 'optimizer.safetensors'), 'iteration 4, cut short');
+    expect(recoverCheckpoint(out)).toEqual(['a save was cut short: restored the checkpoint from iteration 3']);
+    expect(readdirSync(out).sort()).toEqual(['config.json', 'model.safetensors', 'optimizer.safetensors']);
+    expect(checkpointIteration(out)).toEqual({ iter: 3 });
+    // and the next save writes new files, never through a name linked to the checkpoint's
+    m.parameter('wte.weight').data()[0] += 1;
+    saveCheckpoint(out, m, tok, { iter: 4, rng: { state: 1, spare: null } }, train, 1.4);
+    expect(checkpointIteration(out)).toEqual({ iter: 4 });
+    expect(readFileSync(join(out, 'model.safetensors')).equals(weights)).toBe(false);
+    m.dispose();
   });
 
   it('diverged weights are never saved over a checkpoint: the run stops naming the iteration and the kept one loads', () => {

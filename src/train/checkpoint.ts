@@ -139,6 +139,7 @@ function restorePrevious(dir: string): void {
     rmSync(tmp, { force: true });
     linkOrCopy(join(dir, PREVIOUS_DIR, f), tmp);
     renameSync(tmp, join(dir, f));
+    rmSync(tmp, { force: true }); // rename leaves both names when they are links to one file already
   }
   fsyncDir(dir);
 }

@@ -156,7 +156,10 @@ export function writeFileAtomic(
 ): void {
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
   try {
-    const fd = openSync(tmp, 'w');
+    // a fresh file: a leftover of that name may be a hard link to a file in use (a checkpoint's), which
+    // opening it for writing would truncate
+    rmSync(tmp, { force: true });
+    const fd = openSync(tmp, 'wx');
     try {
       // a function writes the file in pieces (a GGUF tensor by tensor), never whole in memory
       if (typeof data === 'function') data((b) => writeFileSync(fd, b));
