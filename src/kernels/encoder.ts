@@ -2,6 +2,7 @@
 // of both kernels.
 import { kernel, reads, writes, accumulates, dim, type Named, type Floats } from './declare.js';
 import { f16ToF32 } from '../backend/f16.js';
+import type { DType } from '../backend/tensor.js';
 
 // inp (B,T) token ids, wte (V,C), wpe (maxT,C) -> out (B,T,C)
 export function encoder_forward(
@@ -53,34 +54,30 @@ export function encoder_backward(
     }
 }
 
-const positions = ({ P, T }: Named) => ((P ?? T) >= T ? null : `wpe holds ${P} positions, fewer than T (${T})`);
+/** wpe must hold T positions. */
+export const positions = ({ P, T }: Named) => ((P ?? T) >= T ? null : `wpe holds ${P} positions, fewer than T (${T})`);
+
+/** The embedding's arguments, whatever wte is held as (f32, f16, a block format). */
+export const embeddingArgs = (wte: DType) => ({
+  out: writes('B,T,C'),
+  inp: reads('B,T', 'i32'),
+  wte: reads('V,C', wte),
+  wpe: reads('P,C'),
+  B: dim,
+  T: dim,
+  C: dim,
+});
 
 export const encoderKernels = {
   encoder_forward: kernel({
     ref: encoder_forward,
-    args: {
-      out: writes('B,T,C'),
-      inp: reads('B,T', 'i32'),
-      wte: reads('V,C'),
-      wpe: reads('P,C'),
-      B: dim,
-      T: dim,
-      C: dim,
-    },
+    args: embeddingArgs('f32'),
     check: positions,
     warm: [{ B: 2, T: 8, C: 64, V: 64, P: 8 }],
   }),
   encoder_forward_f16: kernel({
     ref: encoder_forward_f16,
-    args: {
-      out: writes('B,T,C'),
-      inp: reads('B,T', 'i32'),
-      wte: reads('V,C', 'f16'),
-      wpe: reads('P,C'),
-      B: dim,
-      T: dim,
-      C: dim,
-    },
+    args: embeddingArgs('f16'),
     check: positions,
     warm: [{ B: 2, T: 8, C: 64, V: 64, P: 8 }],
   }),

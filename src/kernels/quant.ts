@@ -22,6 +22,7 @@ import {
 } from './declare.js';
 import { f16ToF32, f32ToF16Bits } from '../backend/f16.js';
 import { matmul_forward } from './matmul.js';
+import { embeddingArgs, positions } from './encoder.js';
 
 export type BlockFormat = 'q8_0' | 'q4_0';
 const BLOCK_BYTES = { q8_0: 34, q4_0: 18 };
@@ -217,16 +218,8 @@ function dequantizer(fmt: BlockFormat, ref: typeof dequantize_q8_0) {
 function embedding(fmt: BlockFormat, ref: typeof encoder_forward_q8_0) {
   return kernel({
     ref,
-    args: {
-      out: writes('B,T,C'),
-      inp: reads('B,T', 'i32'),
-      wte: reads('V,C', fmt),
-      wpe: reads('P,C'),
-      B: dim,
-      T: dim,
-      C: dim,
-    },
-    check: (a) => whole('C')(a) ?? (a.P >= a.T ? null : `wpe holds ${a.P} positions, fewer than T (${a.T})`),
+    args: embeddingArgs(fmt),
+    check: (a) => whole('C')(a) ?? positions(a),
     warm: [{ B: 2, T: 4, C: 64, V: 8, P: 4 }],
   });
 }
