@@ -150,10 +150,11 @@ export function linear_q4_0_part(out: usize, inp: usize, weight: usize, bias: us
   else prefill(out, inp, weight, bias, M, C, OC, n0, n1, fmt);
 }
 
-// Each row of inp quantized to int16 in the scratch, per row: C int16, then per block its int16
-// values' sum times 8 (i32: q4_0's values are q - 8), then per block its scale times 2^112 (f32:
-// the weights' f16 scales are read as f32 times 2^-112, see scales4). For q4_0 each block's
-// values are stored in the order its nibbles come out of 16-bit lanes (see decode).
+// Each row of inp quantized to int16 in the scratch, per row: C int16, then per block its scale
+// times 2^112 (f32: the weights' f16 scales are read as f32 times 2^-112, see scales4), then per
+// block -8 times its int16 values' sum times that scale (f32, q4_0's values are q - 8: a block
+// adds its weight scale times this). For q4_0 each block's values are stored in the order its
+// nibbles come out of 16-bit lanes (see block_dot).
 @inline function x_row_bytes(C: i32): usize { return (<usize>C << 1) + (<usize>(C >> 5) << 3); }
 
 const TWO_112: f32 = 5.192296858534828e33;
@@ -162,15 +163,15 @@ const TWO_112: f32 = 5.192296858534828e33;
   const nb = C >> 5, eight = i16x8.splat(8);
   for (let m = 0; m < M; m++) {
     const x = inp + (<usize>m * <usize>C << 2), qm = q + <usize>m * x_row_bytes(C);
-    const sums = qm + (<usize>C << 1), s = sums + (<usize>nb << 2);
+    const s = qm + (<usize>C << 1), e = s + (<usize>nb << 2);
     for (let b = 0; b < nb; b++) {
       const xb = x + (<usize>b << 7);
       let a = f32x4.abs(v128.load(xb));
       for (let i = 1; i < 8; i++) a = f32x4.max(a, f32x4.abs(v128.load(xb + (<usize>i << 4))));
       const amax = max(max(f32x4.extract_lane(a, 0), f32x4.extract_lane(a, 1)),
                        max(f32x4.extract_lane(a, 2), f32x4.extract_lane(a, 3)));
-      const d: f32 = amax / 32767, id = f32x4.splat(d != 0 ? 1 / d : 0);
-      store<f32>(s + (<usize>b << 2), d * TWO_112);
+      const d: f32 = amax / 32767, id = f32x4.splat(d != 0 ? 1 / d : 0), ds: f32 = d * TWO_112;
+      store<f32>(s + (<usize>b << 2), ds);
       const n0 = x16(xb, id), n1 = x16(xb + 32, id), n2 = x16(xb + 64, id), n3 = x16(xb + 96, id);
       const o = qm + (<usize>b << 6);
       if (fmt == Q8) {
@@ -182,10 +183,14 @@ const TWO_112: f32 = 5.192296858534828e33;
         v128.store(o, i8x16.shuffle(n0, n1, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 32);
         v128.store(o, i8x16.shuffle(n2, n3, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 48);
       }
-      const sum8 = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(n0, eight), i32x4.dot_i16x8_s(n1, eight)),
-                             i32x4.add(i32x4.dot_i16x8_s(n2, eight), i32x4.dot_i16x8_s(n3, eight)));
-      store<i32>(sums + (<usize>b << 2), i32x4.extract_lane(sum8, 0) + i32x4.extract_lane(sum8, 1) +
-                                         i32x4.extract_lane(sum8, 2) + i32x4.extract_lane(sum8, 3));
+      if (fmt == Q4) {
+        const sum = i32x4.add(i32x4.add(i32x4.extadd_pairwise_i16x8_s(n0), i32x4.extadd_pairwise_i16x8_s(n1)),
+                              i32x4.add(i32x4.extadd_pairwise_i16x8_s(n2), i32x4.extadd_pairwise_i16x8_s(n3)));
+        const t = i32x4.extract_lane(sum, 0) + i32x4.extract_lane(sum, 1) + i32x4.extract_lane(sum, 2) +
+                  i32x4.extract_lane(sum, 3);
+        const c = <f32>(t * -8);
+        store<f32>(e + (<usize>b << 2), c * ds);
+      }
     }
   }
 }
@@ -198,9 +203,9 @@ const TWO_112: f32 = 5.192296858534828e33;
 }
 
 // One block's dot product with its row of x as an i32x4 whose lanes sum to it (for q4_0, to it
-// plus 8 times the sum of x: the caller subtracts that). A q4_0 block's 16 bytes are read as eight
-// 16-bit lanes, whose four nibbles are values 2i, 2i + 16, 2i + 1 and 2i + 17: shifts and masks
-// give them as int16 with no widening (on x86 the widenings are shuffles, which bound this loop).
+// plus 8 times the sum of x, which the scales' row e takes back). A q4_0 block's 16 bytes are read
+// as eight 16-bit lanes, whose four nibbles are values 2i, 2i + 16, 2i + 1 and 2i + 17: shifts and
+// masks give them as int16 with no widening (on x86 the widenings are shuffles).
 @inline function block_dot(blk: usize, x: usize, fmt: i32): v128 {
   let p0: v128, p1: v128, p2: v128, p3: v128;
   if (fmt == Q8) {
@@ -216,57 +221,60 @@ const TWO_112: f32 = 5.192296858534828e33;
 }
 
 // The f16 scales of the blocks at blk and the next three (bb bytes apart) as f32 times 2^-112: the
-// f16 sign, exponent and mantissa shifted to where an f32 has them (exact, subnormals too).
+// f16 sign, exponent and mantissa shifted to where an f32 has them (exact, subnormals too), by
+// shifts only (a mask constant is rebuilt on every pass of the loop).
 @inline function scales4(blk: usize, bb: usize): v128 {
   let h = v128.load16_lane(blk, i32x4.splat(0), 0);
   h = v128.load16_lane(blk + bb, h, 2);
   h = v128.load16_lane(blk + 2 * bb, h, 4);
   h = v128.load16_lane(blk + 3 * bb, h, 6);
-  return v128.or(i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16), i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13));
+  return v128.or(i32x4.shl(i32x4.shr_u(h, 15), 31), i32x4.shr_u(i32x4.shl(h, 17), 4));
 }
 
-// lane k: the sum of the lanes of s_k
-@inline function reduce4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
-  const a = i32x4.add(i32x4.shuffle(s0, s1, 0, 4, 1, 5), i32x4.shuffle(s0, s1, 2, 6, 3, 7));
-  const b = i32x4.add(i32x4.shuffle(s2, s3, 0, 4, 1, 5), i32x4.shuffle(s2, s3, 2, 6, 3, 7));
-  return i32x4.add(i32x4.shuffle(a, b, 0, 1, 4, 5), i32x4.shuffle(a, b, 2, 3, 6, 7));
+// the f16 scale at blk as f32 times 2^-112
+@inline function scale1(blk: usize): f32 {
+  const h = <u32>load<u16>(blk);
+  return reinterpret<f32>(((h & 0x8000) << 16) | ((h & 0x7fff) << 13));
 }
 
-// Few rows: the weight's rows [n0, n1) streamed once per row of inp, front to back, four blocks at
-// a time: their four integer dots reduced to one i32x4 (a block a lane), times the four blocks'
-// scales (weight's times x's) at once.
+// Few rows: the weight's rows [n0, n1) streamed once per row of inp, front to back, four blocks
+// at a time: each block's integer dot, converted to f32, times its two scales into four f32
+// lanes. After each block's multiply-add the sum is stored to a spare slot of the scratch: V8
+// keeps a store where it is and the next block's loads after it, where unfenced it issued all
+// four blocks' loads first and spilled half of them to the stack (in-model A/B: 1.32x decode).
 @inline function decode(out: usize, inp: usize, weight: usize, bias: usize, M: i32, C: i32, OC: i32,
                         n0: i32, n1: i32, fmt: i32): void {
   const nb = C >> 5, nb4 = nb & ~3, bb = block_bytes(fmt), row = <usize>nb * bb;
-  const q = pack_scratch(), qRow = x_row_bytes(C);
-  if (<usize>M * qRow > <usize>SCRATCH_BYTES) unreachable();
+  const q = pack_scratch(), qRow = x_row_bytes(C), fence = q + <usize>SCRATCH_BYTES - 16;
+  if (<usize>M * qRow > <usize>SCRATCH_BYTES - 16) unreachable();
   quantize_rows_i16(q, inp, M, C, fmt);
   for (let m = 0; m < M; m++) {
-    const xq = q + <usize>m * qRow, sums = xq + (<usize>C << 1), xs = sums + (<usize>nb << 2);
+    const xq = q + <usize>m * qRow, x4 = xq + (<usize>nb4 << 6), xe = xq + (<usize>nb << 6);
     const o = out + (<usize>m * <usize>OC << 2);
     for (let j = n0; j < n1; j++) {
-      let blk = weight + <usize>j * row, acc = f32x4.splat(0), b = 0;
-      for (; b < nb4; b += 4) {
-        const x = xq + (<usize>b << 6);
-        let s = reduce4(block_dot(blk, x, fmt), block_dot(blk + bb, x + 64, fmt),
-                        block_dot(blk + 2 * bb, x + 128, fmt), block_dot(blk + 3 * bb, x + 192, fmt));
-        if (fmt == Q4) s = i32x4.sub(s, v128.load(sums + (<usize>b << 2)));
-        const d = f32x4.mul(scales4(blk, bb), v128.load(xs + (<usize>b << 2)));
-        acc = madd(f32x4.convert_i32x4_s(s), d, acc);
-        blk += 4 * bb;
+      let blk = weight + <usize>j * row, x = xq, s = xe, e = xe + (<usize>nb << 2), acc = f32x4.splat(0);
+      while (x < x4) {
+        const w = scales4(blk, bb), d = f32x4.mul(w, v128.load(s));
+        if (fmt == Q4) acc = madd(w, v128.load(e), acc);
+        acc = madd(f32x4.convert_i32x4_s(block_dot(blk, x, fmt)), i32x4.shuffle(d, d, 0, 0, 0, 0), acc);
+        v128.store(fence, acc);
+        acc = madd(f32x4.convert_i32x4_s(block_dot(blk + bb, x + 64, fmt)), i32x4.shuffle(d, d, 1, 1, 1, 1), acc);
+        v128.store(fence, acc);
+        acc = madd(f32x4.convert_i32x4_s(block_dot(blk + 2 * bb, x + 128, fmt)), i32x4.shuffle(d, d, 2, 2, 2, 2),
+                   acc);
+        v128.store(fence, acc);
+        acc = madd(f32x4.convert_i32x4_s(block_dot(blk + 3 * bb, x + 192, fmt)), i32x4.shuffle(d, d, 3, 3, 3, 3),
+                   acc);
+        blk += 4 * bb; x += 256; s += 16; e += 16;
       }
-      let r = hsum(acc);
-      for (; b < nb; b++) {
-        const v = block_dot(blk, xq + (<usize>b << 6), fmt);
-        let t = i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) +
-                i32x4.extract_lane(v, 3);
-        if (fmt == Q4) t -= load<i32>(sums + (<usize>b << 2));
-        const h = <u32>load<u16>(blk);
-        const w = reinterpret<f32>(((h & 0x8000) << 16) | ((h & 0x7fff) << 13));
-        r = madd1(<f32>t, w * load<f32>(xs + (<usize>b << 2)), r);
-        blk += bb;
+      let r: f32 = 0;
+      while (x < xe) {
+        const w = scale1(blk);
+        if (fmt == Q4) r = madd1(w, load<f32>(e), r);
+        acc = madd(f32x4.convert_i32x4_s(block_dot(blk, x, fmt)), f32x4.splat(w * load<f32>(s)), acc);
+        blk += bb; x += 64; s += 4; e += 4;
       }
-      store<f32>(o + (<usize>j << 2), r + (bias != 0 ? load<f32>(bias + (<usize>j << 2)) : 0));
+      store<f32>(o + (<usize>j << 2), hsum(acc) + r + (bias != 0 ? load<f32>(bias + (<usize>j << 2)) : 0));
     }
   }
 }
