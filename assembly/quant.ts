@@ -23,50 +23,118 @@ const Q8: i32 = 0, Q4: i32 = 1;
 // ---- quantize and dequantize ----
 
 // f32 -> blocks, as llama.cpp's quantize_row_q8_0_ref / quantize_row_q4_0_ref compute them. out
-// (R, K/32 blocks) from inp (R, K), or with trans from inp (K, R) (a Conv1D weight kept (OC, C)).
-// Returns how many values were not finite or gave a scale past f16's range (their blocks are not
-// usable: the host refuses the tensor).
-function quantize(out: usize, inp: usize, R: i32, K: i32, trans: bool, fmt: i32): i32 {
-  const nb = K >> 5, bb = block_bytes(fmt);
-  const ks: usize = trans ? <usize>R << 2 : 4, rs: usize = trans ? 4 : <usize>K << 2; // strides of k and of a row
-  let bad = 0;
-  for (let r = 0; r < R; r++) {
-    for (let b = 0; b < nb; b++) {
-      const x = inp + <usize>r * rs + <usize>(b << 5) * ks, blk = out + (<usize>r * <usize>nb + <usize>b) * bb;
-      let amax: f32 = 0, mx: f32 = 0;
-      for (let j = 0; j < 32; j++) {
-        const v = load<f32>(x + <usize>j * ks);
-        if (!isFinite(v)) bad++;
-        if (amax < Mathf.abs(v)) { amax = Mathf.abs(v); mx = v; }
-      }
-      const d: f32 = fmt == Q8 ? amax / 127 : mx / -8, id: f32 = d != 0 ? 1 / d : 0;
-      const h = f16_bits(reinterpret<u32>(d));
-      if ((h & 0x7c00) == 0x7c00) bad++;
-      store<u16>(blk, <u16>h);
-      if (fmt == Q8) {
-        for (let j = 0; j < 32; j++) {
-          const v = load<f32>(x + <usize>j * ks) * id;
-          // roundf: halves away from zero (v + 0.5 in f64 is exact, in f32 it could round up)
-          const a = Math.floor(<f64>Mathf.abs(v) + 0.5);
-          store<i8>(blk + 2 + <usize>j, <i8>(v < 0 ? -<i32>a : <i32>a));
+// (R, K/32 blocks) from inp (R, K), or with trans from inp (K, R) (a Conv1D weight kept (OC, C)),
+// rows [r0, r1) of out. Returns how many values were not finite or gave a scale past f16's range
+// (their blocks are not usable: the host refuses the tensor). With trans, four rows' blocks at a
+// time are gathered into the scratch, transposed in registers from one v128 a k (a row at a time,
+// 32 loads R floats apart took most of a load).
+function quantize(out: usize, inp: usize, R: i32, K: i32, trans: bool, r0: i32, r1: i32, fmt: i32): i32 {
+  const nb = K >> 5, bb = block_bytes(fmt), g = pack_scratch(), row = <usize>nb * bb;
+  let bad = 0, r = r0;
+  if (trans) {
+    const ks = <usize>R << 2;
+    for (; r + 4 <= r1; r += 4) {
+      for (let b = 0; b < nb; b++) {
+        const x = inp + (<usize>r << 2) + <usize>(b << 5) * ks, blk = out + <usize>r * row + <usize>b * bb;
+        for (let k: usize = 0; k < 32; k += 4) {
+          const x0 = v128.load(x + k * ks), x1 = v128.load(x + (k + 1) * ks);
+          const x2 = v128.load(x + (k + 2) * ks), x3 = v128.load(x + (k + 3) * ks);
+          const t0 = i32x4.shuffle(x0, x1, 0, 4, 1, 5), t1 = i32x4.shuffle(x2, x3, 0, 4, 1, 5);
+          const t2 = i32x4.shuffle(x0, x1, 2, 6, 3, 7), t3 = i32x4.shuffle(x2, x3, 2, 6, 3, 7);
+          v128.store(g + (k << 2), i32x4.shuffle(t0, t1, 0, 1, 4, 5));
+          v128.store(g + (k << 2), i32x4.shuffle(t0, t1, 2, 3, 6, 7), 128);
+          v128.store(g + (k << 2), i32x4.shuffle(t2, t3, 0, 1, 4, 5), 256);
+          v128.store(g + (k << 2), i32x4.shuffle(t2, t3, 2, 3, 6, 7), 384);
         }
-      } else {
-        for (let j = 0; j < 16; j++) {
-          const x0: f32 = load<f32>(x + <usize>j * ks) * id, x1: f32 = load<f32>(x + <usize>(j + 16) * ks) * id;
-          const q0 = min(15, <i32><i8><i32>(x0 + <f32>8.5)), q1 = min(15, <i32><i8><i32>(x1 + <f32>8.5));
-          store<u8>(blk + 2 + <usize>j, <u8>(q0 | (q1 << 4)));
-        }
+        for (let i: usize = 0; i < 4; i++) bad += quantize_block(blk + i * row, g + (i << 7), fmt);
       }
     }
+    for (; r < r1; r++) {
+      for (let b = 0; b < nb; b++) {
+        const x = inp + (<usize>r << 2) + <usize>(b << 5) * ks;
+        for (let j: usize = 0; j < 32; j++) store<f32>(g + (j << 2), load<f32>(x + j * ks));
+        bad += quantize_block(out + <usize>r * row + <usize>b * bb, g, fmt);
+      }
+    }
+    return bad;
+  }
+  for (; r < r1; r++) {
+    const x = inp + (<usize>r * <usize>K << 2);
+    for (let b = 0; b < nb; b++) bad += quantize_block(out + <usize>r * row + <usize>b * bb, x + (<usize>b << 7), fmt);
   }
   return bad;
 }
 
+// One block from 32 contiguous f32 at x, in lanes. The same arithmetic as the reference, value by
+// value: amax and max keep the first of equal magnitudes and pass over NaN as its comparisons do
+// (pmax), q8_0 rounds halves away from zero (roundf: the fraction, exact below 2^23, decides;
+// adding 0.5 in f32 could round up), q4_0 truncates x / d + 8.5 and caps it at 15.
+@inline function quantize_block(blk: usize, x: usize, fmt: i32): i32 {
+  const inf = f32x4.splat(Infinity);
+  let a = f32x4.splat(0), nonfinite = i32x4.splat(0);
+  for (let i: usize = 0; i < 8; i++) {
+    const v = f32x4.abs(v128.load(x + (i << 4)));
+    a = f32x4.pmax(a, v);
+    nonfinite = i32x4.sub(nonfinite, v128.not(f32x4.lt(v, inf))); // NaN and inf: -1 each
+  }
+  a = f32x4.pmax(a, i32x4.shuffle(a, a, 2, 3, 0, 1));
+  a = f32x4.pmax(a, i32x4.shuffle(a, a, 1, 0, 3, 2));
+  const amax = f32x4.extract_lane(a, 0);
+  let bad = i32x4.extract_lane(nonfinite, 0) + i32x4.extract_lane(nonfinite, 1) +
+            i32x4.extract_lane(nonfinite, 2) + i32x4.extract_lane(nonfinite, 3);
+  let mx: f32 = 0; // the first value of magnitude amax (0 when all are zero)
+  if (fmt == Q4 && amax > 0) {
+    for (let i: usize = 0; i < 8; i++) {
+      const m = i32x4.bitmask(f32x4.eq(f32x4.abs(v128.load(x + (i << 4))), f32x4.splat(amax)));
+      if (m != 0) { mx = load<f32>(x + (i << 4) + (<usize>ctz(m) << 2)); break; }
+    }
+  }
+  const d: f32 = fmt == Q8 ? amax / 127 : mx / -8, id = f32x4.splat(d != 0 ? 1 / d : 0);
+  const h = f16_bits(reinterpret<u32>(d));
+  if ((h & 0x7c00) == 0x7c00) bad++;
+  store<u16>(blk, <u16>h);
+  if (fmt == Q8) {
+    for (let i: usize = 0; i < 2; i++) {
+      const p = x + (i << 6);
+      const q = i16x8.narrow_i32x4_s(round_q8(v128.load(p), id), round_q8(v128.load(p, 16), id));
+      const q2 = i16x8.narrow_i32x4_s(round_q8(v128.load(p, 32), id), round_q8(v128.load(p, 48), id));
+      v128.store(blk + 2 + (i << 4), i8x16.narrow_i16x8_s(q, q2));
+    }
+  } else {
+    // byte j: value j in the low nibble, value j + 16 in the high one
+    const b0 = v128.or(q4(v128.load(x), id), i32x4.shl(q4(v128.load(x, 64), id), 4));
+    const b1 = v128.or(q4(v128.load(x, 16), id), i32x4.shl(q4(v128.load(x, 80), id), 4));
+    const b2 = v128.or(q4(v128.load(x, 32), id), i32x4.shl(q4(v128.load(x, 96), id), 4));
+    const b3 = v128.or(q4(v128.load(x, 48), id), i32x4.shl(q4(v128.load(x, 112), id), 4));
+    v128.store(blk + 2, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(b0, b1), i16x8.narrow_i32x4_s(b2, b3)));
+  }
+  return bad;
+}
+
+// x / d rounded half away from zero, as i32
+@inline function round_q8(x: v128, id: v128): v128 {
+  const v = f32x4.mul(x, id), t = f32x4.trunc(v), f = f32x4.sub(v, t), one = f32x4.splat(1);
+  const up = v128.and(f32x4.ge(f, f32x4.splat(0.5)), one), down = v128.and(f32x4.le(f, f32x4.splat(-0.5)), one);
+  return i32x4.trunc_sat_f32x4_s(f32x4.sub(f32x4.add(t, up), down));
+}
+
+// min(15, trunc(x / d + 8.5)), as i32
+@inline function q4(x: v128, id: v128): v128 {
+  return i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(x, id), f32x4.splat(8.5))), i32x4.splat(15));
+}
+
 export function quantize_q8_0(out: usize, inp: usize, R: i32, K: i32, trans: bool): i32 {
-  return quantize(out, inp, R, K, trans, Q8);
+  return quantize(out, inp, R, K, trans, 0, R, Q8);
 }
 export function quantize_q4_0(out: usize, inp: usize, R: i32, K: i32, trans: bool): i32 {
-  return quantize(out, inp, R, K, trans, Q4);
+  return quantize(out, inp, R, K, trans, 0, R, Q4);
+}
+// rows [r0, r1) only (threads split a tensor by rows)
+export function quantize_q8_0_part(out: usize, inp: usize, R: i32, K: i32, trans: bool, r0: i32, r1: i32): i32 {
+  return quantize(out, inp, R, K, trans, r0, r1, Q8);
+}
+export function quantize_q4_0_part(out: usize, inp: usize, R: i32, K: i32, trans: bool, r0: i32, r1: i32): i32 {
+  return quantize(out, inp, R, K, trans, r0, r1, Q4);
 }
 
 // The 32 values of the block at blk as int16, in four i16x8 (values 0-7, 8-15, 16-23, 24-31)

@@ -3,7 +3,7 @@
 // embedding and the dequantizer of both SIMD builds against the reference (the weights
 // dequantized, then the product in f64).
 import { describe, it, beforeAll, expect } from 'vitest';
-import { Tensor, dtypeBytes, type Backend, type BlockDType } from '../src/backend/index.js';
+import { Tensor, WasmBackend, dtypeBytes, type Backend, type BlockDType } from '../src/backend/index.js';
 import { bothBackends, rng, randomArray, tensorFrom, expectClose } from './helpers.js';
 import * as reference from '../src/kernels/index.js';
 import { f16ToF32, f32ToF16Bits } from '../src/backend/f16.js';
@@ -128,6 +128,61 @@ describe('quantizers follow llama.cpp (quantize_row_q8_0_ref, quantize_row_q4_0_
           }
         }
       }
+  });
+
+  it('edge blocks equal the reference bit for bit: halves, equal magnitudes of both signs, zeros of both signs', () => {
+    // scale 1 exactly (amax 127 for q8_0, signed max -8 for q4_0), so x / scale lands on halves
+    const block = (fill: (j: number) => number) => Float32Array.from({ length: 32 }, (_, j) => fill(j));
+    const blocks = [
+      block((j) => (j === 0 ? 127 : j - 16 + 0.5)), // q8_0: every value a half, rounded away from zero
+      block((j) => (j === 5 ? -8 : ((j % 16) - 8) / 2 + 0.25)), // q4_0: x + 8.5 lands on quarters
+      block((j) => (j === 3 ? 2 : j === 9 ? -2 : j / 100)), // +2 first: q4_0's scale is -0.25
+      block((j) => (j === 3 ? -2 : j === 9 ? 2 : j / 100)), // -2 first: +0.25
+      block((j) => (j % 2 ? -0 : 0)),
+      block((j) => (j === 31 ? 1e-30 : 0)), // a scale below f16's smallest subnormal
+      // q8_0 with scale 1: 0.49999997 + 0.5 rounds up to 1 in f32, roundf gives 0
+      block((j) => [127, 0.49999997, -0.49999997, 1.4999999, -2.5][j] ?? j / 64),
+    ];
+    const x = new Float32Array(blocks.length * 32);
+    blocks.forEach((b, i) => x.set(b, i * 32));
+    for (const fmt of FORMATS) {
+      const want = quantizeOn(B.js, fmt, x, blocks.length);
+      expect(want.bad).toBe(0);
+      for (const be of [B.wasm, B.relaxed]) {
+        const got = quantizeOn(be, fmt, x, blocks.length);
+        expect(got.bad).toBe(0);
+        expect(Buffer.from(got.bytes).equals(Buffer.from(want.bytes)), `${be.name} ${fmt}`).toBe(true);
+      }
+    }
+  });
+
+  it('threads split a tensor by rows: the same bytes as one thread, and the values every part refuses counted', async () => {
+    const three = await WasmBackend.create({ simd: 'plain', threads: 3 });
+    try {
+      const [R, K] = [300, 256]; // 76,800 values: split across the three threads
+      for (const trans of [0, 1]) {
+        const x = randomArray(R * K, rng(12));
+        // non-finite values in rows of every third of the tensor: 5 of them, in 4 blocks
+        const at = (r: number, k: number) => (trans ? k * R + r : r * K + k);
+        x[at(1, 3)] = Infinity;
+        x[at(1, 4)] = NaN;
+        x[at(150, 200)] = -Infinity;
+        x[at(299, 0)] = NaN;
+        x[at(299, 255)] = NaN;
+        for (const fmt of FORMATS) {
+          const want = quantizeOn(B.js, fmt, x, R, trans).bad;
+          expect(want).toBeGreaterThanOrEqual(5);
+          expect(quantizeOn(B.wasm, fmt, x, R, trans).bad, `${fmt} trans ${trans}`).toBe(want);
+          expect(quantizeOn(three, fmt, x, R, trans).bad, `${fmt} trans ${trans}, 3 threads`).toBe(want);
+          const finite = randomArray(R * K, rng(13));
+          const one = quantizeOn(B.wasm, fmt, finite, R, trans).bytes;
+          expect(Buffer.from(quantizeOn(three, fmt, finite, R, trans).bytes).equals(Buffer.from(one))).toBe(true);
+        }
+      }
+      expect((three as WasmBackend).parallelCalls).toBeGreaterThan(0);
+    } finally {
+      three.dispose();
+    }
   });
 
   it('transposed quantization equals quantizing the transpose', () => {

@@ -10,14 +10,16 @@ import { PART_KERNELS, type Job, type Split } from '../kernels/index.js';
 export type { Job, Split };
 
 // The control block: GEN (the call's generation, bumped once per split call), FAILED, then one
-// slot per worker: kernel id (0: nothing, -1: exit), argument count, arguments, and last DONE:
-// the generation this worker finished last. Each worker acknowledges in its own word (no shared
+// slot per worker: kernel id (0: nothing, -1: exit), argument count, arguments, RESULT (what the
+// part returned, as an i32: a count the calls add up) and last DONE: the generation this worker
+// finished last. Each worker acknowledges in its own word (no shared
 // counter to decrement), and every wait is bounded or re-checked, so a lost wake-up can cost a
 // moment, never a hang.
 const GEN = 0,
   FAILED = 1,
   SLOTS = 16,
   SLOT_INTS = 24,
+  RESULT = SLOT_INTS - 2,
   DONE = SLOT_INTS - 1;
 /**
  * Polls of a counter before falling back to a futex sleep (tens of microseconds): longer, an idle
@@ -51,7 +53,9 @@ onMessage(async ({ module, memory, control, slot, pack }) => {
     if (id > 0) {
       const n = ctrl[base + 1], args = new Array(n);
       for (let i = 0; i < n; i++) args[i] = ctrl[base + 2 + i];
-      try { ex[KERNELS[id - 1]](...args); } catch (e) { Atomics.store(ctrl, ${FAILED}, 1); }
+      let r = 0;
+      try { r = ex[KERNELS[id - 1]](...args); } catch (e) { Atomics.store(ctrl, ${FAILED}, 1); }
+      Atomics.store(ctrl, base + ${RESULT}, r | 0);
     }
     Atomics.store(ctrl, base + ${DONE}, gen);
     Atomics.notify(ctrl, base + ${DONE});
@@ -127,8 +131,8 @@ export class ThreadPool {
     return this.workers.length + 1;
   }
 
-  /** jobs[0] runs here, jobs[i] on worker i-1; returns when all are done. */
-  run(jobs: readonly (Job | null)[], runHere: (name: string, args: number[]) => void): void {
+  /** jobs[0] runs here, jobs[i] on worker i-1; returns when all are done, with the sum of what the parts returned (an i32 each, 0 for none). */
+  run(jobs: readonly (Job | null)[], runHere: (name: string, args: number[]) => number | void): number {
     const c = this.ctrl;
     for (let w = 0; w < this.workers.length; w++) {
       const job = jobs[w + 1] ?? null,
@@ -138,15 +142,15 @@ export class ThreadPool {
         continue;
       }
       c[base] = PART_KERNELS.indexOf(job[0]) + 1;
-      if (job[1].length > SLOT_INTS - 3)
-        throw new RangeError(`${job[0]}: ${job[1].length} arguments, a thread slot holds ${SLOT_INTS - 3}`);
+      if (job[1].length > RESULT - 2)
+        throw new RangeError(`${job[0]}: ${job[1].length} arguments, a thread slot holds ${RESULT - 2}`);
       c[base + 1] = job[1].length;
       for (let i = 0; i < job[1].length; i++) c[base + 2 + i] = job[1][i];
     }
     Atomics.store(c, FAILED, 0);
     const gen = (Atomics.add(c, GEN, 1) + 1) | 0; // as the Int32 word holds it (it wraps)
     Atomics.notify(c, GEN);
-    if (jobs[0]) runHere(jobs[0][0], jobs[0][1]);
+    let sum = jobs[0] ? Number(runHere(jobs[0][0], jobs[0][1]) ?? 0) | 0 : 0;
     // wait for each worker to acknowledge this generation: spin first (parts finish at about the
     // same time), then block where the platform allows it (Node, workers; not a page's main thread)
     let spin = 0;
@@ -163,6 +167,9 @@ export class ThreadPool {
       }
     }
     if (Atomics.load(c, FAILED)) throw new Error('a kernel thread failed (a wasm trap in a kernel part)');
+    for (let w = 0; w < this.workers.length; w++)
+      if (jobs[w + 1]) sum += Atomics.load(c, SLOTS + w * SLOT_INTS + RESULT);
+    return sum;
   }
 
   close(): void {

@@ -216,9 +216,9 @@ export class WasmBackend extends Backend {
       if (split.when(named, this.pool.size, this.sizes)) {
         const plan = split.plan(named, this.pool.size, this.sizes);
         this.parallelCalls++;
-        this.pool.run(plan, (part, a) => this.kernels[part](...a));
+        const sum = this.pool.run(plan, (part, a) => this.kernels[part](...a));
         if (plan.finish) this.kernels[plan.finish[0]](...plan.finish[1]);
-        return;
+        return sum;
       }
     }
     return this.kernels[kernel](...values);

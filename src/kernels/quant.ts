@@ -16,6 +16,7 @@ import {
   scalar,
   splitRange,
   MIN_WORK,
+  MIN_ELEMENTS,
   type Floats,
   type Named,
   type Job,
@@ -197,11 +198,19 @@ export function linear_q4_0(
 const whole = (K: string) => (a: Named) =>
   a[K] % 32 === 0 ? null : `${K} (${a[K]}) must be a multiple of 32 (blocks of 32 values)`;
 
+/** The quantizer; threads split a tensor by rows of blocks, and the counts of values refused add up. */
 function quantizer(fmt: BlockFormat, ref: typeof quantize_q8_0) {
+  const part = `quantize_${fmt}_part`;
   return kernel({
     ref,
     args: { out: writes('R,K', fmt), inp: reads('R,K'), R: dim, K: dim, trans: scalar },
     check: whole('K'),
+    split: {
+      parts: [part],
+      when: ({ R, K }) => R * K >= MIN_ELEMENTS,
+      plan: ({ out, inp, R, K, trans }, n) =>
+        splitRange(R, n, 1).map(([r0, r1]): Job => [part, [out, inp, R, K, trans, r0, r1]]),
+    },
     warm: [{ R: 2, K: 64, trans: 0 }],
   });
 }
