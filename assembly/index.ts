@@ -10,6 +10,7 @@ export * from './residual';
 export * from './crossentropy';
 export * from './adamw';
 export * from './quant';
+export * from './scan';
 export { set_pack_buffer, pack_bytes } from './gemm';
 export { warm_checksum } from './simd';
 export { tile_6x8 } from './tiles';

@@ -10,6 +10,7 @@ import { residualKernels } from './residual.js';
 import { crossentropyKernels } from './crossentropy.js';
 import { adamwKernels } from './adamw.js';
 import { quantKernels } from './quant.js';
+import { scanKernels } from './scan.js';
 import type { KernelDecl } from './declare.js';
 
 export const KERNELS = {
@@ -22,6 +23,7 @@ export const KERNELS = {
   ...crossentropyKernels,
   ...adamwKernels,
   ...quantKernels,
+  ...scanKernels,
 } satisfies Record<string, KernelDecl>;
 
 export type KernelName = keyof typeof KERNELS;
@@ -43,3 +45,4 @@ export * from './residual.js';
 export * from './crossentropy.js';
 export * from './adamw.js';
 export * from './quant.js';
+export * from './scan.js';

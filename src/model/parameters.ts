@@ -6,6 +6,7 @@ import type { Arena } from '../backend/arena.js';
 import type { Backend } from '../backend/backend.js';
 import { Tensor, carve, dtypeBytes, numel, isBlockDType, type DType } from '../backend/tensor.js';
 import { f16ToF32 } from '../backend/f16.js';
+import { f32Bits } from '../kernels/scan.js';
 import type { GPTConfig } from './config.js';
 
 /**
@@ -178,14 +179,13 @@ export function storeParameter(
   const tmp = new Tensor(be.arena, be.arena.alloc(numel(spec.shape) * 4, `${name} in f32 before ${dtype}`), spec.shape);
   try {
     fill(tmp.data());
-    const data = tmp.data();
     // one pass: finite, and for f16 below 65520 (which rounds to infinity)
-    const limit = dtype === 'f16' ? 65520 : Infinity;
-    for (let i = 0; i < data.length; i++)
-      if (!(Math.abs(data[i]) < limit)) {
-        const beyond = Number.isFinite(data[i]) ? ", beyond f16's 65504" : '';
-        throw new RangeError(`${source}: tensor '${name}' holds ${data[i]} at index ${i}${beyond}`);
-      }
+    const i = firstBeyond(be, tmp, dtype === 'f16' ? 65520 : Infinity);
+    if (i >= 0) {
+      const v = tmp.data()[i];
+      const beyond = Number.isFinite(v) ? ", beyond f16's 65504" : '';
+      throw new RangeError(`${source}: tensor '${name}' holds ${v} at index ${i}${beyond}`);
+    }
     if (dtype === 'f16') return be.f32_to_f16(t.reshape([t.size]), tmp.reshape([t.size]), t.size);
     const [R, K] = t.shape,
       trans = spec.kind === 'matrix' ? 1 : 0;
@@ -197,6 +197,14 @@ export function storeParameter(
   } finally {
     be.arena.release(tmp.ptr);
   }
+}
+
+/** The index of f32 tensor t's first value that is NaN or of magnitude `limit` or more, or -1: all are scanned in wasm, and searched one by one only when one is there. */
+export function firstBeyond(be: Backend, t: Tensor, limit = Infinity): number {
+  if (be.count_beyond(t.reshape([t.size]), t.size, f32Bits(limit)) === 0) return -1;
+  const d = t.data();
+  for (let i = 0; i < d.length; i++) if (!(Math.abs(d[i]) < limit)) return i;
+  return -1;
 }
 
 /** The f32 values of tensor `t` (parameter `spec`) in the Hugging Face shape: f16 widened, blocks dequantized; a copy. */

@@ -7,7 +7,7 @@
 import { GPT, type WeightDType } from '../model/gpt.js';
 import type { Backend } from '../backend/backend.js';
 import { validateConfig, type GPTConfig } from '../model/config.js';
-import { storedAs, type ParameterSpec } from '../model/parameters.js';
+import { firstBeyond, storedAs, type ParameterSpec } from '../model/parameters.js';
 import { f16ToF32 } from '../backend/f16.js';
 import { dequantize_q8_0, dequantize_q4_0 } from '../kernels/quant.js';
 import { gpt2Vocabulary, gpt2Tokens } from '../tokenizer/gpt2-vocab.js';
@@ -168,9 +168,9 @@ export function loadGGUFTensor(model: GPT, spec: ParameterSpec, t: GGUFTensor, b
     }
   }
   if (stored.dtype === 'f32') {
-    const d = model.parameter(spec.name).data();
-    for (let i = 0; i < d.length; i++)
-      if (!Number.isFinite(d[i])) throw new GGUFError(`${source}: tensor '${t.name}' holds ${d[i]} at index ${i}`);
+    const p = model.parameter(spec.name),
+      i = firstBeyond(model.backend, p);
+    if (i >= 0) throw new GGUFError(`${source}: tensor '${t.name}' holds ${p.data()[i]} at index ${i}`);
   }
 }
 

@@ -3,6 +3,7 @@
 // mask buffers `h.N.attn.bias` / `h.N.attn.masked_bias` skipped, `lm_head.weight` tied to wte.
 import { GPT, type WeightDType } from '../model/gpt.js';
 import type { GPTConfig } from '../model/config.js';
+import { firstBeyond } from '../model/parameters.js';
 import type { Backend } from '../backend/backend.js';
 import { SafetensorsFile, SafetensorsError, decodeFloats, writeSafetensors, f32Bytes, type TensorInfo } from './safetensors.js';
 
@@ -68,10 +69,8 @@ export function checkFinite(model: GPT, source: string): void {
   for (const spec of model.parameterSpecs) {
     const t = model.parameter(spec.name);
     if (t.dtype !== 'f32') continue;
-    const d = t.data();
-    for (let i = 0; i < d.length; i++) {
-      if (!Number.isFinite(d[i])) throw new SafetensorsError(`${source}: tensor '${spec.name}' holds ${d[i]} at index ${i}`);
-    }
+    const i = firstBeyond(model.backend, t);
+    if (i >= 0) throw new SafetensorsError(`${source}: tensor '${spec.name}' holds ${t.data()[i]} at index ${i}`);
   }
 }
 
