@@ -2,7 +2,7 @@
 // PyTorch's logits; save + load round-trips exactly; F16/BF16 copies and `transformer.`
 // prefixed keys with the causal-mask buffers load too.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, copyFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ import type { Backend } from '../src/backend/index.js';
 import { loadGPT2, saveGPT2 } from '../src/weights/node.js';
 import { SafetensorsFile, writeSafetensors } from '../src/weights/safetensors.js';
 import { GPT } from '../src/model/gpt.js';
+import { writeRandomGPT2 } from '../scripts/random-gpt2.js';
 import { bothBackends, readShared, expectClose, halfBytes, SHARED } from './helpers.js';
 
 const ref = new SafetensorsFile(readShared('reference/tiny/reference.safetensors'));
@@ -61,6 +62,18 @@ describe('checkpoints on disk', () => {
     for (const s of model.parameterSpecs)
       expect(back.parameter(s.name).data(), s.name).toEqual(model.parameter(s.name).data());
     back.dispose();
+    model.dispose();
+  });
+
+  it("a random checkpoint written tensor by tensor (scripts/random-gpt2.ts) is the file of the same seed's model", () => {
+    const config = { n_layer: 3, n_head: 2, n_embd: 18, n_positions: 11, vocab_size: 29 };
+    const model = new GPT(config, backends.wasm, { seed: 9 });
+    const streamed = join(dir, 'streamed'),
+      saved = join(dir, 'saved');
+    writeRandomGPT2(config, streamed, 9);
+    saveGPT2(model, saved);
+    for (const f of ['model.safetensors', 'config.json'])
+      expect(readFileSync(join(streamed, f)).equals(readFileSync(join(saved, f))), f).toBe(true);
     model.dispose();
   });
 

@@ -107,7 +107,11 @@ export function modelToSafetensors(model: GPT, metadata: Record<string, string> 
 
 /** config.json in Hugging Face GPT-2 form for this model (plus `extra` keys, e.g. its tokenizer). */
 export function hfConfigJson(model: GPT, extra: Record<string, unknown> = {}): string {
-  const c = model.config;
+  return configJsonOf(model.config, extra);
+}
+
+/** config.json in Hugging Face GPT-2 form for a config. */
+export function configJsonOf(c: GPTConfig, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], ...c, n_ctx: c.n_positions,
     layer_norm_epsilon: 1e-5, activation_function: 'gelu_new', ...extra }, null, 2) + '\n';
 }

@@ -202,24 +202,38 @@ export interface TensorToWrite {
   data: Uint8Array;
 }
 
-/** Serialize tensors (in the given order) into one safetensors file. */
-export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string> = {}): Uint8Array {
+/** The first bytes of a safetensors file holding these tensors in this order (the length, then the JSON header, padded so the data starts 8-aligned), and how many bytes of data follow. */
+export function safetensorsHeader(
+  tensors: Omit<TensorToWrite, 'data'>[],
+  metadata: Record<string, string> = {},
+): { head: Uint8Array; dataBytes: number } {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
   for (const t of tensors) {
-    const want = t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype];
-    if (t.data.length !== want) throw new SafetensorsError(`writeSafetensors: tensor '${t.name}' has ${t.data.length} bytes, its shape needs ${want}`);
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + want] };
-    offset += want;
+    const size = t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype];
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
+    offset += size;
   }
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - ((8 + json.length) % 8)) % 8); // the data section starts 8-aligned
   const headerBytes = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + headerBytes.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
-  out.set(headerBytes, 8);
-  let pos = 8 + headerBytes.length;
+  const head = new Uint8Array(8 + headerBytes.length);
+  new DataView(head.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  head.set(headerBytes, 8);
+  return { head, dataBytes: offset };
+}
+
+/** Serialize tensors (in the given order) into one safetensors file. */
+export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string> = {}): Uint8Array {
+  for (const t of tensors) {
+    const want = t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype];
+    if (t.data.length !== want) throw new SafetensorsError(`writeSafetensors: tensor '${t.name}' has ${t.data.length} bytes, its shape needs ${want}`);
+  }
+  const { head, dataBytes } = safetensorsHeader(tensors, metadata);
+  const out = new Uint8Array(head.length + dataBytes);
+  out.set(head);
+  let pos = head.length;
   for (const t of tensors) { out.set(t.data, pos); pos += t.data.length; }
   return out;
 }

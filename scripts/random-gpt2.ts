@@ -1,0 +1,57 @@
+// A random GPT-2 checkpoint in the published layout (config.json + model.safetensors in F32),
+// written tensor by tensor, so that sizes whose f32 weights do not fit wasm32 memory (gpt2-xl:
+// 6.23 GB) can be made here for the benchmarks: their loads, --dtype conversions and decode.
+//   npx tsx scripts/random-gpt2.ts gpt2-xl weights/gpt2-xl-random [--seed 1337]
+// The values are those of `new GPT(config, backend, { seed })` (the same generator, in the same
+// order), so a size that fits gives the same file as saving that model.
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { GPT2_PRESETS, type GPTConfig } from '../src/model/config.js';
+import { parameterSpecs } from '../src/model/parameters.js';
+import { Random } from '../src/model/random.js';
+import { f32Bytes, safetensorsHeader } from '../src/weights/safetensors.js';
+import { configJsonOf } from '../src/weights/gpt2.js';
+
+/** Write config.json and model.safetensors for `config` with GPT-2's initialization from `seed` into dir. */
+export function writeRandomGPT2(config: GPTConfig, dir: string, seed = 1337): void {
+  const specs = parameterSpecs(config);
+  const { head } = safetensorsHeader(
+    specs.map((s) => ({ name: s.name, dtype: 'F32' as const, shape: s.shape })),
+    { format: 'pt' },
+  );
+  mkdirSync(dir, { recursive: true });
+  const rand = new Random(seed),
+    residualStd = 0.02 / Math.sqrt(2 * config.n_layer);
+  const fd = openSync(join(dir, 'model.safetensors'), 'w');
+  try {
+    writeSync(fd, head);
+    for (const s of specs) {
+      // as GPT's initGPT2: LN weights 1, biases 0, the rest normal (c_proj scaled by depth)
+      const data = new Float32Array(s.shape.reduce((a, b) => a * b, 1));
+      if (s.kind === 'layernorm') data.fill(s.name.endsWith('.weight') ? 1 : 0);
+      else if (s.kind !== 'bias') rand.fillNormal(data, s.name.endsWith('c_proj.weight') ? residualStd : 0.02);
+      const bytes = f32Bytes(data);
+      for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  writeFileSync(join(dir, 'config.json'), configJsonOf(config));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { values, positionals } = parseArgs({
+    options: { seed: { type: 'string', default: '1337' } },
+    allowPositionals: true,
+  });
+  const [size, dir] = positionals;
+  if (!(size in GPT2_PRESETS) || !dir || !Number.isInteger(Number(values.seed))) {
+    console.error(`usage: npx tsx scripts/random-gpt2.ts ${Object.keys(GPT2_PRESETS).join('|')} DIR [--seed N]`);
+    process.exit(2);
+  }
+  const t0 = performance.now();
+  writeRandomGPT2(GPT2_PRESETS[size as keyof typeof GPT2_PRESETS], dir, Number(values.seed));
+  console.log(`${size}: ${dir}/model.safetensors written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
