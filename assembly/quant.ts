@@ -228,7 +228,7 @@ export function linear_q4_0_part(out: usize, inp: usize, weight: usize, bias: us
 const TWO_112: f32 = 5.192296858534828e33;
 
 @inline function quantize_rows_i16(q: usize, inp: usize, M: i32, C: i32, fmt: i32): void {
-  const nb = C >> 5, eight = i16x8.splat(8);
+  const nb = C >> 5;
   for (let m = 0; m < M; m++) {
     const x = inp + (<usize>m * <usize>C << 2), qm = q + <usize>m * x_row_bytes(C);
     const s = qm + (<usize>C << 1), e = s + (<usize>nb << 2);
