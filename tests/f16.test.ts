@@ -60,6 +60,26 @@ describe('f16 conversion', () => {
       expect(Array.from(out.halves()), b.name).toEqual(Array.from(x, f32ToF16Bits));
     }
   });
+
+  it('threads split the conversion into ranges: the same bits, specials in every part', async () => {
+    const three = await WasmBackend.create({ simd: 'plain', threads: 3 });
+    try {
+      const r = rng(6);
+      const x = Float32Array.from({ length: 100_003 }, () => (r() - 0.5) * 2 ** (r() * 44 - 30));
+      for (const at of [0, 33_340, 66_670, 100_002])
+        x.set([0, -0, 65520, NaN, 2 ** -25, 65504, -Infinity], at - (at > 99_990 ? 7 : 0));
+      const inp = tensorFrom(three, [x.length], x),
+        out = tensorFrom(three, [x.length], new Uint16Array(x.length), 'f16');
+      const before = three.parallelCalls;
+      three.f32_to_f16(out, inp, x.length);
+      expect(three.parallelCalls).toBe(before + 1);
+      const want = Array.from(x, f32ToF16Bits),
+        got = Array.from(out.halves());
+      expect(got.findIndex((h, i) => h !== want[i])).toBe(-1);
+    } finally {
+      three.dispose();
+    }
+  });
 });
 
 describe('f16 kernels', () => {

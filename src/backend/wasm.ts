@@ -218,7 +218,7 @@ export class WasmBackend extends Backend {
         this.parallelCalls++;
         const sum = this.pool.run(plan, (part, a) => this.kernels[part](...a));
         if (plan.finish) this.kernels[plan.finish[0]](...plan.finish[1]);
-        return sum;
+        return split.sums ? sum : undefined;
       }
     }
     return this.kernels[kernel](...values);

@@ -58,6 +58,8 @@ export interface SplitDecl {
   when(a: Named, n: number, sizes: KernelSizes): boolean;
   /** n disjoint parts whose union is the whole call, bit for bit. */
   plan(a: Named, n: number, sizes: KernelSizes): Split;
+  /** The kernel returns a count, and the call's is the sum of its parts' (void kernels leave this out). */
+  sums?: true;
 }
 
 export interface KernelDecl<F extends (...args: never[]) => unknown = (...args: never[]) => unknown> {

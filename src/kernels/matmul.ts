@@ -13,6 +13,7 @@ import {
   accumulateFlag,
   splitRange,
   MIN_WORK,
+  MIN_ELEMENTS,
   type Floats,
   type Named,
   type KernelSizes,
@@ -335,10 +336,16 @@ export const matmulKernels = {
     split: vocabulary('lm_head_forward_f16_part'),
     warm: [{ B: 1, T: 1, C: 64, V: 64 }],
   }),
-  /** f16 bits of n f32 values, rounded to nearest even (the f16 copies of the weights). */
+  /** f16 bits of n f32 values, rounded to nearest even (f16 weights as they load); threads split the values into ranges. */
   f32_to_f16: kernel({
     ref: f32_to_f16,
     args: { out: writes('n', 'f16'), inp: reads('n'), n: dim },
+    split: {
+      parts: ['f32_to_f16'],
+      when: (a) => a.n >= MIN_ELEMENTS,
+      plan: ({ out, inp, n }, k) =>
+        splitRange(n, k, 8).map(([i0, i1]): Job => ['f32_to_f16', [out + 2 * i0, inp + 4 * i0, i1 - i0]]),
+    },
     warm: [{ n: 64 }],
   }),
 };

@@ -210,6 +210,7 @@ function quantizer(fmt: BlockFormat, ref: typeof quantize_q8_0) {
       when: ({ R, K }) => R * K >= MIN_ELEMENTS,
       plan: ({ out, inp, R, K, trans }, n) =>
         splitRange(R, n, 1).map(([r0, r1]): Job => [part, [out, inp, R, K, trans, r0, r1]]),
+      sums: true,
     },
     warm: [{ R: 2, K: 64, trans: 0 }],
   });

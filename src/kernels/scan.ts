@@ -27,6 +27,7 @@ export const scanKernels = {
       when: (a) => a.N >= MIN_ELEMENTS,
       plan: ({ inp, N, limit }, n) =>
         splitRange(N, n, 8).map(([i0, i1]): Job => ['count_beyond', [inp + 4 * i0, i1 - i0, limit]]),
+      sums: true,
     },
     warm: [{ N: 1024, limit: 0x7f800000 }],
   }),
