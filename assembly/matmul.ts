@@ -376,19 +376,19 @@ export function lm_head_forward_f16_part(logits: usize, inp: usize, wte: usize, 
 }
 
 // f32 -> f16 bits, rounded to nearest, ties to even (f16 weights, as they load). Eight at a time
-// in lanes when all eight are normal halves after rounding (2^-14 <= |x| < 65520): the exponent
-// rebiased by 112 in place, then rounding to 10 mantissa bits is adding 0xfff plus the bit that
-// stays (a carry into the exponent is right too). Zeros, subnormals, overflows, inf and NaN go
-// through f16_bits one by one.
+// in lanes unless one rounds to an f16 infinity (|x| >= 65520, inf, NaN: then those eight go one
+// by one through f16_bits). A normal half has its exponent rebiased by 112 in place and is rounded
+// to 10 mantissa bits by adding 0xfff plus the bit that stays (a carry into the exponent is right
+// too); below 2^-14 a half counts units of 2^-24, which |x| * 2^24 (exact) rounded to the nearest
+// integer, ties to even, is (1024, the smallest normal, included).
 export function f32_to_f16(out: usize, inp: usize, n: i32): void {
   let i = 0;
   for (; i + 8 <= n; i += 8) {
     const p = inp + (<usize>i << 2), o = out + (<usize>i << 1);
     const a = v128.load(p), b = v128.load(p, 16);
     const ma = v128.and(a, i32x4.splat(0x7fffffff)), mb = v128.and(b, i32x4.splat(0x7fffffff));
-    const lo = i32x4.splat(0x38800000), hi = i32x4.splat(0x477fe000); // 2^-14 and 65520
-    if (!i32x4.all_true(v128.and(v128.and(i32x4.ge_s(ma, lo), i32x4.lt_s(ma, hi)),
-                                 v128.and(i32x4.ge_s(mb, lo), i32x4.lt_s(mb, hi))))) {
+    const big = i32x4.splat(0x477fe000); // 65520
+    if (v128.any_true(v128.or(i32x4.ge_s(ma, big), i32x4.ge_s(mb, big)))) {
       for (let j = 0; j < 8; j++) store<u16>(o + (<usize>j << 1), <u16>f16_bits(load<u32>(p + (<usize>j << 2))));
       continue;
     }
@@ -397,9 +397,11 @@ export function f32_to_f16(out: usize, inp: usize, n: i32): void {
   for (; i < n; i++) store<u16>(out + (<usize>i << 1), <u16>f16_bits(load<u32>(inp + (<usize>i << 2))));
 }
 
-// x's f16 bits (x with magnitude bits m, a normal half after rounding) in the low 16 bits of each lane
+// x's f16 bits (x with magnitude bits m, below 65520) in the low 16 bits of each lane
 @inline function half_bits(x: v128, m: v128): v128 {
   const t = i32x4.sub(m, i32x4.splat(0x38000000));
-  const r = i32x4.shr_u(i32x4.add(t, i32x4.add(i32x4.splat(0xfff), v128.and(i32x4.shr_u(t, 13), i32x4.splat(1)))), 13);
+  const normal = i32x4.shr_u(i32x4.add(t, i32x4.add(i32x4.splat(0xfff), v128.and(i32x4.shr_u(t, 13), i32x4.splat(1)))), 13);
+  const small = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(m, f32x4.splat(16777216))));
+  const r = v128.bitselect(small, normal, i32x4.lt_s(m, i32x4.splat(0x38800000))); // below 2^-14
   return v128.or(r, v128.and(i32x4.shr_u(x, 16), i32x4.splat(0x8000)));
 }

@@ -53,6 +53,11 @@ describe('f16 conversion', () => {
       i % 7 === 0 ? (r() - 0.5) * 2 ** (r() * 60 - 40) : (r() - 0.5) * 4,
     );
     x.set([0, -0, 65504, 65520, 2 ** -24, 2 ** -25, 3 * 2 ** -25, 1e-30, -1e30, 2047 * 2 ** -25], 0);
+    // eight below f16's normals, ties among them, in one vector of lanes
+    x.set(
+      [2047 * 2 ** -25, 3 * 2 ** -25, 2 ** -25, -(2 ** -24), 5 * 2 ** -25, 1e-30, -3 * 2 ** -25, 2 ** -14 - 2 ** -26],
+      16,
+    );
     for (const b of [be.wasm, be.relaxed, be.js]) {
       const inp = tensorFrom(b, [x.length], x),
         out = tensorFrom(b, [x.length], new Uint16Array(x.length), 'f16');
