@@ -400,7 +400,8 @@ export function f32_to_f16(out: usize, inp: usize, n: i32): void {
 // x's f16 bits (x with magnitude bits m, below 65520) in the low 16 bits of each lane
 @inline function half_bits(x: v128, m: v128): v128 {
   const t = i32x4.sub(m, i32x4.splat(0x38000000));
-  const normal = i32x4.shr_u(i32x4.add(t, i32x4.add(i32x4.splat(0xfff), v128.and(i32x4.shr_u(t, 13), i32x4.splat(1)))), 13);
+  const odd = v128.and(i32x4.shr_u(t, 13), i32x4.splat(1));
+  const normal = i32x4.shr_u(i32x4.add(t, i32x4.add(i32x4.splat(0xfff), odd)), 13);
   const small = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(m, f32x4.splat(16777216))));
   const r = v128.bitselect(small, normal, i32x4.lt_s(m, i32x4.splat(0x38800000))); // below 2^-14
   return v128.or(r, v128.and(i32x4.shr_u(x, 16), i32x4.splat(0x8000)));
