@@ -12,9 +12,8 @@ export type { Job, Split };
 // The control block: GEN (the call's generation, bumped once per split call), FAILED, then one
 // slot per worker: kernel id (0: nothing, -1: exit), argument count, arguments, RESULT (what the
 // part returned, as an i32: a count the calls add up) and last DONE: the generation this worker
-// finished last. Each worker acknowledges in its own word (no shared
-// counter to decrement), and every wait is bounded or re-checked, so a lost wake-up can cost a
-// moment, never a hang.
+// finished last. Each worker acknowledges in its own word (no shared counter to decrement), and
+// every wait is bounded or re-checked, so a lost wake-up can cost a moment, never a hang.
 const GEN = 0,
   FAILED = 1,
   SLOTS = 16,
