@@ -361,7 +361,7 @@ function gemm_nn_chunk(Cm: usize, ldc: i32, A: usize, a_rs: i32, a_ks: i32, Bm: 
 }
 
 // rows x0..x3 (4 floats each) stored as columns: lane i of every row at dst + i*step
-@inline function store_transposed(dst: usize, step: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
+@inline export function store_transposed(dst: usize, step: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
   const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
   const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
   v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));

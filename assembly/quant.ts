@@ -14,7 +14,8 @@
 // dequantizes the weight into the register tiles' packed panels and runs gemm.ts's tiles on them.
 import { f16_to_f32, f16_bits } from './f16';
 import { madd, madd1, hsum } from './simd';
-import { gemm_nn, ZEROS, DENSE, k_chunk, packed_panels, pack_scratch, PANEL_COLUMNS, SCRATCH_BYTES } from './gemm';
+import { gemm_nn, ZEROS, DENSE, k_chunk, packed_panels, pack_scratch, store_transposed, PANEL_COLUMNS, SCRATCH_BYTES }
+  from './gemm';
 
 const Q8: i32 = 0, Q4: i32 = 1;
 
@@ -38,13 +39,7 @@ function quantize(out: usize, inp: usize, R: i32, K: i32, trans: bool, r0: i32, 
         const x = inp + (<usize>r << 2) + <usize>(b << 5) * ks, blk = out + <usize>r * row + <usize>b * bb;
         for (let k: usize = 0; k < 32; k += 4) {
           const x0 = v128.load(x + k * ks), x1 = v128.load(x + (k + 1) * ks);
-          const x2 = v128.load(x + (k + 2) * ks), x3 = v128.load(x + (k + 3) * ks);
-          const t0 = i32x4.shuffle(x0, x1, 0, 4, 1, 5), t1 = i32x4.shuffle(x2, x3, 0, 4, 1, 5);
-          const t2 = i32x4.shuffle(x0, x1, 2, 6, 3, 7), t3 = i32x4.shuffle(x2, x3, 2, 6, 3, 7);
-          v128.store(g + (k << 2), i32x4.shuffle(t0, t1, 0, 1, 4, 5));
-          v128.store(g + (k << 2), i32x4.shuffle(t0, t1, 2, 3, 6, 7), 128);
-          v128.store(g + (k << 2), i32x4.shuffle(t2, t3, 0, 1, 4, 5), 256);
-          v128.store(g + (k << 2), i32x4.shuffle(t2, t3, 2, 3, 6, 7), 384);
+          store_transposed(g + (k << 2), 128, x0, x1, v128.load(x + (k + 2) * ks), v128.load(x + (k + 3) * ks));
         }
         for (let i: usize = 0; i < 4; i++) bad += quantize_block(blk + i * row, g + (i << 7), fmt);
       }
@@ -390,8 +385,8 @@ const TWO_112: f32 = 5.192296858534828e33;
       for (let i = 0; i < 4; i++) {
         const p0 = part(r0 + o, i, fmt), p1 = part(r1 + o, i, fmt);
         const p2 = part(r2 + o, i, fmt), p3 = part(r3 + o, i, fmt);
-        store_transposed(dst, lo(p0, d0), lo(p1, d1), lo(p2, d2), lo(p3, d3));
-        store_transposed(dst + 128, hi(p0, d0), hi(p1, d1), hi(p2, d2), hi(p3, d3));
+        store_transposed(dst, 32, lo(p0, d0), lo(p1, d1), lo(p2, d2), lo(p3, d3));
+        store_transposed(dst + 128, 32, hi(p0, d0), hi(p1, d1), hi(p2, d2), hi(p3, d3));
         dst += 256;
       }
     }
@@ -404,14 +399,4 @@ const TWO_112: f32 = 5.192296858534828e33;
 }
 @inline function hi(p: v128, d: v128): v128 {
   return f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(p)), d);
-}
-
-// rows x0..x3 (4 values of k for one column each) stored as 4 rows of k: lane i at dst + i * 32
-@inline function store_transposed(dst: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
-  const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
-  const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
-  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-  v128.store(dst + 32, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
-  v128.store(dst + 64, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
-  v128.store(dst + 96, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
 }
