@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GPT2_PRESETS, type GPTConfig } from '../src/model/config.js';
-import { parameterSpecs } from '../src/model/parameters.js';
+import { initialValues, parameterSpecs } from '../src/model/parameters.js';
 import { Random } from '../src/model/random.js';
 import { f32Bytes, safetensorsHeader } from '../src/weights/safetensors.js';
 import { configJsonOf } from '../src/weights/gpt2.js';
@@ -22,16 +22,13 @@ export function writeRandomGPT2(config: GPTConfig, dir: string, seed = 1337): vo
     { format: 'pt' },
   );
   mkdirSync(dir, { recursive: true });
-  const rand = new Random(seed),
-    residualStd = 0.02 / Math.sqrt(2 * config.n_layer);
+  const rand = new Random(seed);
   const fd = openSync(join(dir, 'model.safetensors'), 'w');
   try {
     writeSync(fd, head);
     for (const s of specs) {
-      // as GPT's initGPT2: LN weights 1, biases 0, the rest normal (c_proj scaled by depth)
       const data = new Float32Array(s.shape.reduce((a, b) => a * b, 1));
-      if (s.kind === 'layernorm') data.fill(s.name.endsWith('.weight') ? 1 : 0);
-      else if (s.kind !== 'bias') rand.fillNormal(data, s.name.endsWith('c_proj.weight') ? residualStd : 0.02);
+      initialValues(s, config, rand, data);
       const bytes = f32Bytes(data);
       for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
     }

@@ -10,6 +10,7 @@ import {
   ParameterSet,
   parameterSpecs,
   storeParameter,
+  initialValues,
   readParameter,
   WEIGHT_DTYPES,
   type GPTParams,
@@ -196,13 +197,7 @@ export class GPT {
   // the same numbers in any dtype: a quantized model is the f32 one of the same seed, quantized
   private initGPT2(seed: number): void {
     const rand = new Random(seed);
-    const residualStd = 0.02 / Math.sqrt(2 * this.config.n_layer);
-    for (const s of this.specs)
-      this.loadParameter(s.name, (data) => {
-        if (s.kind === 'layernorm') data.fill(s.name.endsWith('.weight') ? 1 : 0);
-        else if (s.kind === 'bias') data.fill(0);
-        else rand.fillNormal(data, s.name.endsWith('c_proj.weight') ? residualStd : 0.02);
-      });
+    for (const s of this.specs) this.loadParameter(s.name, (data) => initialValues(s, this.config, rand, data));
     this.markParametersChanged();
   }
 

@@ -8,6 +8,7 @@ import { Tensor, carve, dtypeBytes, numel, isBlockDType, type DType } from '../b
 import { f16ToF32 } from '../backend/f16.js';
 import { f32Bits } from '../kernels/scan.js';
 import type { GPTConfig } from './config.js';
+import type { Random } from './random.js';
 
 /**
  * How a model holds its weights: 'f32'; 'f16' (half the bytes, each weight widened to f32 exactly
@@ -54,6 +55,13 @@ export function parameterSpecs(c: GPTConfig): ParameterSpec[] {
     { name: 'ln_f.bias', shape: [C], kind: 'layernorm' },
   );
   return specs;
+}
+
+/** GPT-2's initialization of one parameter: LN weights 1, biases 0, the rest normal with std 0.02 (c_proj's scaled by depth); `rand` advances in parameter order. */
+export function initialValues(spec: ParameterSpec, c: GPTConfig, rand: Random, data: Float32Array): void {
+  if (spec.kind === 'layernorm') data.fill(spec.name.endsWith('.weight') ? 1 : 0);
+  else if (spec.kind === 'bias') data.fill(0);
+  else rand.fillNormal(data, spec.name.endsWith('c_proj.weight') ? 0.02 / Math.sqrt(2 * c.n_layer) : 0.02);
 }
 
 /** Whether this parameter takes the model's weight dtype (the 2-D weights but wpe) or stays f32. */
