@@ -4,15 +4,17 @@
 //   npx tsx scripts/random-gpt2.ts gpt2-xl weights/gpt2-xl-random [--seed 1337]
 // The values are those of `new GPT(config, backend, { seed })` (the same generator, in the same
 // order), so a size that fits gives the same file as saving that model.
-import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GPT2_PRESETS, type GPTConfig } from '../src/model/config.js';
 import { initialValues, parameterSpecs } from '../src/model/parameters.js';
 import { Random } from '../src/model/random.js';
+import { numel } from '../src/backend/tensor.js';
 import { f32Bytes, safetensorsHeader } from '../src/weights/safetensors.js';
 import { configJsonOf } from '../src/weights/gpt2.js';
+import { writeFileAtomic } from '../src/weights/node.js';
 
 /** Write config.json and model.safetensors for `config` with GPT-2's initialization from `seed` into dir. */
 export function writeRandomGPT2(config: GPTConfig, dir: string, seed = 1337): void {
@@ -23,19 +25,16 @@ export function writeRandomGPT2(config: GPTConfig, dir: string, seed = 1337): vo
   );
   mkdirSync(dir, { recursive: true });
   const rand = new Random(seed);
-  const fd = openSync(join(dir, 'model.safetensors'), 'w');
-  try {
-    writeSync(fd, head);
+  // tensor by tensor through the writer the checkpoints use: a cut write leaves no partial file
+  writeFileAtomic(join(dir, 'model.safetensors'), (write) => {
+    write(head);
     for (const s of specs) {
-      const data = new Float32Array(s.shape.reduce((a, b) => a * b, 1));
+      const data = new Float32Array(numel(s.shape));
       initialValues(s, config, rand, data);
-      const bytes = f32Bytes(data);
-      for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
+      write(f32Bytes(data));
     }
-  } finally {
-    closeSync(fd);
-  }
-  writeFileSync(join(dir, 'config.json'), configJsonOf(config));
+  });
+  writeFileAtomic(join(dir, 'config.json'), configJsonOf(config));
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
